@@ -1,0 +1,1 @@
+# cnnc_add_model: defined in this file (to be filled)
