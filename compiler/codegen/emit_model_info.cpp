@@ -1,0 +1,99 @@
+// The ModelInfo table of a generated model: shapes, the parameter table and
+// the training recipe, as C++ that builds a cnnc::ModelInfo once.
+#include <iomanip>
+#include <sstream>
+
+#include "compiler/codegen/codegen.h"
+#include "compiler/codegen/emit_util.h"
+
+namespace cnnc::codegen {
+namespace {
+
+const char* init_name(ir::Initializer i) {
+  switch (i) {
+    case ir::Initializer::GlorotUniform: return "GlorotUniform";
+    case ir::Initializer::GlorotNormal: return "GlorotNormal";
+    case ir::Initializer::HeUniform: return "HeUniform";
+    case ir::Initializer::HeNormal: return "HeNormal";
+    case ir::Initializer::Zeros: return "Zeros";
+    case ir::Initializer::Ones: return "Ones";
+  }
+  return "Zeros";
+}
+
+const char* schedule_name(LrSchedule::Type t) {
+  switch (t) {
+    case LrSchedule::Type::Constant: return "Constant";
+    case LrSchedule::Type::Piecewise: return "Piecewise";
+    case LrSchedule::Type::Step: return "Step";
+    case LrSchedule::Type::Plateau: return "Plateau";
+  }
+  return "Constant";
+}
+
+template <typename T>
+std::string list(const std::vector<T>& v) {
+  std::ostringstream s;
+  s << "{";
+  for (size_t i = 0; i < v.size(); ++i) s << (i ? ", " : "") << number(double(v[i]));
+  s << "}";
+  return s.str();
+}
+
+}  // namespace
+
+std::string emit_model_info(const ModelSource& m) {
+  const ir::Shape& in = m.graph.input_shape;
+  const TrainRecipe& r = m.recipe;
+  std::ostringstream s;
+  s << "const cnnc::ModelInfo& model_info() {\n"
+    << "  static const cnnc::ModelInfo info = [] {\n"
+    << "    cnnc::ModelInfo m;\n"
+    << "    m.name = \"" << m.graph.name << "\";\n"
+    << "    m.input_h = " << in[0] << ", m.input_w = " << in[1] << ", m.input_c = " << in[2] << ";\n"
+    << "    m.output_size = " << m.program.output_floats_per_image << ";\n"
+    << "    m.max_batch = " << m.program.max_batch << ";\n"
+    << "    m.has_training = " << (m.program.has_training ? "true" : "false") << ";\n"
+    << "    m.param_floats = " << m.params.total_floats << ";\n"
+    << "    m.arena_bytes = " << m.program.arena_floats * 4 << ";\n"
+    << "    m.params = {\n";
+  for (const lower::ParamSlot& p : m.params.slots) {
+    s << "        {\"" << p.variable.name << "\", " << p.variable.shape.size() << ", {";
+    for (size_t i = 0; i < 4; ++i) {
+      s << (i ? ", " : "") << (i < p.variable.shape.size() ? p.variable.shape[i] : 0);
+    }
+    s << "}, " << p.offset << ", " << p.size << ", cnnc::Init::" << init_name(p.init) << ", "
+      << p.fan_in << ", " << p.fan_out << ", " << number(p.l2) << "f, "
+      << (p.variable.trainable ? "true" : "false") << "},\n";
+  }
+  s << "    };\n"
+    << "    cnnc::TrainRecipe& r = m.recipe;\n"
+    << "    r.batch_size = " << r.batch_size << ";\n"
+    << "    r.epochs = " << r.epochs << ";\n"
+    << "    r.learning_rate = " << number(r.learning_rate) << ";\n"
+    << "    r.momentum = " << number(r.momentum) << ";\n"
+    << "    r.nesterov = " << (r.nesterov ? "true" : "false") << ";\n"
+    << "    r.schedule.type = cnnc::LrSchedule::Type::" << schedule_name(r.schedule.type) << ";\n"
+    << "    r.schedule.boundaries = " << list(r.schedule.boundaries) << ";\n"
+    << "    r.schedule.values = " << list(r.schedule.values) << ";\n"
+    << "    r.schedule.initial = " << number(r.schedule.initial) << ";\n"
+    << "    r.schedule.factor = " << number(r.schedule.factor) << ";\n"
+    << "    r.schedule.every = " << r.schedule.every << ";\n"
+    << "    r.schedule.patience = " << r.schedule.patience << ";\n"
+    << "    r.schedule.min_lr = " << number(r.schedule.min_lr) << ";\n"
+    << "    r.schedule.monitor = \"" << r.schedule.monitor << "\";\n"
+    << "    r.shuffle = " << (r.shuffle ? "true" : "false") << ";\n"
+    << "    r.seed = " << r.seed << "u;\n"
+    << "    r.checkpoint_monitor = \"" << r.checkpoint_monitor << "\";\n"
+    << "    r.save_best_only = " << (r.save_best_only ? "true" : "false") << ";\n"
+    << "    r.augmentation.random_crop_padding = " << r.augmentation.random_crop_padding << ";\n"
+    << "    r.augmentation.horizontal_flip = " << (r.augmentation.horizontal_flip ? "true" : "false")
+    << ";\n"
+    << "    return m;\n"
+    << "  }();\n"
+    << "  return info;\n"
+    << "}\n";
+  return s.str();
+}
+
+}  // namespace cnnc::codegen

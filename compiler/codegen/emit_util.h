@@ -1,0 +1,20 @@
+// Small helpers shared by the emitters.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include "compiler/codegen/codegen.h"
+
+namespace cnnc::codegen {
+
+// A double printed so that it reads back exactly ("0.0005", "1e-05", "2").
+inline std::string number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string emit_model_info(const ModelSource& m);
+
+}  // namespace cnnc::codegen

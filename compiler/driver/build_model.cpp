@@ -1,0 +1,138 @@
+#include "compiler/driver/build_model.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "compiler/codegen/codegen.h"
+#include "compiler/driver/process.h"
+#include "compiler/ir/verifier.h"
+#include "compiler/kernels/kernel_cache.h"
+#include "compiler/lower/program.h"
+#include "frontends/json/json_frontend.h"
+#include "runtime/include/cnnc_runtime.h"
+
+namespace cnnc::driver {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<kernels::KernelSpec> distinct_specs(const lower::Program& p) {
+  std::map<std::string, kernels::KernelSpec> by_key;
+  for (const auto* steps : {&p.infer, &p.train}) {
+    for (const lower::Step& st : *steps) by_key.emplace(st.spec.key(), st.spec);
+  }
+  std::vector<kernels::KernelSpec> specs;
+  for (auto& [key, spec] : by_key) specs.push_back(spec);
+  return specs;
+}
+
+void copy_file(const std::string& from, const std::string& to) {
+  write_file_atomic(to, read_file(from));
+}
+
+// lib<name>.a from the generated object, the kernels, the Halide runtime and
+// cnnc's runtime library, merged with an ar script.
+void archive(const std::string& library, const std::vector<std::string>& objects,
+             const std::string& runtime_library, const std::string& work_dir) {
+  std::string tmp = library + ".tmp" + std::to_string(getpid());
+  std::ostringstream script;
+  script << "CREATE " << tmp << "\n";
+  for (const std::string& o : objects) script << "ADDMOD " << o << "\n";
+  script << "ADDLIB " << runtime_library << "\nSAVE\nEND\n";
+  std::string script_path = work_dir + "/archive.mri";
+  write_file_atomic(script_path, script.str());
+  run_checked({"sh", "-c", "ar -M < '" + script_path + "'"}, "creating " + library);
+  run_checked({"ranlib", tmp}, "indexing " + library);
+  fs::rename(tmp, library);
+}
+
+}  // namespace
+
+BuiltModel build_model(const BuildOptions& o) {
+  frontend::Model model = frontend::load_model_file(o.model_path);
+  const ir::Graph& g = model.graph;
+  ir::verify(g);
+  BuiltModel built;
+  built.name = g.name;
+  built.max_batch = o.max_batch > 0 ? o.max_batch : model.recipe.batch_size;
+  if (built.max_batch < 1 || built.max_batch > 65536) {
+    throw Error("--batch " + std::to_string(built.max_batch) + " is out of range; use 1 to 65536");
+  }
+  lower::Program program = lower::lower_program(g, built.max_batch, o.training);
+  lower::ParamLayout params = lower::layout_params(g);
+
+  Toolchain tools = find_toolchain();
+  kernels::KernelCache cache(cache_dir() + "/kernels", o.target);
+  std::vector<kernels::KernelSpec> specs = distinct_specs(program);
+  if (o.verbose) {
+    std::cerr << "cnnc: " << g.name << ": " << specs.size() << " kernels for "
+              << cache.target_string() << "\n";
+  }
+  std::vector<kernels::CompiledKernel> compiled = cache.get_all(specs, 2);
+  std::map<std::string, kernels::KernelSignature> signatures;
+  std::vector<std::string> objects;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    signatures[specs[i].key()] = compiled[i].signature;
+    objects.push_back(compiled[i].object_path);
+  }
+  objects.push_back(cache.runtime_object());
+
+  codegen::ModelSource source{g, program, params, model.recipe, o.model_path, signatures};
+  make_dirs(o.out_dir);
+  built.header = o.out_dir + "/" + g.name + ".h";
+  built.library = o.out_dir + "/lib" + g.name + ".a";
+  std::string cpp = o.out_dir + "/" + g.name + ".cpp";
+  write_file_atomic(built.header, codegen::emit_header(source));
+  write_file_atomic(cpp, codegen::emit_source(source));
+  copy_file(tools.runtime_include + "/cnnc_runtime.h", o.out_dir + "/cnnc_runtime.h");
+
+  std::string work = o.out_dir + "/.cnnc-build";
+  make_dirs(work);
+  std::string object = work + "/" + g.name + ".o";
+  run_checked({tools.cxx, "-std=c++17", "-O2", "-fPIC", "-I" + o.out_dir,
+               "-I" + tools.runtime_include, "-I" + tools.halide_include, "-c", cpp, "-o", object},
+              "compiling the generated " + cpp);
+  objects.insert(objects.begin(), object);
+  archive(built.library, objects, tools.runtime_library, work);
+  fs::remove_all(work);
+  return built;
+}
+
+std::string cached_driver(const BuildOptions& options) {
+  std::string text = read_file(options.model_path);
+  std::ostringstream key;
+  key << text << "\n" << options.target << "\n" << options.max_batch << "\n"
+      << options.training << "\n" << build_id();
+  std::string dir = cache_dir() + "/models/" + std::to_string(std::hash<std::string>{}(key.str()));
+  std::string driver = dir + "/cnnc_model_driver";
+  if (fs::exists(driver)) return driver;
+
+  BuildOptions o = options;
+  o.out_dir = dir;
+  BuiltModel built = build_model(o);
+  std::string main_cpp = dir + "/driver.cpp";
+  write_file_atomic(main_cpp,
+                    "// The executable behind `cnnc train` and `cnnc run`.\n"
+                    "#include <cstring>\n#include <cstdio>\n\n#include \"" + built.name +
+                        ".h\"\n\nint main(int argc, char** argv) {\n"
+                        "  " + built.name + "::Model model;\n"
+                        "  if (argc > 1 && std::strcmp(argv[1], \"train\") == 0) "
+                        "return cnnc::train_main(model, argc - 1, argv + 1);\n"
+                        "  if (argc > 1 && std::strcmp(argv[1], \"run\") == 0) "
+                        "return cnnc::run_main(model, argc - 1, argv + 1);\n"
+                        "  std::fprintf(stderr, \"usage: %s train|run ...\\n\", argv[0]);\n"
+                        "  return 2;\n}\n");
+  Toolchain tools = find_toolchain();
+  std::string tmp = driver + ".tmp" + std::to_string(getpid());
+  run_checked({tools.cxx, "-std=c++17", "-O2", "-I" + dir, main_cpp, "-o", tmp, "-L" + dir,
+               "-l" + built.name, "-lpthread", "-ldl"},
+              "linking the model driver");
+  fs::rename(tmp, driver);
+  return driver;
+}
+
+}  // namespace cnnc::driver

@@ -1,0 +1,32 @@
+// The whole pipeline of `cnnc compile`: model file -> graph -> program ->
+// kernels (cached) -> generated C++ -> lib<name>.a + <name>.h in a folder.
+#pragma once
+
+#include <string>
+
+namespace cnnc::driver {
+
+struct BuildOptions {
+  std::string model_path;
+  std::string out_dir;
+  std::string target = "host";
+  int max_batch = 0;      // 0: the recipe's batch size
+  bool training = true;   // also generate train_step
+  bool verbose = true;    // say what is being compiled
+};
+
+struct BuiltModel {
+  std::string name;
+  std::string header;   // <out>/<name>.h
+  std::string library;  // <out>/lib<name>.a
+  int max_batch = 0;
+};
+
+BuiltModel build_model(const BuildOptions& options);
+
+// The library for a model in the cnnc cache (built on first use), with a
+// driver executable `<dir>/cnnc_model_driver` linked against it, as `cnnc run`
+// and `cnnc train` use. Returns the driver's path.
+std::string cached_driver(const BuildOptions& options);
+
+}  // namespace cnnc::driver

@@ -1,0 +1,182 @@
+// cnnc: the command-line tool. compile, inspect, run, train.
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "compiler/driver/build_model.h"
+#include "compiler/driver/datasets.h"
+#include "compiler/driver/process.h"
+#include "compiler/ir/printer.h"
+#include "frontends/json/json_frontend.h"
+#include "runtime/include/cnnc_runtime.h"
+
+namespace cnnc::driver {
+namespace {
+
+const char* kUsage =
+    "usage:\n"
+    "  cnnc compile MODEL.json -o DIR [--target host] [--batch N] [--inference-only]\n"
+    "  cnnc inspect MODEL.json\n"
+    "  cnnc run MODEL.json --weights W.safetensors --input X.npy --output Y.npy [--batch N]\n"
+    "  cnnc train MODEL.json [--dataset mnist|fashion-mnist] [--train-images X --train-labels Y]\n"
+    "             [--val-images X --val-labels Y] [--weights W0.safetensors]\n"
+    "             [--epochs N | --steps N] [--batch-size N] [--no-shuffle] [--seed N]\n"
+    "             [--save W.safetensors] [--checkpoint CKPT] [--resume CKPT]\n"
+    "Environment: CNNC_CACHE_DIR (compiled kernels and models), CNNC_DATA_DIR (data sets),\n"
+    "CNNC_NUM_THREADS (threads), CNNC_CXX (C++ compiler for generated code).\n";
+
+struct Args {
+  std::string command, model;
+  std::vector<std::string> rest;  // everything after MODEL.json
+};
+
+Args parse_common(int argc, char** argv) {
+  Args a;
+  if (argc < 2) throw Error(std::string("no command given\n") + kUsage);
+  a.command = argv[1];
+  if (a.command == "--help" || a.command == "-h" || a.command == "help") return a;
+  if (argc < 3 || argv[2][0] == '-') {
+    throw Error("cnnc " + a.command + ": the model file (MODEL.json) is missing\n" + kUsage);
+  }
+  a.model = argv[2];
+  for (int i = 3; i < argc; ++i) a.rest.push_back(argv[i]);
+  return a;
+}
+
+// Takes "--flag VALUE" out of args; returns false if absent.
+bool take_value(std::vector<std::string>& args, const std::string& flag, std::string* value) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != flag) continue;
+    if (i + 1 >= args.size()) throw Error(flag + " needs a value\n" + kUsage);
+    *value = args[i + 1];
+    args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
+    return true;
+  }
+  return false;
+}
+
+bool take_flag(std::vector<std::string>& args, const std::string& flag) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == flag) {
+      args.erase(args.begin() + long(i));
+      return true;
+    }
+  }
+  return false;
+}
+
+int parse_int(const std::string& flag, const std::string& v) {
+  try {
+    size_t used = 0;
+    long x = std::stol(v, &used);
+    if (used == v.size() && x > 0 && x <= 1 << 20) return int(x);
+  } catch (const std::exception&) {
+  }
+  throw Error(flag + " " + v + ": expected a positive whole number");
+}
+
+void refuse_leftovers(const std::string& command, const std::vector<std::string>& rest) {
+  if (!rest.empty()) throw Error("cnnc " + command + ": unknown argument '" + rest[0] + "'\n" + kUsage);
+}
+
+int compile_command(Args& a) {
+  BuildOptions o;
+  o.model_path = a.model;
+  std::string batch;
+  if (!take_value(a.rest, "-o", &o.out_dir) && !take_value(a.rest, "--output", &o.out_dir)) {
+    throw Error("cnnc compile: the output folder is missing: add -o DIR");
+  }
+  take_value(a.rest, "--target", &o.target);
+  if (take_value(a.rest, "--batch", &batch)) o.max_batch = parse_int("--batch", batch);
+  if (take_flag(a.rest, "--inference-only")) o.training = false;
+  refuse_leftovers("compile", a.rest);
+  BuiltModel built = build_model(o);
+  std::cout << "wrote " << built.library << " and " << built.header << " (max batch "
+            << built.max_batch << ")\n";
+  return 0;
+}
+
+int inspect_command(Args& a) {
+  refuse_leftovers("inspect", a.rest);
+  frontend::Model m = frontend::load_model_file(a.model);
+  ir::print_summary(m.graph, std::cout);
+  return 0;
+}
+
+// Runs the cached driver of a model with the given arguments (it replaces us).
+int exec_driver(const BuildOptions& o, const std::string& mode, const std::vector<std::string>& rest) {
+  std::string driver = cached_driver(o);
+  std::vector<std::string> argv = {driver, mode};
+  argv.insert(argv.end(), rest.begin(), rest.end());
+  std::vector<char*> cargv;
+  for (std::string& s : argv) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  std::cout.flush();
+  execv(driver.c_str(), cargv.data());
+  throw Error("cannot start " + driver + ": " + std::strerror(errno));
+}
+
+int run_command(Args& a) {
+  BuildOptions o;
+  o.model_path = a.model;
+  o.verbose = false;
+  std::string batch;
+  take_value(a.rest, "--target", &o.target);
+  if (take_value(a.rest, "--batch", &batch)) o.max_batch = parse_int("--batch", batch);
+  return exec_driver(o, "run", a.rest);
+}
+
+int train_command(Args& a) {
+  BuildOptions o;
+  o.model_path = a.model;
+  std::string batch, dataset;
+  take_value(a.rest, "--target", &o.target);
+  // The library's largest batch is the training batch size.
+  for (size_t i = 0; i + 1 < a.rest.size(); ++i) {
+    if (a.rest[i] == "--batch-size") o.max_batch = parse_int("--batch-size", a.rest[i + 1]);
+  }
+  if (take_value(a.rest, "--dataset", &dataset)) {
+    DatasetFiles files = resolve_dataset(dataset, data_dir());
+    // The seed notes validate on the test split; it is reported at the end too.
+    std::vector<std::string> data = {"--train-images", files.train_images,
+                                     "--train-labels", files.train_labels,
+                                     "--test-images",  files.test_images,
+                                     "--test-labels",  files.test_labels};
+    bool has_val = false;
+    for (const std::string& s : a.rest) has_val = has_val || s == "--val-images";
+    if (!has_val) {
+      data.insert(data.end(), {"--val-images", files.test_images, "--val-labels",
+                               files.test_labels});
+    }
+    a.rest.insert(a.rest.begin(), data.begin(), data.end());
+  }
+  return exec_driver(o, "train", a.rest);
+}
+
+}  // namespace
+}  // namespace cnnc::driver
+
+int main(int argc, char** argv) {
+  using namespace cnnc::driver;
+  try {
+    Args a = parse_common(argc, argv);
+    if (a.command == "compile") return compile_command(a);
+    if (a.command == "inspect") return inspect_command(a);
+    if (a.command == "run") return run_command(a);
+    if (a.command == "train") return train_command(a);
+    if (a.command == "--help" || a.command == "-h" || a.command == "help") {
+      std::cout << kUsage;
+      return 0;
+    }
+    throw cnnc::Error("unknown command '" + a.command + "'\n" + kUsage);
+  } catch (const cnnc::Error& e) {
+    std::cerr << "cnnc: error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "cnnc: internal error: " << e.what() << "\n";
+    return 70;
+  }
+}

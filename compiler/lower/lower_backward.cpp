@@ -1,0 +1,253 @@
+// Backward pass, in reverse node order, then one SGD update per trainable
+// variable. Gradients of the model input are never computed.
+#include "compiler/lower/lowering.h"
+#include "runtime/include/cnnc_runtime.h"
+
+namespace cnnc::lower {
+namespace {
+
+using ir::Activation;
+using ir::Node;
+using ir::OpKind;
+using kernels::Act;
+using kernels::Kind;
+
+Act kernel_act(Activation a) {
+  switch (a) {
+    case Activation::Relu: return Act::Relu;
+    case Activation::Tanh: return Act::Tanh;
+    case Activation::Sigmoid: return Act::Sigmoid;
+    default: return Act::Linear;
+  }
+}
+
+Step make_step(Kind kind, const Node& n, const std::string& purpose) {
+  Step st;
+  st.spec.kind = kind;
+  st.layer = n.name;
+  st.purpose = purpose;
+  return st;
+}
+
+void image_dims(const ir::Shape& s, int64_t* h, int64_t* w, int64_t* c) {
+  if (s.size() == 3) {
+    *h = s[0], *w = s[1], *c = s[2];
+  } else {
+    *h = 1, *w = 1, *c = s[0];
+  }
+}
+
+// The gradient tensor of node `id` (created on first use).
+int ensure_grad(Lowering& l, int id) {
+  if (l.grad[id] < 0) {
+    const Node& n = l.g.node(id);
+    l.grad[id] = l.new_tensor("d_" + n.name, ir::num_elements(n.shape));
+  }
+  return l.grad[id];
+}
+
+// d(loss)/d(pre-activation) of a Conv2D/Dense node: the loss step's d(logits)
+// for the softmax output, dy itself for a linear layer, dy * f'(y) otherwise.
+Operand pre_activation_grad(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  if (n.id == l.g.output && n.attrs.activation == Activation::Softmax) {
+    return l.arena(l.labels_d_logits, n.shape);
+  }
+  if (n.attrs.activation == Activation::Linear) return l.grad_of(n.id);
+  int dz = l.new_tensor("dz_" + n.name, ir::num_elements(n.shape));
+  Step st = make_step(Kind::ActivationBackward, n, "activation backward");
+  int64_t elems = ir::num_elements(n.shape);
+  st.spec.in_c = st.spec.out_c = elems;
+  st.spec.act = kernel_act(n.attrs.activation);
+  Operand y = l.output_of(n.id), dy = l.grad_of(n.id), dx = l.arena(dz, n.shape);
+  y.extents = dy.extents = dx.extents = {elems};
+  st.operands["output"] = y;
+  st.operands["d_output"] = dy;
+  st.operands["d_input"] = dx;
+  steps->push_back(st);
+  return l.arena(dz, n.shape);
+}
+
+void conv_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  const Node& in = l.g.node(n.inputs[0]);
+  Operand dz = pre_activation_grad(l, n, steps);
+  Step base = make_step(Kind::Conv2D, n, "");
+  image_dims(in.shape, &base.spec.in_h, &base.spec.in_w, &base.spec.in_c);
+  image_dims(n.shape, &base.spec.out_h, &base.spec.out_w, &base.spec.out_c);
+  base.spec.kernel_h = n.attrs.kernel_h, base.spec.kernel_w = n.attrs.kernel_w;
+  base.spec.stride_h = n.attrs.stride_h, base.spec.stride_w = n.attrs.stride_w;
+  base.spec.pad_top = n.attrs.pads.top, base.spec.pad_left = n.attrs.pads.left;
+  base.spec.use_bias = n.attrs.use_bias;
+
+  Step filter = base;
+  filter.spec.kind = Kind::Conv2DBackwardFilter;
+  filter.purpose = "backward filter";
+  filter.operands["input"] = l.output_of(in.id);
+  filter.operands["d_output"] = dz;
+  filter.operands["d_weights"] = l.param(n.name + ".kernel", Space::Grads);
+  if (n.attrs.use_bias) filter.operands["d_bias"] = l.param(n.name + ".bias", Space::Grads);
+  steps->push_back(filter);
+
+  if (in.kind == OpKind::Input) return;
+  Step data = base;
+  data.spec.kind = Kind::Conv2DBackwardData;
+  data.spec.use_bias = false;
+  data.purpose = "backward data";
+  data.operands["d_output"] = dz;
+  data.operands["weights"] = l.param(n.name + ".kernel", Space::Params);
+  ensure_grad(l, in.id);
+  data.operands["d_input"] = l.grad_of(in.id);
+  steps->push_back(data);
+}
+
+void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  const Node& in = l.g.node(n.inputs[0]);
+  Operand dz = pre_activation_grad(l, n, steps);
+  int64_t in_features = in.shape.back();
+  int64_t rows = ir::num_elements(in.shape) / in_features;
+  Step base = make_step(Kind::Dense, n, "");
+  base.spec.in_c = in_features;
+  base.spec.out_c = n.attrs.filters;
+  base.spec.use_bias = n.attrs.use_bias;
+  dz.extents = {n.attrs.filters};
+  dz.rows_per_image = rows;
+
+  Step weights = base;
+  weights.spec.kind = Kind::DenseBackwardWeights;
+  weights.purpose = "backward weights";
+  Operand x = l.output_of(in.id);
+  x.extents = {in_features};
+  x.rows_per_image = rows;
+  weights.operands["input"] = x;
+  weights.operands["d_output"] = dz;
+  weights.operands["d_weights"] = l.param(n.name + ".kernel", Space::Grads);
+  if (n.attrs.use_bias) weights.operands["d_bias"] = l.param(n.name + ".bias", Space::Grads);
+  steps->push_back(weights);
+
+  if (in.kind == OpKind::Input) return;
+  Step data = base;
+  data.spec.kind = Kind::DenseBackwardData;
+  data.spec.use_bias = false;
+  data.purpose = "backward data";
+  data.operands["d_output"] = dz;
+  data.operands["weights"] = l.param(n.name + ".kernel", Space::Params);
+  ensure_grad(l, in.id);
+  Operand dx = l.grad_of(in.id);
+  dx.extents = {in_features};
+  dx.rows_per_image = rows;
+  data.operands["d_input"] = dx;
+  steps->push_back(data);
+}
+
+void pool_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  const Node& in = l.g.node(n.inputs[0]);
+  if (in.kind == OpKind::Input) return;
+  Step st = make_step(Kind::Pool2DBackward, n, "backward");
+  image_dims(in.shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+  bool global = n.kind == OpKind::GlobalAvgPool2D;
+  st.spec.out_h = global ? 1 : n.shape[0];
+  st.spec.out_w = global ? 1 : n.shape[1];
+  st.spec.out_c = n.shape.back();
+  st.spec.pool = n.kind == OpKind::MaxPool2D ? kernels::PoolKind::Max : kernels::PoolKind::Avg;
+  st.spec.kernel_h = global ? st.spec.in_h : n.attrs.kernel_h;
+  st.spec.kernel_w = global ? st.spec.in_w : n.attrs.kernel_w;
+  st.spec.stride_h = global ? 1 : n.attrs.stride_h;
+  st.spec.stride_w = global ? 1 : n.attrs.stride_w;
+  st.spec.pad_top = global ? 0 : n.attrs.pads.top;
+  st.spec.pad_left = global ? 0 : n.attrs.pads.left;
+  Operand dy = l.grad_of(n.id);
+  if (global) dy.extents = {n.shape[0], 1, 1};
+  st.operands["input"] = l.output_of(in.id);
+  st.operands["d_output"] = dy;
+  ensure_grad(l, in.id);
+  st.operands["d_input"] = l.grad_of(in.id);
+  steps->push_back(st);
+}
+
+void activation_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  const Node& in = l.g.node(n.inputs[0]);
+  if (in.kind == OpKind::Input) return;
+  if (n.attrs.activation == Activation::Linear) {
+    l.grad[in.id] = l.grad[n.id];  // identity: share the gradient
+    return;
+  }
+  if (n.id == l.g.output && n.attrs.activation == Activation::Softmax) {
+    l.grad[in.id] = l.labels_d_logits;
+    return;
+  }
+  ensure_grad(l, in.id);
+  Step st = make_step(Kind::ActivationBackward, n, "backward");
+  int64_t elems = ir::num_elements(n.shape);
+  st.spec.in_c = st.spec.out_c = elems;
+  st.spec.act = kernel_act(n.attrs.activation);
+  Operand y = l.output_of(n.id), dy = l.grad_of(n.id), dx = l.grad_of(in.id);
+  y.extents = dy.extents = dx.extents = {elems};
+  st.operands["output"] = y;
+  st.operands["d_output"] = dy;
+  st.operands["d_input"] = dx;
+  steps->push_back(st);
+}
+
+void sgd_updates(Lowering& l, std::vector<Step>* steps) {
+  for (const ParamSlot& s : l.params.slots) {
+    if (!s.variable.trainable) continue;
+    Step st;
+    st.spec.kind = Kind::SgdUpdate;
+    st.layer = l.g.node(s.variable.node).name;
+    st.purpose = "update " + s.variable.name;
+    auto flat = [&](Space space) {
+      Operand o;
+      o.space = space;
+      o.offset = s.offset;
+      o.extents = {s.size};
+      o.batched = false;
+      return o;
+    };
+    auto scalar = [](const std::string& expr) {
+      Operand o;
+      o.space = Space::Scalar;
+      o.batched = false;
+      o.scalar = expr;
+      return o;
+    };
+    st.operands["weights"] = flat(Space::Params);
+    st.operands["grad"] = flat(Space::Grads);
+    st.operands["velocity"] = flat(Space::Velocity);
+    st.operands["lr"] = scalar("sgd.learning_rate");
+    st.operands["momentum"] = scalar("sgd.momentum");
+    st.operands["l2"] = scalar(std::to_string(s.l2) + "f");
+    st.operands["nesterov"] = scalar("sgd.nesterov ? 1 : 0");
+    st.operands["new_weights"] = flat(Space::Params);
+    st.operands["new_velocity"] = flat(Space::Velocity);
+    steps->push_back(st);
+  }
+}
+
+}  // namespace
+
+void lower_backward(Lowering& l, std::vector<Step>* steps) {
+  const ir::Graph& g = l.g;
+  // The output node's gradient comes from the loss step (softmax output only).
+  for (int id = int(g.nodes.size()) - 1; id > 0; --id) {
+    const Node& n = g.node(id);
+    bool reached = l.grad[id] >= 0 || id == g.output;
+    if (!reached) continue;  // nothing downstream depends on it
+    switch (n.kind) {
+      case OpKind::Conv2D: conv_backward(l, n, steps); break;
+      case OpKind::Dense: dense_backward(l, n, steps); break;
+      case OpKind::MaxPool2D:
+      case OpKind::AvgPool2D:
+      case OpKind::GlobalAvgPool2D: pool_backward(l, n, steps); break;
+      case OpKind::Activation: activation_backward(l, n, steps); break;
+      case OpKind::Flatten: {
+        const Node& in = g.node(n.inputs[0]);
+        if (in.kind != OpKind::Input) l.grad[in.id] = l.grad[id];  // a view: same gradient
+        break;
+      }
+      default:
+        throw Error(std::string("internal: no backward lowering for ") + ir::op_name(n.kind));
+    }
+  }
+  sgd_updates(l, steps);
+}
+
+}  // namespace cnnc::lower

@@ -1,0 +1,215 @@
+// Forward pass: one kernel call per layer (bias and activation fused into the
+// convolution and dense kernels), views for layers that move no data.
+#include "compiler/lower/lowering.h"
+#include "runtime/include/cnnc_runtime.h"
+
+namespace cnnc::lower {
+namespace {
+
+using ir::Activation;
+using ir::Node;
+using ir::OpKind;
+using kernels::Act;
+using kernels::Kind;
+
+Act kernel_act(Activation a) {
+  switch (a) {
+    case Activation::Relu: return Act::Relu;
+    case Activation::Tanh: return Act::Tanh;
+    case Activation::Sigmoid: return Act::Sigmoid;
+    default: return Act::Linear;  // softmax is a separate step
+  }
+}
+
+// Image dimensions of a shape; a flat [N] counts as 1x1xN.
+void hwc(const ir::Shape& s, int64_t* h, int64_t* w, int64_t* c) {
+  if (s.size() == 3) {
+    *h = s[0], *w = s[1], *c = s[2];
+  } else {
+    *h = 1, *w = 1, *c = s.empty() ? 1 : s[0];
+  }
+}
+
+Step make_step(Kind kind, const Node& n, const std::string& purpose) {
+  Step st;
+  st.spec.kind = kind;
+  st.layer = n.name;
+  st.purpose = purpose;
+  hwc(n.shape, &st.spec.out_h, &st.spec.out_w, &st.spec.out_c);
+  return st;
+}
+
+// Softmax over the last axis of a node's output, from `logits` into its storage.
+Step softmax_step(const Lowering& l, const Node& n, int logits_tensor) {
+  Step st = make_step(Kind::Softmax, n, "softmax");
+  int64_t channels = n.shape.back();
+  int64_t rows = ir::num_elements(n.shape) / channels;
+  st.spec.in_c = st.spec.out_c = channels;
+  st.spec.in_h = st.spec.in_w = st.spec.out_h = st.spec.out_w = 1;
+  Operand in = l.arena(logits_tensor, n.shape);
+  in.extents = {channels};
+  in.rows_per_image = rows;
+  Operand out = l.output_of(n.id);
+  out.extents = {channels};
+  out.rows_per_image = rows;
+  st.operands["input"] = in;
+  st.operands["output"] = out;
+  return st;
+}
+
+}  // namespace
+
+void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
+  const ir::Graph& g = l.g;
+  for (const Node& n : g.nodes) {
+    bool is_output = n.id == g.output;
+    const Node* in = n.inputs.empty() ? nullptr : &g.node(n.inputs[0]);
+    // Storage of this node's output: views share their input's storage.
+    bool is_view = n.kind == OpKind::Flatten || (n.kind == OpKind::Dropout && !training);
+    if (n.kind == OpKind::Input) {
+      l.value[n.id] = {Space::Input, -1};
+      continue;
+    }
+    if (is_view) {
+      l.value[n.id] = l.value[in->id];
+      continue;
+    }
+    if (is_output && !training) {
+      l.value[n.id] = {Space::Output, -1};
+    } else {
+      l.value[n.id] = {Space::Arena, l.new_tensor(n.name, ir::num_elements(n.shape))};
+    }
+    bool softmax = n.attrs.activation == Activation::Softmax &&
+                   (n.kind == OpKind::Conv2D || n.kind == OpKind::Dense ||
+                    n.kind == OpKind::Activation);
+    // With a softmax, the layer itself writes logits; a softmax step (inference)
+    // or the cross-entropy step (training output) turns them into probabilities.
+    Operand out = l.output_of(n.id);
+    if (softmax && n.kind != OpKind::Activation) {
+      l.logits[n.id] = l.new_tensor(n.name + ".logits", ir::num_elements(n.shape));
+      out = l.arena(l.logits[n.id], n.shape);
+    }
+    Operand x = l.output_of(in->id);
+    switch (n.kind) {
+      case OpKind::Conv2D: {
+        Step st = make_step(Kind::Conv2D, n, "forward");
+        hwc(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+        st.spec.kernel_h = n.attrs.kernel_h, st.spec.kernel_w = n.attrs.kernel_w;
+        st.spec.stride_h = n.attrs.stride_h, st.spec.stride_w = n.attrs.stride_w;
+        st.spec.pad_top = n.attrs.pads.top, st.spec.pad_left = n.attrs.pads.left;
+        st.spec.act = kernel_act(n.attrs.activation);
+        st.spec.use_bias = n.attrs.use_bias;
+        st.operands["input"] = x;
+        st.operands["weights"] = l.param(n.name + ".kernel", Space::Params);
+        if (n.attrs.use_bias) st.operands["bias"] = l.param(n.name + ".bias", Space::Params);
+        st.operands["output"] = out;
+        steps->push_back(st);
+        break;
+      }
+      case OpKind::Dense: {
+        Step st = make_step(Kind::Dense, n, "forward");
+        int64_t in_features = in->shape.back();
+        int64_t rows = ir::num_elements(in->shape) / in_features;
+        st.spec.in_c = in_features;
+        st.spec.out_c = n.attrs.filters;
+        st.spec.out_h = st.spec.out_w = 1;
+        st.spec.act = kernel_act(n.attrs.activation);
+        st.spec.use_bias = n.attrs.use_bias;
+        x.extents = {in_features};
+        x.rows_per_image = rows;
+        out.extents = {n.attrs.filters};
+        out.rows_per_image = rows;
+        st.operands["input"] = x;
+        st.operands["weights"] = l.param(n.name + ".kernel", Space::Params);
+        if (n.attrs.use_bias) st.operands["bias"] = l.param(n.name + ".bias", Space::Params);
+        st.operands["output"] = out;
+        steps->push_back(st);
+        break;
+      }
+      case OpKind::MaxPool2D:
+      case OpKind::AvgPool2D:
+      case OpKind::GlobalAvgPool2D: {
+        Step st = make_step(Kind::Pool2D, n, "forward");
+        hwc(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+        bool global = n.kind == OpKind::GlobalAvgPool2D;
+        st.spec.pool = n.kind == OpKind::MaxPool2D ? kernels::PoolKind::Max : kernels::PoolKind::Avg;
+        st.spec.kernel_h = global ? st.spec.in_h : n.attrs.kernel_h;
+        st.spec.kernel_w = global ? st.spec.in_w : n.attrs.kernel_w;
+        st.spec.stride_h = global ? 1 : n.attrs.stride_h;
+        st.spec.stride_w = global ? 1 : n.attrs.stride_w;
+        st.spec.pad_top = global ? 0 : n.attrs.pads.top;
+        st.spec.pad_left = global ? 0 : n.attrs.pads.left;
+        if (global) out.extents = {n.shape[0], 1, 1};  // [C] viewed as 1x1xC
+        st.operands["input"] = x;
+        st.operands["output"] = out;
+        steps->push_back(st);
+        break;
+      }
+      case OpKind::Activation: {
+        if (softmax) {
+          // The logits are the input itself; the softmax or loss step below reads it.
+          if (x.space != Space::Arena) {
+            throw Error("layer '" + n.name + "': a softmax directly on the model input is not supported");
+          }
+          l.logits[n.id] = l.value[in->id].tensor;
+          break;
+        }
+        Step st = make_step(Kind::Activation, n, "forward");
+        st.spec.in_c = st.spec.out_c = ir::num_elements(n.shape);
+        st.spec.out_h = st.spec.out_w = 1;
+        st.spec.act = kernel_act(n.attrs.activation);
+        x.extents = {st.spec.in_c};
+        out.extents = {st.spec.in_c};
+        st.operands["input"] = x;
+        st.operands["output"] = out;
+        steps->push_back(st);
+        break;
+      }
+      default:
+        throw Error(std::string("internal: no forward lowering for ") + ir::op_name(n.kind));
+    }
+    if (!softmax) continue;
+    if (!training) {
+      steps->push_back(softmax_step(l, n, l.logits[n.id]));
+      continue;
+    }
+    if (!is_output) {
+      throw Error("internal: softmax inside the network is not trainable yet");
+    }
+    // Training output: probabilities, per-image loss and d(loss)/d(logits) at once.
+    int64_t k = n.shape.back();
+    Step st = make_step(Kind::SoftmaxCrossEntropy, n, "loss");
+    st.spec.in_c = st.spec.out_c = k;
+    st.spec.out_h = st.spec.out_w = 1;
+    l.labels_d_logits = l.new_tensor("d_" + n.name + ".logits", k);
+    int loss = l.new_tensor(n.name + ".loss", 1);
+    st.operands["logits"] = l.arena(l.logits[n.id], {k});
+    Operand labels;
+    labels.space = Space::Labels;
+    labels.extents = {};
+    labels.is_int32 = true;
+    st.operands["labels"] = labels;
+    st.operands["probs"] = l.output_of(n.id);
+    st.operands["d_logits"] = l.arena(l.labels_d_logits, {k});
+    st.operands["loss"] = l.arena(loss, {});
+    l.program.loss_tensor = loss;
+    l.program.probs_tensor = l.value[n.id].tensor;
+    steps->push_back(st);
+  }
+  // A model ending in a view (Flatten, Dropout) still writes the caller's buffer.
+  const Node& out = g.node(g.output);
+  if (!training && l.value[out.id].space != Space::Output) {
+    Step st = make_step(Kind::Activation, out, "copy to output");
+    st.spec.in_c = st.spec.out_c = ir::num_elements(out.shape);
+    st.spec.out_h = st.spec.out_w = 1;
+    Operand src = l.output_of(out.id), dst;
+    src.extents = {st.spec.in_c};
+    dst.space = Space::Output;
+    dst.extents = {st.spec.in_c};
+    st.operands["input"] = src;
+    st.operands["output"] = dst;
+    steps->push_back(st);
+  }
+}
+
+}  // namespace cnnc::lower

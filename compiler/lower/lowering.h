@@ -1,0 +1,49 @@
+// Internal to compiler/lower: the state shared by the forward and backward
+// lowering of one graph.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "compiler/lower/param_layout.h"
+#include "compiler/lower/program.h"
+
+namespace cnnc::lower {
+
+// Where a node's output lives: an arena tensor, or one of the caller's buffers.
+struct Storage {
+  Space space = Space::Arena;
+  int tensor = -1;
+};
+
+struct Lowering {
+  const ir::Graph& g;
+  Program& program;
+  ParamLayout params;
+  std::vector<Storage> value;  // node id -> where its output is
+  std::vector<int> grad;       // node id -> arena tensor of d(loss)/d(output), -1: none
+  std::vector<int> logits;     // node id -> arena tensor of the pre-softmax values, -1: none
+  int labels_d_logits = -1;    // training: d(loss)/d(logits) of the output node
+
+  Lowering(const ir::Graph& graph, Program& p)
+      : g(graph), program(p), params(layout_params(graph)), value(graph.nodes.size()),
+        grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1) {}
+
+  int new_tensor(const std::string& name, int64_t floats_per_image);
+  // Operand for node `id`'s output (or its gradient), shaped as that node's shape.
+  Operand output_of(int id) const;
+  Operand grad_of(int id) const;
+  Operand arena(int tensor, const ir::Shape& shape) const;
+  Operand param(const std::string& variable, Space space) const;
+};
+
+// Halide extents (innermost first) of a per-image shape: [H, W, C] -> {C, W, H}.
+std::vector<int64_t> halide_extents(const ir::Shape& s);
+
+// Appends the forward pass to `steps`. In training mode the output node's
+// softmax becomes the cross-entropy step, which also produces d(logits).
+void lower_forward(Lowering& l, bool training, std::vector<Step>* steps);
+// Appends the backward pass and the SGD updates of every trainable variable.
+void lower_backward(Lowering& l, std::vector<Step>* steps);
+
+}  // namespace cnnc::lower

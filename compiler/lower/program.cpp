@@ -1,0 +1,129 @@
+// Entry point of lowering: checks that every layer can run, lowers the
+// inference and training passes, and places every tensor in the arena.
+#include <sstream>
+
+#include "compiler/lower/lowering.h"
+#include "runtime/include/cnnc_runtime.h"
+
+namespace cnnc::lower {
+
+std::vector<int64_t> halide_extents(const ir::Shape& s) { return {s.rbegin(), s.rend()}; }
+
+int Lowering::new_tensor(const std::string& name, int64_t floats_per_image) {
+  program.tensors.push_back({name, floats_per_image, 0});
+  return int(program.tensors.size()) - 1;
+}
+
+Operand Lowering::arena(int tensor, const ir::Shape& shape) const {
+  Operand o;
+  o.space = Space::Arena;
+  o.tensor = tensor;
+  o.extents = halide_extents(shape);
+  return o;
+}
+
+Operand Lowering::output_of(int id) const {
+  Operand o = arena(value[id].tensor, g.node(id).shape);
+  o.space = value[id].space;
+  return o;
+}
+
+Operand Lowering::grad_of(int id) const { return arena(grad[id], g.node(id).shape); }
+
+Operand Lowering::param(const std::string& variable, Space space) const {
+  const ParamSlot& s = params.at(variable);
+  Operand o;
+  o.space = space;
+  o.offset = s.offset;
+  o.extents = halide_extents(s.variable.shape);
+  o.batched = false;
+  return o;
+}
+
+namespace {
+
+using ir::OpKind;
+
+// Every layer the host target cannot run yet, all named at once.
+void check_supported(const ir::Graph& g, bool training) {
+  std::vector<std::string> problems;
+  auto refuse = [&](const ir::Node& n, const std::string& why) {
+    problems.push_back("layer '" + n.name + "' (" + ir::op_name(n.kind) + "): " + why);
+  };
+  for (const ir::Node& n : g.nodes) {
+    switch (n.kind) {
+      case OpKind::Input:
+      case OpKind::Conv2D:
+      case OpKind::Dense:
+      case OpKind::MaxPool2D:
+      case OpKind::AvgPool2D:
+      case OpKind::GlobalAvgPool2D:
+      case OpKind::Flatten:
+      case OpKind::Activation:
+        break;
+      case OpKind::Dropout:
+        if (training) refuse(n, "training with Dropout is not supported by this version of cnnc yet");
+        break;
+      default:
+        refuse(n, "not supported by this version of cnnc yet");
+    }
+    bool softmax = n.attrs.activation == ir::Activation::Softmax &&
+                   (n.kind == OpKind::Conv2D || n.kind == OpKind::Dense || n.kind == OpKind::Activation);
+    if (training && softmax && n.id != g.output) {
+      refuse(n, "a softmax before the last layer cannot be trained; use it only on the output");
+    }
+    if (training && n.kind != OpKind::Input && g.users(n.id).size() > 1) {
+      refuse(n, "training through a layer read by several layers is not supported yet");
+    }
+  }
+  if (training) {
+    const ir::Node& out = g.node(g.output);
+    if (out.attrs.activation != ir::Activation::Softmax ||
+        (out.kind != OpKind::Dense && out.kind != OpKind::Activation && out.kind != OpKind::Conv2D)) {
+      refuse(out, "training uses categorical cross-entropy, which needs a softmax on the last layer");
+    } else if (out.shape.size() != 1) {
+      refuse(out, "the softmax output must be flat ([classes]); add a Flatten or a pooling layer");
+    }
+  }
+  if (problems.empty()) return;
+  std::ostringstream msg;
+  msg << "model '" << g.name << "' cannot be compiled for this target:";
+  for (const std::string& p : problems) msg << "\n  " << p;
+  msg << "\nRemove these layers or compile without training (--inference-only) where that is the cause.";
+  throw Error(msg.str());
+}
+
+// No liveness yet: every tensor gets its own place, one batch of max_batch images.
+void place_tensors(Program& p) {
+  int64_t offset = 0;
+  for (ArenaTensor& t : p.tensors) {
+    t.offset = offset;
+    // Keep every tensor 64-byte aligned (16 floats) for vector loads.
+    offset += (t.floats_per_image * p.max_batch + 15) / 16 * 16;
+  }
+  p.arena_floats = offset;
+}
+
+}  // namespace
+
+Program lower_program(const ir::Graph& g, int max_batch, bool with_training) {
+  check_supported(g, with_training);
+  Program p;
+  p.model = g.name;
+  p.max_batch = max_batch;
+  p.output_floats_per_image = ir::num_elements(g.node(g.output).shape);
+  {
+    Lowering infer(g, p);
+    lower_forward(infer, /*training=*/false, &p.infer);
+  }
+  if (with_training) {
+    p.has_training = true;
+    Lowering train(g, p);
+    lower_forward(train, /*training=*/true, &p.train);
+    lower_backward(train, &p.train);
+  }
+  place_tensors(p);
+  return p;
+}
+
+}  // namespace cnnc::lower

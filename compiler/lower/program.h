@@ -1,0 +1,66 @@
+// A Program is the graph lowered to what the generated code does: a list of
+// kernel calls on buffers placed in a few memory spaces. The code generator
+// prints it; memory planning rewrites its arena offsets. It has no Halide in it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+#include "compiler/kernels/kernel_spec.h"
+
+namespace cnnc::lower {
+
+// Where a buffer lives. Params, Grads and Velocity share one layout (the
+// parameter block); Input, Labels and Output are the caller's pointers.
+enum class Space { Arena, Params, Grads, Velocity, Input, Labels, Output, Scalar };
+
+// One argument of one kernel call.
+struct Operand {
+  Space space = Space::Arena;
+  int tensor = -1;     // Space::Arena: index into Program::tensors
+  int64_t offset = 0;  // Params/Grads/Velocity: in floats, into the parameter block
+  // Halide extents, innermost first, without the batch. When `batched`, the
+  // call appends a last dimension of extent n * rows_per_image.
+  std::vector<int64_t> extents;
+  bool batched = true;
+  int64_t rows_per_image = 1;
+  bool is_int32 = false;
+  std::string scalar;  // Space::Scalar: a C++ expression in the generated code
+};
+
+struct Step {
+  kernels::KernelSpec spec;
+  std::string layer;    // the IR node this step belongs to
+  std::string purpose;  // "forward", "backward data", "update conv1.kernel", ...
+  std::map<std::string, Operand> operands;  // by the argument names of kernel_spec.h
+};
+
+// An arena tensor: one activation or gradient of the whole batch.
+struct ArenaTensor {
+  std::string name;           // "conv1", "d_conv1", ...
+  int64_t floats_per_image = 0;
+  int64_t offset = 0;         // in floats from the arena's start, assigned by planning
+};
+
+struct Program {
+  std::string model;
+  int max_batch = 1;
+  std::vector<ArenaTensor> tensors;  // arena operands refer to these by index
+  std::vector<Step> infer;           // forward in inference mode, ends writing Space::Output
+  std::vector<Step> train;           // forward (training mode), loss, backward, updates
+  bool has_training = false;
+  int64_t arena_floats = 0;          // for max_batch images
+  int64_t output_floats_per_image = 0;
+  // Arena tensors holding the per-image loss and the softmax probabilities of
+  // the training forward pass (for the loss and accuracy the step reports).
+  int64_t loss_tensor = -1, probs_tensor = -1;
+};
+
+// Lowers a verified, shape-inferred graph. Throws cnnc::Error (exit 2) naming
+// every layer that the target cannot run (yet), never fails later at run time.
+Program lower_program(const ir::Graph& g, int max_batch, bool with_training);
+
+}  // namespace cnnc::lower

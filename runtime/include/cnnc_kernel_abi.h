@@ -1,0 +1,106 @@
+// Support for generated model sources (not for applications): dense Halide
+// buffer descriptors over raw pointers, aligned memory blocks, and the
+// bookkeeping of a training step. Only the code `cnnc compile` emits includes it.
+#pragma once
+
+#include <HalideRuntime.h>
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "cnnc_runtime.h"
+
+namespace cnnc::abi {
+
+// A dense buffer of D dimensions (innermost first) over memory we own elsewhere.
+template <int D>
+class Buffer {
+ public:
+  Buffer(const void* host, halide_type_t type, const std::array<int64_t, D>& extents) {
+    int64_t stride = 1;
+    for (int i = 0; i < D; ++i) {
+      dims_[i] = halide_dimension_t(0, int32_t(extents[i]), int32_t(stride));
+      stride *= extents[i];
+    }
+    buf_.host = static_cast<uint8_t*>(const_cast<void*>(host));
+    buf_.type = type;
+    buf_.dimensions = D;
+    buf_.dim = dims_;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  halide_buffer_t* get() { return &buf_; }
+
+ private:
+  halide_dimension_t dims_[D > 0 ? D : 1];
+  halide_buffer_t buf_ = {};
+};
+
+template <int D>
+Buffer<D> f32(const float* host, const std::array<int64_t, D>& extents) {
+  return Buffer<D>(host, halide_type_t(halide_type_float, 32), extents);
+}
+template <int D>
+Buffer<D> i32(const int32_t* host, const std::array<int64_t, D>& extents) {
+  return Buffer<D>(host, halide_type_t(halide_type_int, 32), extents);
+}
+
+// A zeroed, 64-byte aligned block of floats.
+class FloatBlock {
+ public:
+  explicit FloatBlock(size_t floats) : size_(floats) {
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    data_ = static_cast<float*>(std::aligned_alloc(64, bytes > 0 ? bytes : 64));
+    if (!data_) throw std::bad_alloc();
+    std::memset(data_, 0, bytes);
+  }
+  ~FloatBlock() { std::free(data_); }
+  FloatBlock(const FloatBlock&) = delete;
+  FloatBlock& operator=(const FloatBlock&) = delete;
+  float* data() { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  float* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Halide reports failures through its return code (and halide_error on stderr).
+inline void check(int result, const char* layer, const char* what) {
+  if (result != 0) {
+    throw Error(std::string("internal error: kernel for layer '") + layer + "' (" + what +
+                    ") failed with Halide error " + std::to_string(result),
+                70);
+  }
+}
+
+inline double l2_penalty(const float* w, size_t n, double l2) {
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += double(w[i]) * w[i];
+  return l2 * sum;
+}
+
+// Mean loss over the batch and the number of arg-max hits.
+inline StepResult summarize(const float* loss, const float* probs, const int32_t* labels, int n,
+                            int64_t classes, double penalty) {
+  StepResult r;
+  double sum = 0.0;
+  for (int i = 0; i < n; ++i) {
+    sum += loss[i];
+    const float* p = probs + int64_t(i) * classes;
+    int64_t best = 0;
+    for (int64_t k = 1; k < classes; ++k) {
+      if (p[k] > p[best]) best = k;
+    }
+    if (best == labels[i]) ++r.correct;
+  }
+  r.loss = (n > 0 ? sum / n : 0.0) + penalty;
+  return r;
+}
+
+}  // namespace cnnc::abi
