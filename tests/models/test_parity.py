@@ -1,0 +1,139 @@
+"""Parity of a generated model library with the PyTorch reference.
+
+  test_parity.py CNNC MODEL.json forward [--batch N]
+      random weights and inputs; `cnnc run` output vs PyTorch, relative error
+      (max abs error / max abs value) at most 1e-4.
+  test_parity.py CNNC MODEL.json sgd [--steps K] [--batch N]
+      K SGD steps (the model's optimiser: momentum, Nesterov, L2) with
+      `cnnc train --steps K --no-shuffle`; every weight compared with PyTorch's,
+      relative error of the change at most 1e-3.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_reference as ref  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+def relative(a, b):
+    scale = max(float(np.max(np.abs(b))), 1e-30)
+    return float(np.max(np.abs(a - b))) / scale
+
+
+def random_weights(model, rng):
+    shape = model["input"]["shape"]
+    weights = {}
+    for name, dims, _ in ref.variables(model, shape):
+        fan_in = int(np.prod(dims[:-1])) if len(dims) > 1 else dims[0]
+        scale = 1.0 / np.sqrt(fan_in) if name.endswith(".kernel") else 0.1
+        weights[name] = (rng.standard_normal(dims) * scale).astype(np.float32)
+    return weights
+
+
+def run(cmd):
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        raise SystemExit("command failed (%d): %s" % (result.returncode, " ".join(cmd)))
+    return result.stdout
+
+
+def forward_check(args, model, tmp, rng):
+    weights = random_weights(model, rng)
+    ref.write_safetensors(os.path.join(tmp, "w.safetensors"), weights)
+    x = rng.random([args.batch] + model["input"]["shape"], dtype=np.float32)
+    np.save(os.path.join(tmp, "x.npy"), x)
+    run([args.cnnc, "run", args.model, "--weights", os.path.join(tmp, "w.safetensors"),
+         "--input", os.path.join(tmp, "x.npy"), "--output", os.path.join(tmp, "y.npy")])
+    got = np.load(os.path.join(tmp, "y.npy")).reshape(args.batch, -1)
+    with torch.no_grad():
+        want = ref.forward(model, {k: torch.from_numpy(v) for k, v in weights.items()},
+                           torch.from_numpy(x)).reshape(args.batch, -1).numpy()
+    err = relative(got, want)
+    print("forward: batch %d, %d outputs each, relative error %.3g" % (args.batch, got.shape[1], err))
+    return err <= 1e-4
+
+
+def sgd_check(args, model, tmp, rng):
+    training = model.get("training", {})
+    opt = training.get("optimizer", {})
+    lr = opt.get("learning_rate", 0.01)
+    schedule = training.get("lr_schedule", {"type": "constant"})
+    if schedule["type"] == "piecewise":
+        lr = schedule["values"][0]  # epoch 0: no boundary b with 0 > b (boundaries are >= 0)
+    elif schedule["type"] in ("step", "plateau"):
+        lr = schedule["initial"]
+    momentum, nesterov = opt.get("momentum", 0.0), opt.get("nesterov", False)
+    weights = random_weights(model, rng)
+    w0 = os.path.join(tmp, "w0.safetensors")
+    ref.write_safetensors(w0, weights)
+    n = args.batch * args.steps
+    x = rng.random([n] + model["input"]["shape"], dtype=np.float32)
+    classes = ref.variables(model, model["input"]["shape"])[-1][1][-1]
+    y = rng.integers(0, classes, size=n).astype(np.int32)
+    np.save(os.path.join(tmp, "x.npy"), x)
+    np.save(os.path.join(tmp, "y.npy"), y)
+    out = os.path.join(tmp, "w.safetensors")
+    run([args.cnnc, "train", args.model, "--weights", w0, "--train-images", os.path.join(tmp, "x.npy"),
+         "--train-labels", os.path.join(tmp, "y.npy"), "--steps", str(args.steps), "--no-shuffle",
+         "--batch-size", str(args.batch), "--save", out])
+    got = ref.read_safetensors(out)
+
+    l2 = {name: reg for name, _, reg in ref.variables(model, model["input"]["shape"])}
+    params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in weights.items()}
+    velocity = {k: torch.zeros_like(v) for k, v in params.items()}
+    for step in range(args.steps):
+        xs = torch.from_numpy(x[step * args.batch:(step + 1) * args.batch]).double()
+        ys = torch.from_numpy(y[step * args.batch:(step + 1) * args.batch]).long()
+        logits = ref.forward(model, params, xs, logits_only=True)
+        loss = torch.nn.functional.cross_entropy(logits, ys)
+        loss = loss + sum(l2[k] * (p * p).sum() for k, p in params.items() if l2.get(k, 0.0))
+        grads = torch.autograd.grad(loss, list(params.values()))
+        with torch.no_grad():
+            for (k, p), g in zip(params.items(), grads):
+                v = momentum * velocity[k] - lr * g  # Keras SGD
+                velocity[k] = v
+                p += momentum * v - lr * g if nesterov else v
+    worst = 0.0
+    for k, p in params.items():
+        change_want = p.detach().numpy() - weights[k]
+        change_got = got[k] - weights[k]
+        err = relative(change_got, change_want)
+        worst = max(worst, err)
+        if err > 1e-3:
+            print("  %s: relative error of the update %.3g" % (k, err))
+    print("sgd: %d steps of batch %d, lr %g, momentum %g%s; worst relative error of an update %.3g" %
+          (args.steps, args.batch, lr, momentum, " nesterov" if nesterov else "", worst))
+    return worst <= 1e-3
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("cnnc")
+    p.add_argument("model")
+    p.add_argument("mode", choices=["forward", "sgd"])
+    p.add_argument("--batch", type=int, default=3)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args()
+    with open(args.model) as f:
+        model = json.load(f)
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        ok = (forward_check if args.mode == "forward" else sgd_check)(args, model, tmp, rng)
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that are missing, and nothing else.
+#   tools/install_deps.sh build   what building cnnc and the demo need
+#   tools/install_deps.sh test    that, plus the test suite's references and data
+set -euo pipefail
+
+build_packages=(cmake g++ make libhalide14-0-dev nlohmann-json3-dev zlib1g-dev npm)
+test_packages=(libgtest-dev python3-torch python3-numpy dataset-fashion-mnist)
+
+wanted=("${build_packages[@]}")
+if [[ ${1:-build} == test ]]; then
+  wanted+=("${test_packages[@]}")
+fi
+
+missing=()
+for p in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "Installing missing packages: ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y --no-install-recommends "${missing[@]}"
