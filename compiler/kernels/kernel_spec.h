@@ -19,6 +19,8 @@
 //   DenseBackwardWeights  input, d_output                  -> d_weights, [d_bias]
 //       (Dense on an image tensor [H,W,C] applies to the last axis: rows = n*H*W,
 //        i.e. the buffers are (in_c, rows) and (out_c, rows))
+//   Activation* use elems = in_h * in_w * in_c; Softmax and SoftmaxCrossEntropy
+//   use in_c classes; SgdUpdate ignores the shapes (its size is given at run time).
 //   Pool2D                input                            -> output   (max or avg)
 //   Pool2DBackward        input, d_output                  -> d_input
 //   Activation            input(elems,n)                   -> output   relu/tanh/sigmoid
@@ -90,5 +92,9 @@ struct KernelSignature {
   std::string function;  // C symbol, e.g. "cnnc_conv2d_3f2a..."
   std::vector<ArgDesc> args;
 };
+
+// The arguments of a kernel of this spec, in call order (inputs, scalars,
+// outputs), as listed above. Needs no Halide; the builders follow it.
+std::vector<ArgDesc> kernel_args(const KernelSpec& spec);
 
 }  // namespace cnnc::kernels

@@ -1,0 +1,133 @@
+// Dense and its two gradients on flat rows: input (in, rows), weights
+// (out, in), output (out, rows); rows is the free outermost extent.
+#include <algorithm>
+
+#include "compiler/kernels/halide_util.h"
+
+namespace cnnc::kernels {
+
+using namespace Halide;
+using detail::channel_lanes;
+using detail::constrain_output;
+using detail::make_input;
+
+namespace {
+
+// out(o, row) = f(acc(o, row)), acc reduced over `k`: a tile of up to four
+// vectors of o, the reduction just outside it, parallel over rows.
+void schedule_row_matvec(Func out, Func acc, const RVar& k, int64_t out_extent, const Target& t) {
+  Var o = out.args()[0], row = out.args()[1], oo("oo"), oi("oi");
+  const int lanes = channel_lanes(out_extent, t);
+  if (lanes > 0) {
+    const int tile = static_cast<int>(std::min<int64_t>(out_extent / lanes, 4)) * lanes;
+    out.split(o, oo, oi, tile, TailStrategy::ShiftInwards).vectorize(oi, lanes);
+    acc.compute_at(out, oo).vectorize(o, lanes);
+    acc.update().reorder(o, k, row).vectorize(o, lanes);
+  } else {
+    acc.compute_at(out, row);
+  }
+  out.parallel(row);
+}
+
+// out(o, i) = acc(o, i), reduced over rows: vectors of o by 4 values of i.
+void schedule_outer_product_sum(Func out, Func acc, const RVar& row, int64_t out_extent,
+                                int64_t in_extent, const Target& t) {
+  Var o = out.args()[0], i = out.args()[1], oo("oo"), oi("oi"), io("io"), ii("ii");
+  const int lanes = channel_lanes(out_extent, t);
+  const int tile_i = static_cast<int>(std::min<int64_t>(in_extent, 4));
+  out.split(i, io, ii, tile_i, TailStrategy::ShiftInwards);
+  if (lanes > 0) {
+    const int tile_o = out_extent >= 2 * lanes ? 2 * lanes : lanes;
+    out.split(o, oo, oi, tile_o, TailStrategy::ShiftInwards)
+        .reorder(oi, ii, oo, io)
+        .vectorize(oi, lanes)
+        .unroll(ii);
+    acc.compute_at(out, oo).vectorize(o, lanes).unroll(i);
+    acc.update().reorder(o, i, row).vectorize(o, lanes).unroll(i);
+  } else {
+    out.reorder(o, ii, io);
+    acc.compute_at(out, io);
+    acc.update().reorder(o, i, row);
+  }
+  out.parallel(io);
+}
+
+// out(o) = acc(o), a sum over rows.
+void schedule_column_sum(Func out, Func acc, const RVar& row, int64_t extent, const Target& t) {
+  Var o = out.args()[0], oo("oo"), oi("oi");
+  const int lanes = channel_lanes(extent, t);
+  if (lanes > 0) {
+    out.split(o, oo, oi, lanes, TailStrategy::ShiftInwards).vectorize(oi);
+    acc.compute_at(out, oo).vectorize(o);
+    acc.update().reorder(o, row).vectorize(o);
+  } else {
+    acc.compute_root();
+  }
+}
+
+}  // namespace
+
+BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
+  ImageParam input = make_input("input", {s.in_c}, true);
+  ImageParam weights = make_input("weights", {s.out_c, s.in_c}, false);
+  std::vector<ImageParam> inputs = {input, weights};
+  Var o("o"), row("row");
+  Func acc("dense_acc"), output("output");
+  if (s.use_bias) {
+    ImageParam bias = make_input("bias", {s.out_c}, false);
+    inputs.push_back(bias);
+    acc(o, row) = bias(o);
+  } else {
+    acc(o, row) = 0.0f;
+  }
+  RDom k(0, static_cast<int>(s.in_c), "k");
+  acc(o, row) += weights(o, k) * input(k, row);
+  output(o, row) = detail::apply_act(acc(o, row), s.act);
+  constrain_output(output, {s.out_c}, true);
+  schedule_row_matvec(output, acc, k, s.out_c, t);
+  return detail::finish_kernel(inputs, {output});
+}
+
+BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
+  ImageParam d_output = make_input("d_output", {s.out_c}, true);
+  ImageParam weights = make_input("weights", {s.out_c, s.in_c}, false);
+  Var i("i"), o("o"), row("row");
+  // Transposed once to (in, out) so `in` is the vector axis.
+  Func weights_t("weights_t"), acc("dense_bwd_data_acc"), d_input("d_input");
+  weights_t(i, o) = weights(o, i);
+  RDom k(0, static_cast<int>(s.out_c), "k");
+  acc(i, row) = 0.0f;
+  acc(i, row) += weights_t(i, k) * d_output(k, row);
+  d_input(i, row) = acc(i, row);
+  constrain_output(d_input, {s.in_c}, true);
+  weights_t.compute_root();
+  schedule_row_matvec(d_input, acc, k, s.in_c, t);
+  return detail::finish_kernel({d_output, weights}, {d_input});
+}
+
+BuiltKernel build_dense_backward_weights(const KernelSpec& s, const Target& t) {
+  ImageParam input = make_input("input", {s.in_c}, true);
+  ImageParam d_output = make_input("d_output", {s.out_c}, true);
+  Var o("o"), i("i");
+  RDom row(0, d_output.dim(1).extent(), "row");
+  Func acc("dense_bwd_weights_acc"), d_weights("d_weights");
+  acc(o, i) = 0.0f;
+  acc(o, i) += d_output(o, row) * input(i, row);
+  d_weights(o, i) = acc(o, i);
+  constrain_output(d_weights, {s.out_c, s.in_c}, false);
+  schedule_outer_product_sum(d_weights, acc, row, s.out_c, s.in_c, t);
+  std::vector<Func> outputs = {d_weights};
+  if (s.use_bias) {
+    Func bias_acc("dense_bwd_bias_acc"), d_bias("d_bias");
+    RDom rb(0, d_output.dim(1).extent(), "rb");
+    bias_acc(o) = 0.0f;
+    bias_acc(o) += d_output(o, rb);
+    d_bias(o) = bias_acc(o);
+    constrain_output(d_bias, {s.out_c}, false);
+    schedule_column_sum(d_bias, bias_acc, rb, s.out_c, t);
+    outputs.push_back(d_bias);
+  }
+  return detail::finish_kernel({input, d_output}, outputs);
+}
+
+}  // namespace cnnc::kernels

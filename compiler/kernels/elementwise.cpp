@@ -1,0 +1,94 @@
+// Activation, its gradient, and softmax over rows. Buffers (elems, n).
+#include <algorithm>
+
+#include "compiler/kernels/halide_util.h"
+
+namespace cnnc::kernels {
+
+using namespace Halide;
+using detail::channel_lanes;
+using detail::constrain_output;
+using detail::make_input;
+
+namespace {
+
+int64_t elems_of(const KernelSpec& s) { return s.in_h * s.in_w * s.in_c; }
+
+// Vectors along the elements; long rows are cut into blocks so that one
+// image still spreads over the threads.
+void schedule_pointwise(Func out, int64_t elems, const Target& t) {
+  Var e = out.args()[0], n = out.args()[1], eo("eo"), ei("ei"), task("task");
+  const int lanes = channel_lanes(elems, t);
+  const int block = std::max(lanes, 1) * 256;
+  if (elems >= 2 * block) {
+    out.split(e, eo, ei, block, TailStrategy::ShiftInwards)
+        .vectorize(ei, lanes)
+        .fuse(eo, n, task)
+        .parallel(task);
+    return;
+  }
+  if (lanes > 0) out.vectorize(e, lanes, TailStrategy::ShiftInwards);
+  out.parallel(n);
+}
+
+}  // namespace
+
+BuiltKernel build_activation(const KernelSpec& s, const Target& t) {
+  const int64_t elems = elems_of(s);
+  ImageParam input = make_input("input", {elems}, true);
+  Var e("e"), n("n");
+  Func output("output");
+  output(e, n) = detail::apply_act(input(e, n), s.act);
+  constrain_output(output, {elems}, true);
+  schedule_pointwise(output, elems, t);
+  return detail::finish_kernel({input}, {output});
+}
+
+// The derivative is written in terms of the forward output y.
+BuiltKernel build_activation_backward(const KernelSpec& s, const Target& t) {
+  const int64_t elems = elems_of(s);
+  ImageParam output = make_input("output", {elems}, true);
+  ImageParam d_output = make_input("d_output", {elems}, true);
+  Var e("e"), n("n");
+  Expr y = output(e, n), dy = d_output(e, n);
+  Expr dx;
+  switch (s.act) {
+    case Act::Linear: dx = dy; break;
+    case Act::Relu: dx = select(y > 0.0f, dy, 0.0f); break;
+    case Act::Tanh: dx = dy * (1.0f - y * y); break;
+    case Act::Sigmoid: dx = dy * y * (1.0f - y); break;
+  }
+  Func d_input("d_input");
+  d_input(e, n) = dx;
+  constrain_output(d_input, {elems}, true);
+  schedule_pointwise(d_input, elems, t);
+  return detail::finish_kernel({output, d_output}, {d_input});
+}
+
+// Per row: max, exp(x - max), their sum; one row's stages are computed
+// together (a row is small: the classes of one image).
+BuiltKernel build_softmax(const KernelSpec& s, const Target& t) {
+  const int classes = static_cast<int>(s.in_c);
+  ImageParam input = make_input("input", {s.in_c}, true);
+  Var c("c"), row("row");
+  RDom k(0, classes, "k");
+  Func row_max("row_max"), exps("exps"), row_sum("row_sum"), output("output");
+  row_max(row) = maximum(input(k, row));
+  exps(c, row) = exp(input(c, row) - row_max(row));
+  row_sum(row) = sum(exps(k, row));
+  output(c, row) = exps(c, row) / row_sum(row);
+  constrain_output(output, {s.in_c}, true);
+  // Schedule.
+  const int lanes = channel_lanes(classes, t);
+  row_max.compute_at(output, row);
+  exps.compute_at(output, row);
+  row_sum.compute_at(output, row);
+  if (lanes > 0) {
+    exps.vectorize(c, lanes, TailStrategy::ShiftInwards);
+    output.vectorize(c, lanes, TailStrategy::ShiftInwards);
+  }
+  output.parallel(row);
+  return detail::finish_kernel({input}, {output});
+}
+
+}  // namespace cnnc::kernels

@@ -1,0 +1,124 @@
+#include "compiler/kernels/halide_util.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace cnnc::kernels::detail {
+
+using namespace Halide;
+
+namespace {
+
+// Constrains dimensions 0..extents.size()-1 (and the free batch dim).
+template <typename P>
+void constrain_dims(P p, const std::vector<int64_t>& extents, bool batched) {
+  int64_t stride = 1;
+  for (size_t i = 0; i < extents.size(); ++i) {
+    p.dim(i).set_bounds(0, static_cast<int>(extents[i])).set_stride(static_cast<int>(stride));
+    stride *= extents[i];
+  }
+  if (batched) p.dim(extents.size()).set_min(0).set_stride(static_cast<int>(stride));
+}
+
+}  // namespace
+
+ImageParam make_input(const std::string& name, const std::vector<int64_t>& extents, bool batched,
+                      Type type) {
+  ImageParam p(type, static_cast<int>(extents.size()) + (batched ? 1 : 0), name);
+  constrain_dims(p, extents, batched);
+  return p;
+}
+
+void constrain_output(Func f, const std::vector<int64_t>& extents, bool batched) {
+  constrain_dims(f.output_buffer(), extents, batched);
+}
+
+Expr apply_act(Expr x, Act act) {
+  switch (act) {
+    case Act::Linear: return x;
+    case Act::Relu: return max(x, 0.0f);
+    case Act::Tanh: return tanh(x);
+    case Act::Sigmoid: return 1.0f / (1.0f + exp(-x));
+  }
+  return x;
+}
+
+Expr zero_padded(const ImageParam& in, Expr c, Expr x, Expr y, Expr n, int64_t width,
+                 int64_t height) {
+  const int w = static_cast<int>(width), h = static_cast<int>(height);
+  Expr inside = x >= 0 && x < w && y >= 0 && y < h;
+  return select(inside, in(c, clamp(x, 0, w - 1), clamp(y, 0, h - 1), n), 0.0f);
+}
+
+int channel_lanes(int64_t extent, const Target& target) {
+  const int natural = std::max(target.natural_vector_size<float>(), 8);
+  if (extent >= natural) return natural;
+  if (extent >= 8) return 8;
+  return 0;
+}
+
+void schedule_tiled_accumulation(Func out, Func acc, const std::vector<RVar>& rvars,
+                                 int64_t channels, int64_t width, const Target& target) {
+  std::vector<Var> v = out.args();
+  Var c = v[0], x = v[1], y = v[2], n = v[3];
+  Var co("co"), ci("ci"), xo("xo"), xi("xi"), yn("yn");
+  std::vector<VarOrRVar> order;
+  const int lanes = channel_lanes(channels, target);
+  if (lanes > 0) {
+    // Up to 2 channel vectors by 4 columns: 8 accumulators in registers.
+    const int tile_c = channels >= 2 * lanes ? 2 * lanes : lanes;
+    const int tile_x = static_cast<int>(std::min<int64_t>(width, 4));
+    out.split(c, co, ci, tile_c, TailStrategy::ShiftInwards)
+        .split(x, xo, xi, tile_x, TailStrategy::ShiftInwards)
+        .reorder(ci, xi, co, xo, y, n)
+        .vectorize(ci, lanes)
+        .unroll(xi);
+    acc.compute_at(out, co).vectorize(c, lanes).unroll(x);
+    order = {c, x};
+    for (const RVar& r : rvars) order.push_back(r);
+    order.push_back(y);
+    order.push_back(n);
+    acc.update().reorder(order).vectorize(c, lanes).unroll(x);
+  } else if (width >= 8) {
+    // Few channels: columns are the vector axis instead.
+    out.split(x, xo, xi, 8, TailStrategy::ShiftInwards).reorder(xi, c, xo, y, n).vectorize(xi);
+    acc.compute_at(out, xo).vectorize(x);
+    order = {x, c};
+    for (const RVar& r : rvars) order.push_back(r);
+    order.push_back(y);
+    order.push_back(n);
+    acc.update().reorder(order).vectorize(x);
+  } else {
+    acc.compute_at(out, x);
+  }
+  out.fuse(y, n, yn).parallel(yn);
+}
+
+BuiltKernel finish_kernel(const std::vector<ImageParam>& inputs, const std::vector<Func>& outputs,
+                          const std::vector<Argument>& scalar_args) {
+  BuiltKernel k;
+  k.pipeline = Pipeline(outputs);
+  k.inputs = inputs;
+  k.outputs = outputs;
+  for (const ImageParam& p : inputs) k.args.push_back(Argument(p));
+  for (const Argument& a : scalar_args) k.args.push_back(a);
+  return k;
+}
+
+void check_window(const KernelSpec& s) {
+  auto fail = [&](const std::string& why) {
+    throw std::invalid_argument("kernel spec '" + s.key() + "': " + why);
+  };
+  if (s.in_h < 1 || s.in_w < 1 || s.in_c < 1 || s.out_h < 1 || s.out_w < 1 || s.out_c < 1)
+    fail("every extent must be positive");
+  if (s.kernel_h < 1 || s.kernel_w < 1 || s.stride_h < 1 || s.stride_w < 1)
+    fail("kernel and stride must be positive");
+  if (s.pad_top < 0 || s.pad_left < 0 || s.pad_top >= s.kernel_h || s.pad_left >= s.kernel_w)
+    fail("padding before must be in [0, kernel size)");
+  // The last window must start on a real cell.
+  if ((s.out_h - 1) * s.stride_h - s.pad_top > s.in_h - 1 ||
+      (s.out_w - 1) * s.stride_w - s.pad_left > s.in_w - 1)
+    fail("output larger than the padded input allows");
+}
+
+}  // namespace cnnc::kernels::detail

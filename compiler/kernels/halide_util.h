@@ -1,0 +1,48 @@
+// Helpers shared by the kernel builders (private to compiler/kernels).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "Halide.h"
+#include "compiler/kernels/halide_kernels.h"
+#include "compiler/kernels/kernel_spec.h"
+
+namespace cnnc::kernels::detail {
+
+// A float (or int32) buffer input with constant, min-0 extents and dense
+// strides (innermost first). With `batched`, one more outermost dimension of
+// free extent (min 0) follows.
+Halide::ImageParam make_input(const std::string& name, const std::vector<int64_t>& extents,
+                              bool batched, Halide::Type type = Halide::Float(32));
+
+// The same constraints on an output Func's buffer.
+void constrain_output(Halide::Func f, const std::vector<int64_t>& extents, bool batched);
+
+Halide::Expr apply_act(Halide::Expr x, Act act);
+
+// in(c, x, y, n) with zeros outside [0, width) x [0, height).
+Halide::Expr zero_padded(const Halide::ImageParam& in, Halide::Expr c, Halide::Expr x,
+                         Halide::Expr y, Halide::Expr n, int64_t width, int64_t height);
+
+// Lanes to vectorise a channel axis of this extent with: the target's natural
+// float width when the extent allows, else 8, else 0 (do not vectorise).
+int channel_lanes(int64_t extent, const Halide::Target& target);
+
+// Schedules out(c, x, y, n) = f(acc(c, x, y, n)), where acc has one update
+// over `rvars` (innermost first): a register tile of channel vectors by a few
+// columns, the reduction just outside it, parallel over rows and images.
+void schedule_tiled_accumulation(Halide::Func out, Halide::Func acc,
+                                 const std::vector<Halide::RVar>& rvars, int64_t channels,
+                                 int64_t width, const Halide::Target& target);
+
+// Assembles a BuiltKernel: the pipeline of `outputs`, args = inputs then scalars.
+BuiltKernel finish_kernel(const std::vector<Halide::ImageParam>& inputs,
+                          const std::vector<Halide::Func>& outputs,
+                          const std::vector<Halide::Argument>& scalar_args = {});
+
+// Throws std::invalid_argument unless every window of the spec lies within
+// the padded input and holds at least one real cell.
+void check_window(const KernelSpec& spec);
+
+}  // namespace cnnc::kernels::detail

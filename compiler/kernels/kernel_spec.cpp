@@ -1,0 +1,163 @@
+#include "compiler/kernels/kernel_spec.h"
+
+#include <sstream>
+
+namespace cnnc::kernels {
+namespace {
+
+const char* act_name(Act a) {
+  switch (a) {
+    case Act::Linear: return "linear";
+    case Act::Relu: return "relu";
+    case Act::Tanh: return "tanh";
+    case Act::Sigmoid: return "sigmoid";
+  }
+  return "?";
+}
+
+ArgDesc buffer(const char* name, int dims, bool is_output, bool is_int32 = false) {
+  ArgDesc a;
+  a.name = name;
+  a.is_buffer = true;
+  a.is_output = is_output;
+  a.dims = dims;
+  a.is_int32 = is_int32;
+  return a;
+}
+
+ArgDesc scalar(const char* name, const char* type) {
+  ArgDesc a;
+  a.name = name;
+  a.is_buffer = false;
+  a.scalar_type = type;
+  return a;
+}
+
+// The window fields shared by convolutions and pools.
+void write_window(const KernelSpec& s, std::ostringstream& out) {
+  out << " in=" << s.in_h << "x" << s.in_w << "x" << s.in_c << " out=" << s.out_h << "x"
+      << s.out_w << "x" << s.out_c << " k=" << s.kernel_h << "x" << s.kernel_w
+      << " s=" << s.stride_h << "x" << s.stride_w << " pad=" << s.pad_top << "," << s.pad_left;
+}
+
+}  // namespace
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::Conv2D: return "conv2d";
+    case Kind::Conv2DBackwardData: return "conv2d_backward_data";
+    case Kind::Conv2DBackwardFilter: return "conv2d_backward_filter";
+    case Kind::Dense: return "dense";
+    case Kind::DenseBackwardData: return "dense_backward_data";
+    case Kind::DenseBackwardWeights: return "dense_backward_weights";
+    case Kind::Pool2D: return "pool2d";
+    case Kind::Pool2DBackward: return "pool2d_backward";
+    case Kind::Activation: return "activation";
+    case Kind::ActivationBackward: return "activation_backward";
+    case Kind::Softmax: return "softmax";
+    case Kind::SoftmaxCrossEntropy: return "softmax_cross_entropy";
+    case Kind::SgdUpdate: return "sgd_update";
+  }
+  return "unknown";
+}
+
+// Only the fields that change the generated code appear, so that specs that
+// differ in an ignored field share one kernel.
+std::string KernelSpec::key() const {
+  std::ostringstream out;
+  out << kind_name(kind);
+  const char* bias = use_bias ? " bias" : " nobias";
+  switch (kind) {
+    case Kind::Conv2D:
+      write_window(*this, out);
+      out << " act=" << act_name(act) << bias;
+      break;
+    case Kind::Conv2DBackwardData:
+      write_window(*this, out);
+      break;
+    case Kind::Conv2DBackwardFilter:
+      write_window(*this, out);
+      out << bias;
+      break;
+    case Kind::Dense:
+      out << " in=" << in_c << " out=" << out_c << " act=" << act_name(act) << bias;
+      break;
+    case Kind::DenseBackwardData:
+      out << " in=" << in_c << " out=" << out_c;
+      break;
+    case Kind::DenseBackwardWeights:
+      out << " in=" << in_c << " out=" << out_c << bias;
+      break;
+    case Kind::Pool2D:
+    case Kind::Pool2DBackward:
+      write_window(*this, out);
+      out << (pool == PoolKind::Max ? " max" : " avg");
+      break;
+    case Kind::Activation:
+    case Kind::ActivationBackward:
+      out << " elems=" << in_h * in_w * in_c << " act=" << act_name(act);
+      break;
+    case Kind::Softmax:
+    case Kind::SoftmaxCrossEntropy:
+      out << " classes=" << in_c;
+      break;
+    case Kind::SgdUpdate:
+      break;
+  }
+  return out.str();
+}
+
+std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
+  switch (s.kind) {
+    case Kind::Conv2D: {
+      std::vector<ArgDesc> a = {buffer("input", 4, false), buffer("weights", 4, false)};
+      if (s.use_bias) a.push_back(buffer("bias", 1, false));
+      a.push_back(buffer("output", 4, true));
+      return a;
+    }
+    case Kind::Conv2DBackwardData:
+      return {buffer("d_output", 4, false), buffer("weights", 4, false), buffer("d_input", 4, true)};
+    case Kind::Conv2DBackwardFilter: {
+      std::vector<ArgDesc> a = {buffer("input", 4, false), buffer("d_output", 4, false),
+                                buffer("d_weights", 4, true)};
+      if (s.use_bias) a.push_back(buffer("d_bias", 1, true));
+      return a;
+    }
+    case Kind::Dense: {
+      std::vector<ArgDesc> a = {buffer("input", 2, false), buffer("weights", 2, false)};
+      if (s.use_bias) a.push_back(buffer("bias", 1, false));
+      a.push_back(buffer("output", 2, true));
+      return a;
+    }
+    case Kind::DenseBackwardData:
+      return {buffer("d_output", 2, false), buffer("weights", 2, false), buffer("d_input", 2, true)};
+    case Kind::DenseBackwardWeights: {
+      std::vector<ArgDesc> a = {buffer("input", 2, false), buffer("d_output", 2, false),
+                                buffer("d_weights", 2, true)};
+      if (s.use_bias) a.push_back(buffer("d_bias", 1, true));
+      return a;
+    }
+    case Kind::Pool2D:
+      return {buffer("input", 4, false), buffer("output", 4, true)};
+    case Kind::Pool2DBackward:
+      return {buffer("input", 4, false), buffer("d_output", 4, false), buffer("d_input", 4, true)};
+    case Kind::Activation:
+      return {buffer("input", 2, false), buffer("output", 2, true)};
+    case Kind::ActivationBackward:
+      return {buffer("output", 2, false), buffer("d_output", 2, false), buffer("d_input", 2, true)};
+    case Kind::Softmax:
+      return {buffer("input", 2, false), buffer("output", 2, true)};
+    case Kind::SoftmaxCrossEntropy:
+      return {buffer("logits", 2, false), buffer("labels", 1, false, /*is_int32=*/true),
+              buffer("probs", 2, true), buffer("d_logits", 2, true), buffer("loss", 1, true)};
+    case Kind::SgdUpdate:
+      return {buffer("weights", 1, false),    buffer("grad", 1, false),
+              buffer("velocity", 1, false),   scalar("lr", "float"),
+              scalar("momentum", "float"),    scalar("l2", "float"),
+              scalar("nesterov", "int32_t"),  buffer("new_weights", 1, true),
+              buffer("new_velocity", 1, true)};
+  }
+  return {};
+}
+
+}  // namespace cnnc::kernels

@@ -1,0 +1,66 @@
+// Naive double-precision reference of every kernel kind, forward and backward,
+// written from model-format.md: the ground truth for the kernel tests and the
+// compiler's tests. Tensors are flat std::vector<double> in the layouts of
+// kernel_spec.h: images NHWC, conv weights [kh][kw][in_c][out_c], dense
+// weights [in][out], flat tensors [rows][k]. `batch` is n (images or rows).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "compiler/kernels/kernel_spec.h"
+
+namespace cnnc::reference {
+
+using Vec = std::vector<double>;
+using kernels::Act;
+using kernels::KernelSpec;
+
+// Output size and padding before for one axis of a 'same' or 'valid' window
+// (model-format.md: 'same' puts the smaller half of the padding before).
+struct AxisWindow {
+  int64_t out = 0, pad_before = 0, pad_after = 0;
+};
+AxisWindow same_window(int64_t in, int64_t kernel, int64_t stride);
+AxisWindow valid_window(int64_t in, int64_t kernel, int64_t stride);
+
+// Conv2D: out = act(bias + sum in * w), zero padding.
+Vec conv2d(const KernelSpec& s, int64_t batch, const Vec& input, const Vec& weights,
+           const Vec& bias /* empty when !use_bias */);
+// Gradients of the linear convolution given d_output.
+Vec conv2d_backward_data(const KernelSpec& s, int64_t batch, const Vec& d_output,
+                         const Vec& weights);
+void conv2d_backward_filter(const KernelSpec& s, int64_t batch, const Vec& input,
+                            const Vec& d_output, Vec* d_weights, Vec* d_bias);
+
+Vec dense(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& weights,
+          const Vec& bias);
+Vec dense_backward_data(const KernelSpec& s, int64_t rows, const Vec& d_output,
+                        const Vec& weights);
+void dense_backward_weights(const KernelSpec& s, int64_t rows, const Vec& input,
+                            const Vec& d_output, Vec* d_weights, Vec* d_bias);
+
+// Max ignores padded cells; average divides by the number of real cells.
+Vec pool2d(const KernelSpec& s, int64_t batch, const Vec& input);
+// Max: each window's gradient goes to its first maximal real cell in
+// row-major (h, then w) order.
+Vec pool2d_backward(const KernelSpec& s, int64_t batch, const Vec& input, const Vec& d_output);
+
+double activate(double x, Act act);
+Vec activation(Act act, const Vec& input);
+// dx = dy * f'(x), written with the forward output y = f(x).
+Vec activation_backward(Act act, const Vec& output, const Vec& d_output);
+
+// Softmax over the last axis of [rows][classes].
+Vec softmax(int64_t classes, int64_t rows, const Vec& input);
+// loss[n] = -log softmax(z_n)[label_n]; d_logits = (p - onehot) / batch.
+void softmax_cross_entropy(int64_t classes, int64_t batch, const Vec& logits,
+                           const std::vector<int32_t>& labels, Vec* probs, Vec* d_logits,
+                           Vec* loss);
+
+// Keras SGD with L2: g' = g + 2 l2 w; v' = m v - lr g'; w' = w + v'
+// (Nesterov: w' = w + m v' - lr g').
+void sgd_update(const Vec& weights, const Vec& grad, const Vec& velocity, double lr,
+                double momentum, double l2, bool nesterov, Vec* new_weights, Vec* new_velocity);
+
+}  // namespace cnnc::reference

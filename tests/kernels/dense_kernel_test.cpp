@@ -1,0 +1,72 @@
+// Dense, DenseBackwardData and DenseBackwardWeights against the reference.
+#include "tests/kernels/jit_runner.h"
+
+namespace cnnc::testing {
+namespace {
+
+constexpr double kTolerance = 1e-5;
+
+std::vector<int> flat(int64_t k, int64_t rows) {
+  return {static_cast<int>(k), static_cast<int>(rows)};
+}
+
+TEST(DenseKernel, MatchesReference) {
+  for (const KernelSpec& s : dense_specs()) {
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t rows : {1, 3, 7}) {
+      const Vec input = random_vec(rows * s.in_c, 1);
+      const Vec weights = random_vec(s.in_c * s.out_c, 2);
+      const Vec bias = s.use_bias ? random_vec(s.out_c, 3) : Vec();
+      std::vector<Halide::Buffer<>> inputs = {to_buffer(input, flat(s.in_c, rows)),
+                                              to_buffer(weights, flat(s.out_c, s.in_c))};
+      if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
+      const Vec got = k.run(inputs, {flat(s.out_c, rows)})[0];
+      EXPECT_LE(relative_error(got, reference::dense(s, rows, input, weights, bias)), kTolerance)
+          << "rows " << rows;
+    }
+  }
+}
+
+TEST(DenseBackwardDataKernel, MatchesReference) {
+  for (const KernelSpec& forward : dense_specs()) {
+    const KernelSpec s = with_kind(forward, Kind::DenseBackwardData);
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t rows : {1, 3}) {
+      const Vec d_output = random_vec(rows * s.out_c, 4);
+      const Vec weights = random_vec(s.in_c * s.out_c, 5);
+      const Vec got = k.run({to_buffer(d_output, flat(s.out_c, rows)),
+                             to_buffer(weights, flat(s.out_c, s.in_c))},
+                            {flat(s.in_c, rows)})[0];
+      EXPECT_LE(relative_error(got, reference::dense_backward_data(s, rows, d_output, weights)),
+                kTolerance);
+    }
+  }
+}
+
+TEST(DenseBackwardWeightsKernel, MatchesReference) {
+  for (const KernelSpec& forward : dense_specs()) {
+    const KernelSpec s = with_kind(forward, Kind::DenseBackwardWeights);
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t rows : {1, 3}) {
+      const Vec input = random_vec(rows * s.in_c, 6);
+      const Vec d_output = random_vec(rows * s.out_c, 7);
+      std::vector<std::vector<int>> out_sizes = {flat(s.out_c, s.in_c)};
+      if (s.use_bias) out_sizes.push_back({static_cast<int>(s.out_c)});
+      const std::vector<Vec> got =
+          k.run({to_buffer(input, flat(s.in_c, rows)), to_buffer(d_output, flat(s.out_c, rows))},
+                out_sizes);
+      Vec d_weights, d_bias;
+      reference::dense_backward_weights(s, rows, input, d_output, &d_weights, &d_bias);
+      EXPECT_LE(relative_error(got[0], d_weights), kTolerance);
+      if (s.use_bias) {
+        EXPECT_LE(relative_error(got[1], d_bias), kTolerance);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cnnc::testing

@@ -1,0 +1,139 @@
+// Shared by the kernel tests: the spec tables (so the Halide tests and the
+// finite-difference tests of the reference cover the same shapes), random
+// data, JIT runs of a built kernel, and error measures.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "compiler/kernels/kernel_spec.h"
+#include "compiler/reference/reference_ops.h"
+
+namespace cnnc::testing {
+
+using kernels::Act;
+using kernels::Kind;
+using kernels::KernelSpec;
+using kernels::PoolKind;
+using reference::Vec;
+
+// A windowed spec (conv or pool) with out/pad from 'same' or 'valid'.
+inline KernelSpec window_spec(Kind kind, int64_t in_h, int64_t in_w, int64_t in_c, int64_t out_c,
+                              int64_t kh, int64_t kw, int64_t sh, int64_t sw, bool same) {
+  KernelSpec s;
+  s.kind = kind;
+  s.in_h = in_h, s.in_w = in_w, s.in_c = in_c, s.out_c = out_c;
+  s.kernel_h = kh, s.kernel_w = kw, s.stride_h = sh, s.stride_w = sw;
+  const reference::AxisWindow y = same ? reference::same_window(in_h, kh, sh)
+                                       : reference::valid_window(in_h, kh, sh);
+  const reference::AxisWindow x = same ? reference::same_window(in_w, kw, sw)
+                                       : reference::valid_window(in_w, kw, sw);
+  s.out_h = y.out, s.out_w = x.out, s.pad_top = y.pad_before, s.pad_left = x.pad_before;
+  return s;
+}
+
+// Odd shapes: odd H/W, 1/3/5/13 channels, strides 1, 2, 4, asymmetric 'same'
+// padding (even kernels), non-square kernels, plus the LeNet-5 layers.
+inline std::vector<KernelSpec> conv_specs() {
+  std::vector<KernelSpec> v = {
+      window_spec(Kind::Conv2D, 7, 9, 3, 5, 3, 3, 1, 1, false),
+      window_spec(Kind::Conv2D, 7, 9, 1, 13, 4, 4, 2, 2, true),
+      window_spec(Kind::Conv2D, 9, 7, 5, 16, 3, 1, 1, 1, true),
+      window_spec(Kind::Conv2D, 8, 11, 13, 24, 1, 5, 4, 4, true),
+      window_spec(Kind::Conv2D, 6, 6, 3, 8, 2, 2, 2, 2, true),
+      window_spec(Kind::Conv2D, 14, 14, 6, 16, 5, 5, 1, 1, false),  // LeNet conv2
+  };
+  const Act acts[] = {Act::Relu, Act::Tanh, Act::Sigmoid, Act::Linear, Act::Relu, Act::Relu};
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i].act = acts[i];
+    v[i].use_bias = i != 2;
+  }
+  return v;
+}
+
+inline std::vector<KernelSpec> pool_specs() {
+  std::vector<KernelSpec> v = {
+      window_spec(Kind::Pool2D, 7, 9, 5, 5, 3, 3, 2, 2, true),
+      window_spec(Kind::Pool2D, 7, 9, 13, 13, 2, 2, 2, 2, true),
+      window_spec(Kind::Pool2D, 5, 7, 3, 3, 3, 3, 1, 1, true),
+      window_spec(Kind::Pool2D, 9, 11, 16, 16, 4, 2, 4, 1, false),
+      window_spec(Kind::Pool2D, 28, 28, 6, 6, 2, 2, 2, 2, false),  // LeNet pool1
+  };
+  const PoolKind kinds[] = {PoolKind::Max, PoolKind::Avg, PoolKind::Avg, PoolKind::Max,
+                            PoolKind::Avg};
+  for (size_t i = 0; i < v.size(); ++i) v[i].pool = kinds[i];
+  return v;
+}
+
+inline KernelSpec dense_spec(Kind kind, int64_t in, int64_t out, Act act, bool bias) {
+  KernelSpec s;
+  s.kind = kind;
+  s.in_c = in, s.out_c = out, s.act = act, s.use_bias = bias;
+  return s;
+}
+
+inline std::vector<KernelSpec> dense_specs() {
+  return {dense_spec(Kind::Dense, 13, 5, Act::Relu, true),
+          dense_spec(Kind::Dense, 37, 24, Act::Sigmoid, false),
+          dense_spec(Kind::Dense, 1, 10, Act::Tanh, true),
+          dense_spec(Kind::Dense, 84, 10, Act::Linear, true)};  // LeNet output
+}
+
+inline KernelSpec with_kind(KernelSpec s, Kind kind) {
+  s.kind = kind;
+  return s;
+}
+
+inline int64_t in_size(const KernelSpec& s, int64_t batch) {
+  return batch * s.in_h * s.in_w * s.in_c;
+}
+inline int64_t out_size(const KernelSpec& s, int64_t batch) {
+  return batch * s.out_h * s.out_w * s.out_c;
+}
+
+// Uniform in [-1, 1), reproducible.
+inline Vec random_vec(int64_t size, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  Vec v(size);
+  for (double& x : v) x = dist(gen);
+  return v;
+}
+
+// max |got - want| / max |want|  (0 when both are 0).
+inline double relative_error(const Vec& got, const Vec& want) {
+  double err = 0.0, scale = 0.0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    err = std::max(err, std::abs(got[i] - want[i]));
+    scale = std::max(scale, std::abs(want[i]));
+  }
+  if (got.size() != want.size()) return INFINITY;
+  return scale == 0.0 ? err : err / scale;
+}
+
+// Central differences of `loss` at `x`, one coordinate at a time.
+template <typename F>
+Vec numeric_gradient(Vec x, F loss, double h = 1e-6) {
+  Vec g(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double saved = x[i];
+    x[i] = saved + h;
+    const double up = loss(x);
+    x[i] = saved - h;
+    const double down = loss(x);
+    x[i] = saved;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
+inline double dot(const Vec& a, const Vec& b) {
+  double s = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+}  // namespace cnnc::testing
