@@ -1,0 +1,65 @@
+// Compiles kernel specs ahead of time into object files, cached on disk by a
+// hash of (spec key, schedule version, target, Halide version). No Halide
+// types here: the code generator includes this header.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/kernels/kernel_spec.h"
+
+namespace cnnc::kernels {
+
+// Bump when any builder or schedule changes what it generates: old cache
+// entries then stop matching.
+inline constexpr int kScheduleVersion = 1;
+
+struct CompiledKernel {
+  KernelSignature signature;
+  std::string object_path;
+};
+
+// 64-bit FNV-1a, the cache's hash.
+uint64_t fnv1a64(const std::string& text);
+
+class KernelCache {
+ public:
+  // `target_string`: "host" or a Halide target string ("x86-64-linux-avx2").
+  // Creates cache_dir if needed. Throws std::invalid_argument on a bad target.
+  KernelCache(std::string cache_dir, std::string target_string);
+
+  // Compiles on a miss: <cache_dir>/<symbol>.o and <symbol>.sig, each written
+  // to a temporary file and renamed, so processes sharing the directory never
+  // see half a file. Throws std::runtime_error when Halide fails.
+  CompiledKernel get(const KernelSpec& spec);
+
+  // The same for many specs (duplicates allowed); misses compile in up to
+  // `jobs` forked processes at once. Results in the order of `specs`.
+  std::vector<CompiledKernel> get_all(const std::vector<KernelSpec>& specs, int jobs);
+
+  // The Halide runtime for this target, compiled once into the cache.
+  std::string runtime_object();
+
+  // The resolved target ("host" becomes the host's full target string).
+  std::string target_string() const { return target_; }
+
+  // C symbol of a spec's kernel: cnnc_<kind>_<16 hex digits>.
+  std::string symbol(const KernelSpec& spec) const;
+
+  // Kernels compiled by this object (in this process or its children): lets
+  // callers and tests tell hits from misses.
+  int compilations() const { return compilations_; }
+
+ private:
+  bool is_cached(const std::string& symbol) const;
+  // Builds and compiles in this process; writes the .o then the .sig.
+  void compile(const KernelSpec& spec, const std::string& symbol) const;
+  CompiledKernel entry(const KernelSpec& spec, const std::string& symbol) const;
+
+  std::string dir_;
+  std::string target_;
+  int compilations_ = 0;
+};
+
+}  // namespace cnnc::kernels

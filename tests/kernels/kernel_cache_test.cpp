@@ -1,0 +1,97 @@
+// The AOT cache: a miss compiles an object and a signature, a second get is
+// a hit, keys separate what differs and only that.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+#include "compiler/kernels/kernel_cache.h"
+#include "tests/kernels/kernel_test_util.h"
+
+namespace cnnc::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string make_temp_dir() {
+  std::string pattern = (fs::temp_directory_path() / "cnnc_cache_test_XXXXXX").string();
+  return mkdtemp(pattern.data());
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+KernelSpec small_conv() { return window_spec(Kind::Conv2D, 7, 9, 3, 5, 3, 3, 1, 1, true); }
+
+TEST(KernelCache, MissCompilesThenHits) {
+  const std::string dir = make_temp_dir();
+  kernels::KernelCache cache(dir, "host");
+  const kernels::CompiledKernel first = cache.get(small_conv());
+  EXPECT_EQ(cache.compilations(), 1);
+  ASSERT_TRUE(fs::exists(first.object_path));
+  EXPECT_EQ(first.signature.function.rfind("cnnc_conv2d_", 0), 0u);
+  EXPECT_EQ(first.signature.function.size(), std::string("cnnc_conv2d_").size() + 16);
+  // The object defines the symbol; the signature lists the arguments.
+  EXPECT_NE(read_all(first.object_path).find(first.signature.function), std::string::npos);
+  ASSERT_EQ(first.signature.args.size(), 4u);
+  EXPECT_EQ(first.signature.args[3].name, "output");
+  const auto mtime = fs::last_write_time(first.object_path);
+
+  const kernels::CompiledKernel second = cache.get(small_conv());
+  EXPECT_EQ(cache.compilations(), 1);
+  EXPECT_EQ(second.object_path, first.object_path);
+  EXPECT_EQ(fs::last_write_time(second.object_path), mtime);
+
+  // Another cache object (another process, say) on the same directory hits too.
+  kernels::KernelCache again(dir, "host");
+  again.get(small_conv());
+  EXPECT_EQ(again.compilations(), 0);
+  // No temporary files are left behind.
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+  fs::remove_all(dir);
+}
+
+TEST(KernelCache, GetAllCompilesDistinctMissesInParallel) {
+  const std::string dir = make_temp_dir();
+  kernels::KernelCache cache(dir, "host");
+  cache.get(small_conv());
+  KernelSpec pool = window_spec(Kind::Pool2D, 7, 9, 5, 5, 2, 2, 2, 2, true);
+  KernelSpec dense = dense_spec(Kind::Dense, 13, 5, Act::Relu, true);
+  const auto result = cache.get_all({pool, small_conv(), dense, pool}, 2);
+  EXPECT_EQ(cache.compilations(), 3);  // the conv was a hit, pool counted once
+  ASSERT_EQ(result.size(), 4u);
+  EXPECT_EQ(result[0].signature.function, result[3].signature.function);
+  for (const auto& k : result) EXPECT_TRUE(fs::exists(k.object_path)) << k.object_path;
+  EXPECT_EQ(result[2].signature.function.rfind("cnnc_dense_", 0), 0u);
+
+  const std::string runtime = cache.runtime_object();
+  EXPECT_TRUE(fs::exists(runtime));
+  EXPECT_EQ(cache.runtime_object(), runtime);
+  fs::remove_all(dir);
+}
+
+TEST(KernelCache, KeysSeparateTargetsAndRelevantFieldsOnly) {
+  const std::string dir = make_temp_dir();
+  kernels::KernelCache host(dir, "host"), avx2(dir, "x86-64-linux-avx2");
+  EXPECT_NE(host.target_string(), "host");
+  EXPECT_NE(host.symbol(small_conv()), avx2.symbol(small_conv()));
+  KernelSpec relu = small_conv();
+  relu.act = Act::Relu;
+  EXPECT_NE(host.symbol(relu), host.symbol(small_conv()));
+  // Backward data has no activation: the field must not split the cache.
+  KernelSpec a = with_kind(small_conv(), Kind::Conv2DBackwardData);
+  KernelSpec b = a;
+  b.act = Act::Tanh;
+  EXPECT_EQ(a.key(), b.key());
+  EXPECT_THROW(kernels::KernelCache(dir, "not-a-target"), std::invalid_argument);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace cnnc::testing
