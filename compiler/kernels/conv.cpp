@@ -36,7 +36,8 @@ void schedule_conv2d_backward_filter(Func d_weights, Func acc, const RDom& r, Fu
     acc.compute_at(d_weights, coo).vectorize(co, lanes).unroll(ci);
     acc.update().reorder(co, ci, r.x, r.y, r.z, kx, ky).vectorize(co, lanes).unroll(ci);
   } else {
-    d_weights.split(ci, cio, cii, tile_ci, TailStrategy::ShiftInwards).reorder(co, cii, cio, kx, ky);
+    d_weights.split(ci, cio, cii, tile_ci, TailStrategy::ShiftInwards)
+        .reorder(co, cii, cio, kx, ky);
     acc.update().reorder(co, ci, r.x, r.y, r.z, kx, ky);
   }
   d_weights.fuse(cio, kx, task).fuse(task, ky, task).parallel(task);
@@ -101,8 +102,8 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   Expr ox = tx / sw - r.y, oy = ty / sh - r.z;
   Func acc("conv_bwd_data_acc"), d_input("d_input");
   acc(c, x, y, n) = 0.0f;
-  acc(c, x, y, n) += weights_t(c, r.x, tap_x, tap_y) *
-                     zero_padded(d_output, r.x, ox, oy, n, s.out_w, s.out_h);
+  acc(c, x, y, n) +=
+      weights_t(c, r.x, tap_x, tap_y) * zero_padded(d_output, r.x, ox, oy, n, s.out_w, s.out_h);
   d_input(c, x, y, n) = acc(c, x, y, n);
   constrain_output(d_input, {s.in_c, s.in_w, s.in_h}, true);
   // Schedule: the transposed weights once, then the tiled accumulation.

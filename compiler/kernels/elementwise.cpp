@@ -53,10 +53,18 @@ BuiltKernel build_activation_backward(const KernelSpec& s, const Target& t) {
   Expr y = output(e, n), dy = d_output(e, n);
   Expr dx;
   switch (s.act) {
-    case Act::Linear: dx = dy; break;
-    case Act::Relu: dx = select(y > 0.0f, dy, 0.0f); break;
-    case Act::Tanh: dx = dy * (1.0f - y * y); break;
-    case Act::Sigmoid: dx = dy * y * (1.0f - y); break;
+    case Act::Linear:
+      dx = dy;
+      break;
+    case Act::Relu:
+      dx = select(y > 0.0f, dy, 0.0f);
+      break;
+    case Act::Tanh:
+      dx = dy * (1.0f - y * y);
+      break;
+    case Act::Sigmoid:
+      dx = dy * y * (1.0f - y);
+      break;
   }
   Func d_input("d_input");
   d_input(e, n) = dx;

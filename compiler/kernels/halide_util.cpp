@@ -35,10 +35,14 @@ void constrain_output(Func f, const std::vector<int64_t>& extents, bool batched)
 
 Expr apply_act(Expr x, Act act) {
   switch (act) {
-    case Act::Linear: return x;
-    case Act::Relu: return max(x, 0.0f);
-    case Act::Tanh: return tanh(x);
-    case Act::Sigmoid: return 1.0f / (1.0f + exp(-x));
+    case Act::Linear:
+      return x;
+    case Act::Relu:
+      return max(x, 0.0f);
+    case Act::Tanh:
+      return tanh(x);
+    case Act::Sigmoid:
+      return 1.0f / (1.0f + exp(-x));
   }
   return x;
 }

@@ -85,8 +85,8 @@ uint64_t fnv1a64(const std::string& text) {
 KernelCache::KernelCache(std::string cache_dir, std::string target_string)
     : dir_(std::move(cache_dir)) {
   try {
-    Halide::Target t = target_string == "host" ? Halide::get_host_target()
-                                               : Halide::Target(target_string);
+    Halide::Target t =
+        target_string == "host" ? Halide::get_host_target() : Halide::Target(target_string);
     target_ = t.to_string();
   } catch (const Halide::Error& e) {
     throw std::invalid_argument("unknown Halide target '" + target_string +
@@ -122,8 +122,7 @@ void KernelCache::compile(const KernelSpec& spec, const std::string& symbol) con
   const std::string tmp = temp_path(object);
   try {
     // Keep Halide's checks (no no_asserts): a failed check returns nonzero.
-    const Halide::Target target =
-        Halide::Target(target_).with_feature(Halide::Target::NoRuntime);
+    const Halide::Target target = Halide::Target(target_).with_feature(Halide::Target::NoRuntime);
     BuiltKernel k = build_kernel(spec, target);
     k.pipeline.compile_to_object(tmp, k.args, symbol, target);
   } catch (const Halide::Error& e) {

@@ -7,10 +7,14 @@ namespace {
 
 const char* act_name(Act a) {
   switch (a) {
-    case Act::Linear: return "linear";
-    case Act::Relu: return "relu";
-    case Act::Tanh: return "tanh";
-    case Act::Sigmoid: return "sigmoid";
+    case Act::Linear:
+      return "linear";
+    case Act::Relu:
+      return "relu";
+    case Act::Tanh:
+      return "tanh";
+    case Act::Sigmoid:
+      return "sigmoid";
   }
   return "?";
 }
@@ -35,28 +39,41 @@ ArgDesc scalar(const char* name, const char* type) {
 
 // The window fields shared by convolutions and pools.
 void write_window(const KernelSpec& s, std::ostringstream& out) {
-  out << " in=" << s.in_h << "x" << s.in_w << "x" << s.in_c << " out=" << s.out_h << "x"
-      << s.out_w << "x" << s.out_c << " k=" << s.kernel_h << "x" << s.kernel_w
-      << " s=" << s.stride_h << "x" << s.stride_w << " pad=" << s.pad_top << "," << s.pad_left;
+  out << " in=" << s.in_h << "x" << s.in_w << "x" << s.in_c << " out=" << s.out_h << "x" << s.out_w
+      << "x" << s.out_c << " k=" << s.kernel_h << "x" << s.kernel_w << " s=" << s.stride_h << "x"
+      << s.stride_w << " pad=" << s.pad_top << "," << s.pad_left;
 }
 
 }  // namespace
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::Conv2D: return "conv2d";
-    case Kind::Conv2DBackwardData: return "conv2d_backward_data";
-    case Kind::Conv2DBackwardFilter: return "conv2d_backward_filter";
-    case Kind::Dense: return "dense";
-    case Kind::DenseBackwardData: return "dense_backward_data";
-    case Kind::DenseBackwardWeights: return "dense_backward_weights";
-    case Kind::Pool2D: return "pool2d";
-    case Kind::Pool2DBackward: return "pool2d_backward";
-    case Kind::Activation: return "activation";
-    case Kind::ActivationBackward: return "activation_backward";
-    case Kind::Softmax: return "softmax";
-    case Kind::SoftmaxCrossEntropy: return "softmax_cross_entropy";
-    case Kind::SgdUpdate: return "sgd_update";
+    case Kind::Conv2D:
+      return "conv2d";
+    case Kind::Conv2DBackwardData:
+      return "conv2d_backward_data";
+    case Kind::Conv2DBackwardFilter:
+      return "conv2d_backward_filter";
+    case Kind::Dense:
+      return "dense";
+    case Kind::DenseBackwardData:
+      return "dense_backward_data";
+    case Kind::DenseBackwardWeights:
+      return "dense_backward_weights";
+    case Kind::Pool2D:
+      return "pool2d";
+    case Kind::Pool2DBackward:
+      return "pool2d_backward";
+    case Kind::Activation:
+      return "activation";
+    case Kind::ActivationBackward:
+      return "activation_backward";
+    case Kind::Softmax:
+      return "softmax";
+    case Kind::SoftmaxCrossEntropy:
+      return "softmax_cross_entropy";
+    case Kind::SgdUpdate:
+      return "sgd_update";
   }
   return "unknown";
 }
@@ -116,7 +133,8 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
       return a;
     }
     case Kind::Conv2DBackwardData:
-      return {buffer("d_output", 4, false), buffer("weights", 4, false), buffer("d_input", 4, true)};
+      return {buffer("d_output", 4, false), buffer("weights", 4, false),
+              buffer("d_input", 4, true)};
     case Kind::Conv2DBackwardFilter: {
       std::vector<ArgDesc> a = {buffer("input", 4, false), buffer("d_output", 4, false),
                                 buffer("d_weights", 4, true)};
@@ -130,7 +148,8 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
       return a;
     }
     case Kind::DenseBackwardData:
-      return {buffer("d_output", 2, false), buffer("weights", 2, false), buffer("d_input", 2, true)};
+      return {buffer("d_output", 2, false), buffer("weights", 2, false),
+              buffer("d_input", 2, true)};
     case Kind::DenseBackwardWeights: {
       std::vector<ArgDesc> a = {buffer("input", 2, false), buffer("d_output", 2, false),
                                 buffer("d_weights", 2, true)};

@@ -31,7 +31,8 @@
 //   SgdUpdate             weights(size), grad(size), velocity(size),
 //                         scalars lr, momentum, l2, nesterov (float, float, float, int32)
 //                         -> new_weights(size), new_velocity(size)   (may alias the inputs)
-//                         g' = g + 2*l2*w; v' = m*v - lr*g'; w' = w + v' (nesterov: w + m*v' - lr*g')
+//                         g' = g + 2*l2*w; v' = m*v - lr*g'; w' = w + v' (nesterov: w + m*v' -
+//                         lr*g')
 #pragma once
 
 #include <cstdint>

@@ -42,7 +42,9 @@ void schedule_pool2d_backward(Func d_input, Func argmax, const KernelSpec& s, co
   Var co("co"), ci("ci"), yn("yn");
   const int lanes = channel_lanes(s.in_c, t);
   if (lanes > 0) {
-    d_input.split(c, co, ci, lanes, TailStrategy::ShiftInwards).reorder(ci, x, co, y, n).vectorize(ci);
+    d_input.split(c, co, ci, lanes, TailStrategy::ShiftInwards)
+        .reorder(ci, x, co, y, n)
+        .vectorize(ci);
     if (argmax.defined()) {
       argmax.compute_at(d_input, co).vectorize(argmax.args()[0]);
       argmax.update().vectorize(argmax.args()[0]);
@@ -63,7 +65,8 @@ BuiltKernel build_pool2d(const KernelSpec& s, const Target& t) {
   Expr x0 = x * static_cast<int>(s.stride_w) - static_cast<int>(s.pad_left);
   Expr y0 = y * static_cast<int>(s.stride_h) - static_cast<int>(s.pad_top);
   Expr ix = x0 + r.x, iy = y0 + r.y;
-  Expr inside = ix >= 0 && ix < static_cast<int>(s.in_w) && iy >= 0 && iy < static_cast<int>(s.in_h);
+  Expr inside =
+      ix >= 0 && ix < static_cast<int>(s.in_w) && iy >= 0 && iy < static_cast<int>(s.in_h);
   Expr value = input(c, clamp(ix, 0, static_cast<int>(s.in_w) - 1),
                      clamp(iy, 0, static_cast<int>(s.in_h) - 1), n);
   Func output("output");
@@ -96,7 +99,8 @@ BuiltKernel build_pool2d_backward(const KernelSpec& s, const Target& t) {
     argmax = Func("pool_argmax");
     RDom w(0, kw, 0, kh, "w");
     Expr ix = x * sw - pl + w.x, iy = y * sh - pt + w.y;
-    Expr inside = ix >= 0 && ix < static_cast<int>(s.in_w) && iy >= 0 && iy < static_cast<int>(s.in_h);
+    Expr inside =
+        ix >= 0 && ix < static_cast<int>(s.in_w) && iy >= 0 && iy < static_cast<int>(s.in_h);
     Expr value = select(inside,
                         input(c, clamp(ix, 0, static_cast<int>(s.in_w) - 1),
                               clamp(iy, 0, static_cast<int>(s.in_h) - 1), n),

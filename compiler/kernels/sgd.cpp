@@ -10,7 +10,8 @@ using namespace Halide;
 using detail::make_input;
 
 BuiltKernel build_sgd_update(const KernelSpec&, const Target& t) {
-  ImageParam weights(Float(32), 1, "weights"), grad(Float(32), 1, "grad"), velocity(Float(32), 1, "velocity");
+  ImageParam weights(Float(32), 1, "weights"), grad(Float(32), 1, "grad"),
+      velocity(Float(32), 1, "velocity");
   Param<float> lr("lr"), momentum("momentum"), l2("l2");
   Param<int32_t> nesterov("nesterov");
   for (ImageParam p : {weights, grad, velocity}) p.dim(0).set_min(0).set_stride(1);

@@ -146,7 +146,8 @@ void dense_backward_weights(const KernelSpec& s, int64_t rows, const Vec& input,
     for (int64_t o = 0; o < s.out_c; ++o) {
       const double g = d_output[r * s.out_c + o];
       (*d_bias)[o] += g;
-      for (int64_t i = 0; i < s.in_c; ++i) (*d_weights)[i * s.out_c + o] += g * input[r * s.in_c + i];
+      for (int64_t i = 0; i < s.in_c; ++i)
+        (*d_weights)[i * s.out_c + o] += g * input[r * s.in_c + i];
     }
 }
 
@@ -200,10 +201,14 @@ Vec pool2d_backward(const KernelSpec& s, int64_t batch, const Vec& input, const 
 
 double activate(double x, Act act) {
   switch (act) {
-    case Act::Linear: return x;
-    case Act::Relu: return x > 0 ? x : 0.0;
-    case Act::Tanh: return std::tanh(x);
-    case Act::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case Act::Linear:
+      return x;
+    case Act::Relu:
+      return x > 0 ? x : 0.0;
+    case Act::Tanh:
+      return std::tanh(x);
+    case Act::Sigmoid:
+      return 1.0 / (1.0 + std::exp(-x));
   }
   return x;
 }

@@ -33,10 +33,8 @@ Vec conv2d_backward_data(const KernelSpec& s, int64_t batch, const Vec& d_output
 void conv2d_backward_filter(const KernelSpec& s, int64_t batch, const Vec& input,
                             const Vec& d_output, Vec* d_weights, Vec* d_bias);
 
-Vec dense(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& weights,
-          const Vec& bias);
-Vec dense_backward_data(const KernelSpec& s, int64_t rows, const Vec& d_output,
-                        const Vec& weights);
+Vec dense(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& weights, const Vec& bias);
+Vec dense_backward_data(const KernelSpec& s, int64_t rows, const Vec& d_output, const Vec& weights);
 void dense_backward_weights(const KernelSpec& s, int64_t rows, const Vec& input,
                             const Vec& d_output, Vec* d_weights, Vec* d_bias);
 

@@ -38,10 +38,9 @@ TEST(Conv2DBackwardDataKernel, MatchesReference) {
     for (int64_t batch : {1, 3}) {
       const Vec d_output = random_vec(out_size(s, batch), 4);
       const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 5);
-      const Vec got =
-          k.run({to_buffer(d_output, image_sizes(s.out_c, s.out_w, s.out_h, batch)),
-                 to_buffer(weights, weight_sizes(s))},
-                {image_sizes(s.in_c, s.in_w, s.in_h, batch)})[0];
+      const Vec got = k.run({to_buffer(d_output, image_sizes(s.out_c, s.out_w, s.out_h, batch)),
+                             to_buffer(weights, weight_sizes(s))},
+                            {image_sizes(s.in_c, s.in_w, s.in_h, batch)})[0];
       const Vec want = reference::conv2d_backward_data(s, batch, d_output, weights);
       EXPECT_LE(relative_error(got, want), kTolerance) << "batch " << batch;
     }

@@ -36,9 +36,9 @@ TEST(DenseBackwardDataKernel, MatchesReference) {
     for (int64_t rows : {1, 3}) {
       const Vec d_output = random_vec(rows * s.out_c, 4);
       const Vec weights = random_vec(s.in_c * s.out_c, 5);
-      const Vec got = k.run({to_buffer(d_output, flat(s.out_c, rows)),
-                             to_buffer(weights, flat(s.out_c, s.in_c))},
-                            {flat(s.in_c, rows)})[0];
+      const Vec got = k.run(
+          {to_buffer(d_output, flat(s.out_c, rows)), to_buffer(weights, flat(s.out_c, s.in_c))},
+          {flat(s.in_c, rows)})[0];
       EXPECT_LE(relative_error(got, reference::dense_backward_data(s, rows, d_output, weights)),
                 kTolerance);
     }

@@ -50,7 +50,8 @@ class JitKernel {
     return result;
   }
 
-  void run_into(const std::vector<Halide::Buffer<>>& inputs, std::vector<Halide::Buffer<>>& outputs) {
+  void run_into(const std::vector<Halide::Buffer<>>& inputs,
+                std::vector<Halide::Buffer<>>& outputs) {
     EXPECT_EQ(inputs.size(), kernel_.inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) kernel_.inputs[i].set(inputs[i]);
     Halide::Realization r(outputs);
@@ -64,7 +65,8 @@ class JitKernel {
   void check_signature(const kernels::KernelSpec& spec) {
     std::vector<std::string> built;
     for (const Halide::Argument& a : kernel_.args) built.push_back(a.name);
-    for (const Halide::Func& f : kernel_.outputs) built.push_back(f.name().substr(0, f.name().find('$')));
+    for (const Halide::Func& f : kernel_.outputs)
+      built.push_back(f.name().substr(0, f.name().find('$')));
     std::vector<std::string> wanted;
     for (const kernels::ArgDesc& a : kernels::kernel_args(spec)) wanted.push_back(a.name);
     EXPECT_EQ(built, wanted) << spec.key();

@@ -1,5 +1,7 @@
 // The AOT cache: a miss compiles an object and a signature, a second get is
 // a hit, keys separate what differs and only that.
+#include "compiler/kernels/kernel_cache.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -8,7 +10,6 @@
 #include <iterator>
 #include <stdexcept>
 
-#include "compiler/kernels/kernel_cache.h"
 #include "tests/kernels/kernel_test_util.h"
 
 namespace cnnc::testing {

@@ -15,8 +15,8 @@
 namespace cnnc::testing {
 
 using kernels::Act;
-using kernels::Kind;
 using kernels::KernelSpec;
+using kernels::Kind;
 using kernels::PoolKind;
 using reference::Vec;
 
@@ -27,10 +27,10 @@ inline KernelSpec window_spec(Kind kind, int64_t in_h, int64_t in_w, int64_t in_
   s.kind = kind;
   s.in_h = in_h, s.in_w = in_w, s.in_c = in_c, s.out_c = out_c;
   s.kernel_h = kh, s.kernel_w = kw, s.stride_h = sh, s.stride_w = sw;
-  const reference::AxisWindow y = same ? reference::same_window(in_h, kh, sh)
-                                       : reference::valid_window(in_h, kh, sh);
-  const reference::AxisWindow x = same ? reference::same_window(in_w, kw, sw)
-                                       : reference::valid_window(in_w, kw, sw);
+  const reference::AxisWindow y =
+      same ? reference::same_window(in_h, kh, sh) : reference::valid_window(in_h, kh, sh);
+  const reference::AxisWindow x =
+      same ? reference::same_window(in_w, kw, sw) : reference::valid_window(in_w, kw, sw);
   s.out_h = y.out, s.out_w = x.out, s.pad_top = y.pad_before, s.pad_left = x.pad_before;
   return s;
 }
@@ -45,8 +45,10 @@ inline std::vector<KernelSpec> conv_specs() {
       window_spec(Kind::Conv2D, 8, 11, 13, 24, 1, 5, 4, 4, true),
       window_spec(Kind::Conv2D, 6, 6, 3, 8, 2, 2, 2, 2, true),
       window_spec(Kind::Conv2D, 14, 14, 6, 16, 5, 5, 1, 1, false),  // LeNet conv2
+      window_spec(Kind::Conv2D, 5, 5, 8, 40, 3, 3, 2, 2, true),     // 2-vector tile + tail
   };
-  const Act acts[] = {Act::Relu, Act::Tanh, Act::Sigmoid, Act::Linear, Act::Relu, Act::Relu};
+  const Act acts[] = {Act::Relu, Act::Tanh, Act::Sigmoid, Act::Linear,
+                      Act::Relu, Act::Relu, Act::Sigmoid};
   for (size_t i = 0; i < v.size(); ++i) {
     v[i].act = acts[i];
     v[i].use_bias = i != 2;

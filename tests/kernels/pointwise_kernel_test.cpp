@@ -21,11 +21,10 @@ Vec scaled(Vec v, double factor) {
 
 TEST(ActivationKernel, MatchesReference) {
   // 5x7x3 = 105 elements; 28x28x13 takes the blocked, parallel path.
-  const std::vector<KernelSpec> specs = {
-      flat_spec(Kind::Activation, 5, 7, 3, Act::Relu),
-      flat_spec(Kind::Activation, 28, 28, 13, Act::Tanh),
-      flat_spec(Kind::Activation, 5, 7, 3, Act::Sigmoid),
-      flat_spec(Kind::Activation, 1, 1, 5, Act::Linear)};
+  const std::vector<KernelSpec> specs = {flat_spec(Kind::Activation, 5, 7, 3, Act::Relu),
+                                         flat_spec(Kind::Activation, 28, 28, 13, Act::Tanh),
+                                         flat_spec(Kind::Activation, 5, 7, 3, Act::Sigmoid),
+                                         flat_spec(Kind::Activation, 1, 1, 5, Act::Linear)};
   for (const KernelSpec& s : specs) {
     SCOPED_TRACE(s.key());
     JitKernel k(s);
@@ -77,7 +76,8 @@ TEST(SoftmaxCrossEntropyKernel, MatchesReferenceOnLargeLogits) {
     for (int64_t batch : {1, 4}) {
       const Vec logits = scaled(random_vec(classes * batch, 5), 100.0);
       std::vector<int32_t> labels;
-      for (int64_t n = 0; n < batch; ++n) labels.push_back(static_cast<int32_t>((3 * n + 1) % classes));
+      for (int64_t n = 0; n < batch; ++n)
+        labels.push_back(static_cast<int32_t>((3 * n + 1) % classes));
       Halide::Buffer<int32_t> label_buf(static_cast<int>(batch));
       for (int64_t n = 0; n < batch; ++n) label_buf(n) = labels[n];
       const std::vector<int> sizes = {static_cast<int>(classes), static_cast<int>(batch)};
@@ -101,8 +101,8 @@ TEST(SgdUpdateKernel, MatchesReferenceInPlaceAndNot) {
   for (int size : {5, 1003, 20000}) {
     for (int nesterov : {0, 1}) {
       for (bool in_place : {false, true}) {
-        SCOPED_TRACE(::testing::Message() << "size " << size << " nesterov " << nesterov
-                                        << " in_place " << in_place);
+        SCOPED_TRACE(::testing::Message()
+                     << "size " << size << " nesterov " << nesterov << " in_place " << in_place);
         const Vec w = random_vec(size, 6), g = random_vec(size, 7), v = random_vec(size, 8);
         const double lr = 0.05, momentum = 0.9, l2 = 0.01;
         k.kernel().float_scalars.at("lr").set(static_cast<float>(lr));
@@ -120,8 +120,10 @@ TEST(SgdUpdateKernel, MatchesReferenceInPlaceAndNot) {
         k.run_into({wb, gb, vb}, outputs);
         Vec new_w, new_v;
         reference::sgd_update(w, g, v, lr, momentum, l2, nesterov != 0, &new_w, &new_v);
-        EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[0])), new_w), kTolerance);
-        EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[1])), new_v), kTolerance);
+        EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[0])), new_w),
+                  kTolerance);
+        EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[1])), new_v),
+                  kTolerance);
       }
     }
   }

@@ -28,10 +28,9 @@ TEST(Pool2DBackwardKernel, MatchesReference) {
     for (int64_t batch : {1, 3}) {
       const Vec input = random_vec(in_size(s, batch), 2);
       const Vec d_output = random_vec(out_size(s, batch), 3);
-      const Vec got =
-          k.run({to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
-                 to_buffer(d_output, image_sizes(s.out_c, s.out_w, s.out_h, batch))},
-                {image_sizes(s.in_c, s.in_w, s.in_h, batch)})[0];
+      const Vec got = k.run({to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
+                             to_buffer(d_output, image_sizes(s.out_c, s.out_w, s.out_h, batch))},
+                            {image_sizes(s.in_c, s.in_w, s.in_h, batch)})[0];
       EXPECT_LE(relative_error(got, reference::pool2d_backward(s, batch, input, d_output)),
                 kTolerance);
     }
@@ -43,9 +42,9 @@ TEST(Pool2DBackwardKernel, TiesGoToFirstMaximum) {
   KernelSpec s = window_spec(Kind::Pool2DBackward, 2, 2, 1, 1, 2, 2, 2, 2, false);
   JitKernel k(s);
   const Vec input = {0.5, 1.0, 1.0, 1.0};  // (0,1), (1,0), (1,1) tie
-  const Vec got = k.run({to_buffer(input, image_sizes(1, 2, 2, 1)),
-                         to_buffer({2.0}, image_sizes(1, 1, 1, 1))},
-                        {image_sizes(1, 2, 2, 1)})[0];
+  const Vec got =
+      k.run({to_buffer(input, image_sizes(1, 2, 2, 1)), to_buffer({2.0}, image_sizes(1, 1, 1, 1))},
+            {image_sizes(1, 2, 2, 1)})[0];
   EXPECT_EQ(got, (Vec{0.0, 2.0, 0.0, 0.0}));
   EXPECT_EQ(reference::pool2d_backward(s, 1, input, {2.0}), (Vec{0.0, 2.0, 0.0, 0.0}));
 }

@@ -46,9 +46,9 @@ TEST(ReferenceGradients, Dense) {
     auto loss_x = [&](const Vec& v) { return dot(reference::dense(s, rows, v, w, b), r); };
     auto loss_w = [&](const Vec& v) { return dot(reference::dense(s, rows, x, v, b), r); };
     auto loss_b = [&](const Vec& v) { return dot(reference::dense(s, rows, x, w, v), r); };
-    EXPECT_LE(relative_error(reference::dense_backward_data(s, rows, r, w),
-                             numeric_gradient(x, loss_x)),
-              kTolerance);
+    EXPECT_LE(
+        relative_error(reference::dense_backward_data(s, rows, r, w), numeric_gradient(x, loss_x)),
+        kTolerance);
     EXPECT_LE(relative_error(d_w, numeric_gradient(w, loss_w)), kTolerance);
     EXPECT_LE(relative_error(d_b, numeric_gradient(b, loss_b)), kTolerance);
   }
@@ -59,8 +59,9 @@ TEST(ReferenceGradients, Pool2D) {
     SCOPED_TRACE(s.key());
     const Vec x = random_vec(in_size(s, kBatch), 5), r = random_vec(out_size(s, kBatch), 6);
     auto loss = [&](const Vec& v) { return dot(reference::pool2d(s, kBatch, v), r); };
-    EXPECT_LE(relative_error(reference::pool2d_backward(s, kBatch, x, r), numeric_gradient(x, loss)),
-              kTolerance);
+    EXPECT_LE(
+        relative_error(reference::pool2d_backward(s, kBatch, x, r), numeric_gradient(x, loss)),
+        kTolerance);
   }
 }
 
