@@ -5,6 +5,10 @@
 // reuses: initialisation, weights files and checkpoints, data sets, the training
 // loop and the drivers behind `cnnc train` and `cnnc run`.
 #pragma once
+// A guard as well: `cnnc compile` copies this header beside <name>.h, and a
+// copy and the original included together must still define things once.
+#ifndef CNNC_RUNTIME_H_
+#define CNNC_RUNTIME_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -182,3 +186,5 @@ int run_main(Network& net, int argc, char** argv);
 void set_num_threads(int n);
 
 }  // namespace cnnc
+
+#endif  // CNNC_RUNTIME_H_

@@ -85,6 +85,10 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
   }
 
   TrainingProgress progress = start_or_resume(net, options);
+  if (options.verbose && !options.resume.empty() && progress.epoch >= recipe.epochs) {
+    std::fprintf(stderr, "note: %s already holds %d epochs; nothing left to train (raise --epochs)\n",
+                 options.resume.c_str(), progress.epoch);
+  }
   const uint64_t seed = progress.seed;
   const uint64_t dropout_seed = detail::Rng(seed, detail::Stream::Dropout, 0).next();
   const int64_t batches_per_epoch = (train.n + recipe.batch_size - 1) / recipe.batch_size;
