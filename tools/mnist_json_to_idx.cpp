@@ -65,9 +65,7 @@ void read_digit(const fs::path& file, int digit, Digits& out) {
   out.labels.insert(out.labels.end(), data.size() / kPixels, static_cast<unsigned char>(digit));
 }
 
-std::string big_endian(uint32_t v) {
-  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-}
+std::string big_endian(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
 
 void write_idx(const fs::path& path, const std::vector<uint32_t>& dims,
                const std::vector<unsigned char>& data) {

@@ -62,7 +62,8 @@ void check_idx(const std::string& source, const std::vector<char>& bytes, int ra
     count *= (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
   }
   if (!ok || bytes.size() - header != count) {
-    throw Error(source + ": does not hold a complete IDX file; reinstall it with "
+    throw Error(source +
+                ": does not hold a complete IDX file; reinstall it with "
                 "apt-get install --reinstall dataset-fashion-mnist");
   }
 }
@@ -106,8 +107,9 @@ DatasetFiles resolve_dataset(const std::string& name, const std::string& data_di
     const std::string folder = data_dir + "/mnist";
     DatasetFiles files = idx_files_in(folder);
     if (!all_present(files)) {
-      throw Error("MNIST is not in " + folder + "; fetch and convert it with: tools/fetch_mnist.sh " +
-                  folder + " <build>/tools/cnnc_mnist_to_idx");
+      throw Error("MNIST is not in " + folder +
+                  "; fetch and convert it with: tools/fetch_mnist.sh " + folder +
+                  " <build>/tools/cnnc_mnist_to_idx");
     }
     return files;
   }

@@ -69,9 +69,14 @@ uint64_t checksum_with_blank_field(const std::vector<Chunk>& chunks, size_t fiel
 json history_json(const std::vector<EpochRecord>& history) {
   json list = json::array();
   for (const EpochRecord& r : history) {
-    list.push_back({{"epoch", r.epoch}, {"loss", r.loss}, {"accuracy", r.accuracy},
-                    {"val_loss", r.val_loss}, {"val_accuracy", r.val_accuracy},
-                    {"seconds", r.seconds}, {"lr", r.lr}, {"has_val", r.has_val}});
+    list.push_back({{"epoch", r.epoch},
+                    {"loss", r.loss},
+                    {"accuracy", r.accuracy},
+                    {"val_loss", r.val_loss},
+                    {"val_accuracy", r.val_accuracy},
+                    {"seconds", r.seconds},
+                    {"lr", r.lr},
+                    {"has_val", r.has_val}});
   }
   return list;
 }
@@ -107,7 +112,8 @@ class MetadataReader {
     const std::string& s = text(key);
     char* end = nullptr;
     double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end) throw Error(file_.path + ": checkpoint metadata '" + key + "' is not a number");
+    if (s.empty() || *end)
+      throw Error(file_.path + ": checkpoint metadata '" + key + "' is not a number");
     return v;
   }
   int64_t integer(const std::string& key) const {
@@ -166,7 +172,8 @@ void verify_checkpoint_checksum(const SafetensorsFile& file) {
   std::string digits(file.bytes.data() + field, kChecksumDigits);
   uint64_t actual = checksum_with_blank_field({{file.bytes.data(), file.bytes.size()}}, field);
   if (stored->second != "fnv1a64:" + digits || digits != hex64(actual)) {
-    throw Error(file.path + ": checksum mismatch: the checkpoint is corrupted (use an earlier one)");
+    throw Error(file.path +
+                ": checksum mismatch: the checkpoint is corrupted (use an earlier one)");
   }
 }
 
@@ -216,7 +223,8 @@ TrainingProgress read_checkpoint(Network& net, const std::string& path) {
   verify_checkpoint_checksum(file);
   const std::string& model = MetadataReader(file).text("model");
   if (model != info.name) {
-    throw Error(path + ": the checkpoint belongs to model '" + model + "', not '" + info.name + "'");
+    throw Error(path + ": the checkpoint belongs to model '" + model + "', not '" + info.name +
+                "'");
   }
   std::vector<std::string> problems = variable_problems(info, file, kOptimizerPrefix);
   for (const ParamInfo& p : info.params) {

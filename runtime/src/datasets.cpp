@@ -55,8 +55,8 @@ std::vector<int64_t> idx_dims(const std::string& path, const std::vector<char>& 
     count *= d;
   }
   if (bytes.size() - header != count) {
-    fail(path, "IDX dimensions promise " + std::to_string(count) + " bytes of data but the file has " +
-                   std::to_string(bytes.size() - header) +
+    fail(path, "IDX dimensions promise " + std::to_string(count) +
+                   " bytes of data but the file has " + std::to_string(bytes.size() - header) +
                    (bytes.size() - header < count ? " (truncated?)" : ""));
   }
   return dims;
@@ -107,7 +107,8 @@ std::vector<int32_t> labels_from_npy(const std::string& path, const NpyArray& a)
 
 Dataset load_images(const std::string& path) {
   std::vector<char> bytes = detail::read_file(path);
-  if (detect(path, bytes) == Kind::Npy) return images_from_npy(path, detail::parse_npy(path, bytes));
+  if (detect(path, bytes) == Kind::Npy)
+    return images_from_npy(path, detail::parse_npy(path, bytes));
   std::vector<int64_t> dims = idx_dims(path, bytes, 3);
   Dataset d;
   d.n = dims[0];

@@ -175,9 +175,9 @@ int run(Network& net, const Flags& flags) {
 int train_main(Network& net, int argc, char** argv) {
   Flags flags;
   if (!parse_flags(argc, argv,
-                   {"--train-images", "--train-labels", "--val-images", "--val-labels",
-                    "--weights", "--epochs", "--steps", "--batch-size", "--seed", "--save",
-                    "--checkpoint", "--resume", "--test-images", "--test-labels"},
+                   {"--train-images", "--train-labels", "--val-images", "--val-labels", "--weights",
+                    "--epochs", "--steps", "--batch-size", "--seed", "--save", "--checkpoint",
+                    "--resume", "--test-images", "--test-labels"},
                    {"--no-shuffle"}, kTrainUsage, flags)) {
     return 2;
   }

@@ -66,7 +66,8 @@ TrainingProgress start_or_resume(Network& net, const FitOptions& options) {
 
 void note_val_fallback(const std::string& monitor, bool has_val, bool verbose) {
   if (verbose && !has_val && monitor.rfind("val_", 0) == 0) {
-    std::fprintf(stderr, "note: no validation data; the lr schedule monitors '%s' instead of '%s'\n",
+    std::fprintf(stderr,
+                 "note: no validation data; the lr schedule monitors '%s' instead of '%s'\n",
                  monitor.substr(4).c_str(), monitor.c_str());
   }
 }
@@ -86,7 +87,8 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
 
   TrainingProgress progress = start_or_resume(net, options);
   if (options.verbose && !options.resume.empty() && progress.epoch >= recipe.epochs) {
-    std::fprintf(stderr, "note: %s already holds %d epochs; nothing left to train (raise --epochs)\n",
+    std::fprintf(stderr,
+                 "note: %s already holds %d epochs; nothing left to train (raise --epochs)\n",
                  options.resume.c_str(), progress.epoch);
   }
   const uint64_t seed = progress.seed;
@@ -118,8 +120,8 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
       }
       detail::augment_batch(recipe.augmentation, train.h, train.w, train.c, n, seed,
                             progress.global_step, images.data());
-      StepResult step = net.train_step(images.data(), labels.data(), n, sgd, dropout_seed,
-                                       progress.global_step);
+      StepResult step =
+          net.train_step(images.data(), labels.data(), n, sgd, dropout_seed, progress.global_step);
       if (!std::isfinite(step.loss)) {
         bar.clear();
         throw Error("training diverged: the loss became " + std::to_string(step.loss) +
@@ -160,8 +162,8 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
                                detail::monitor_value(recipe.schedule.monitor, record), progress);
       }
       double monitored = detail::monitor_value(recipe.checkpoint_monitor, record);
-      if (val && detail::monitor_improved(recipe.checkpoint_monitor, monitored,
-                                          progress.best_monitor)) {
+      if (val &&
+          detail::monitor_improved(recipe.checkpoint_monitor, monitored, progress.best_monitor)) {
         progress.best_monitor = monitored;
         best = true;
       }

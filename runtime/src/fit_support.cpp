@@ -53,8 +53,7 @@ std::string base_metric(const std::string& monitor) {
   std::string m = monitor.rfind("val_", 0) == 0 ? monitor.substr(4) : monitor;
   if (m == "acc") m = "accuracy";
   if (m != "accuracy" && m != "loss") {
-    throw Error("unknown monitor '" + monitor +
-                "'; use val_accuracy, val_loss, accuracy or loss");
+    throw Error("unknown monitor '" + monitor + "'; use val_accuracy, val_loss, accuracy or loss");
   }
   return m;
 }
@@ -163,8 +162,8 @@ std::string epoch_line(const EpochRecord& r, int epochs) {
 
 void ProgressBar::update(int64_t done, int64_t total, double loss, double accuracy) {
   if (!enabled_) return;
-  double now = std::chrono::duration<double>(
-                   std::chrono::steady_clock::now().time_since_epoch()).count();
+  double now =
+      std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   if (done != total && now - last_draw_ < 0.1) return;
   last_draw_ = now;
   constexpr int kWidth = 30;

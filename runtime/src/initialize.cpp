@@ -33,9 +33,8 @@ void fill_variable(const ParamInfo& p, float* w, uint64_t seed, uint64_t index) 
     case Init::GlorotUniform:
     case Init::HeUniform: {
       check_fans(p);
-      double limit = p.init == Init::GlorotUniform
-                         ? std::sqrt(6.0 / double(p.fan_in + p.fan_out))
-                         : std::sqrt(6.0 / double(p.fan_in));
+      double limit = p.init == Init::GlorotUniform ? std::sqrt(6.0 / double(p.fan_in + p.fan_out))
+                                                   : std::sqrt(6.0 / double(p.fan_in));
       for (size_t i = 0; i < p.size; ++i) {
         w[i] = static_cast<float>(limit * (2.0 * rng.uniform() - 1.0));
       }
@@ -44,9 +43,8 @@ void fill_variable(const ParamInfo& p, float* w, uint64_t seed, uint64_t index) 
     case Init::GlorotNormal:
     case Init::HeNormal: {
       check_fans(p);
-      double stddev = p.init == Init::GlorotNormal
-                          ? std::sqrt(2.0 / double(p.fan_in + p.fan_out))
-                          : std::sqrt(2.0 / double(p.fan_in));
+      double stddev = p.init == Init::GlorotNormal ? std::sqrt(2.0 / double(p.fan_in + p.fan_out))
+                                                   : std::sqrt(2.0 / double(p.fan_in));
       stddev /= kTruncatedStddevCorrection;
       for (size_t i = 0; i < p.size; ++i) {
         w[i] = static_cast<float>(stddev * rng.truncated_normal());

@@ -172,8 +172,8 @@ NpyArray parse_npy(const std::string& path, const std::vector<char>& bytes) {
   return array;
 }
 
-void write_npy(const std::string& path, const std::string& dtype,
-               const std::vector<int64_t>& shape, const void* data) {
+void write_npy(const std::string& path, const std::string& dtype, const std::vector<int64_t>& shape,
+               const void* data) {
   size_t size = element_size(dtype);
   if (size == 0) throw Error("write_npy: unsupported dtype " + dtype);
   int64_t count = 1;

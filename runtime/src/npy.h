@@ -19,7 +19,7 @@ NpyArray read_npy(const std::string& path);
 NpyArray parse_npy(const std::string& path, const std::vector<char>& bytes);
 
 // Writes a C-order array; dtype "<f4", "<i4" or "<i8"; data holds count() elements.
-void write_npy(const std::string& path, const std::string& dtype,
-               const std::vector<int64_t>& shape, const void* data);
+void write_npy(const std::string& path, const std::string& dtype, const std::vector<int64_t>& shape,
+               const void* data);
 
 }  // namespace cnnc::detail

@@ -34,7 +34,8 @@ class Rng {
   uint64_t below(uint64_t bound) {
     uint64_t limit = ~uint64_t(0) - (~uint64_t(0) % bound);
     uint64_t x;
-    do x = next(); while (x >= limit);
+    do x = next();
+    while (x >= limit);
     return x % bound;
   }
   // Standard normal (Box-Muller; one value per call, for simplicity).
@@ -46,7 +47,8 @@ class Rng {
   // Standard normal truncated to [-2, 2] by resampling (Keras's truncated_normal).
   double truncated_normal() {
     double z;
-    do z = normal(); while (std::fabs(z) > 2.0);
+    do z = normal();
+    while (std::fabs(z) > 2.0);
     return z;
   }
 

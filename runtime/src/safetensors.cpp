@@ -174,7 +174,8 @@ EncodedSafetensors encode_safetensors(const std::vector<TensorToWrite>& tensors,
   size_t offset = 0;
   for (const TensorToWrite& t : tensors) {
     size_t bytes = t.count * sizeof(float);
-    root[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    root[t.name] = {
+        {"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     out.data.push_back({t.data, bytes});
     offset += bytes;
   }

@@ -1,12 +1,13 @@
 // Checkpoints: round trip, any flipped byte detected, truncation, mismatched
 // models, atomic writes.
+#include "runtime/src/checkpoint.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
 
-#include "runtime/src/checkpoint.h"
 #include "tests/runtime/test_support.h"
 
 namespace cnnc::testing {

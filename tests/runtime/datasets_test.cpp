@@ -1,18 +1,19 @@
 // resolve_dataset: known names, missing data sets, fashion-mnist unpacked once.
+#include "compiler/driver/datasets.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
 
 #include <filesystem>
 
-#include "compiler/driver/datasets.h"
 #include "tests/runtime/test_support.h"
 
 namespace cnnc::testing {
 namespace {
 
-using ::testing::HasSubstr;
 using driver::DatasetFiles;
+using ::testing::HasSubstr;
 
 void write_gz(const std::string& path, const std::vector<char>& bytes) {
   gzFile out = gzopen(path.c_str(), "wb");

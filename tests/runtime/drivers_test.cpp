@@ -40,8 +40,8 @@ TEST(TrainMain, FlagErrorsReturnTwo) {
   EXPECT_EQ(call(train_main, net, {"--train-images", f.path("x.npy"), "--train-labels"}), 2);
   EXPECT_EQ(call(train_main, net, {"--epochs", "2"}), 2);
   EXPECT_EQ(call(train_main, net,
-                 {"--train-images", f.path("x.npy"), "--train-labels", f.path("y.npy"),
-                  "--epochs", "two"}),
+                 {"--train-images", f.path("x.npy"), "--train-labels", f.path("y.npy"), "--epochs",
+                  "two"}),
             2);
   EXPECT_EQ(call(train_main, net,
                  {"--train-images", f.path("x.npy"), "--train-labels", f.path("y.npy"),
@@ -62,12 +62,17 @@ TEST(TrainMain, TrainsSavesAndTests) {
   Files f;
   FakeNet net;
   ::testing::internal::CaptureStdout();
-  int code = call(train_main, net,
-                  {"--train-images", f.path("x.npy"), "--train-labels", f.path("y.npy"),
-                   "--val-images", f.path("tx.npy"), "--val-labels", f.path("ty.npy"),
-                   "--epochs", "2", "--batch-size", "8", "--seed", "3", "--save",
-                   f.path("w.safetensors"), "--checkpoint", f.path("ck.safetensors"),
-                   "--test-images", f.path("tx.npy"), "--test-labels", f.path("ty.npy")});
+  int code = call(train_main, net, {"--train-images", f.path("x.npy"),
+                                    "--train-labels", f.path("y.npy"),
+                                    "--val-images",   f.path("tx.npy"),
+                                    "--val-labels",   f.path("ty.npy"),
+                                    "--epochs",       "2",
+                                    "--batch-size",   "8",
+                                    "--seed",         "3",
+                                    "--save",         f.path("w.safetensors"),
+                                    "--checkpoint",   f.path("ck.safetensors"),
+                                    "--test-images",  f.path("tx.npy"),
+                                    "--test-labels",  f.path("ty.npy")});
   std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(code, 0);
   EXPECT_THAT(out, HasSubstr("Epoch 2/2 - "));
@@ -79,8 +84,8 @@ TEST(TrainMain, TrainsSavesAndTests) {
   FakeNet steps;
   ::testing::internal::CaptureStdout();
   code = call(train_main, steps,
-              {"--train-images", f.path("x.npy"), "--train-labels", f.path("y.npy"), "--steps",
-               "7", "--batch-size", "8", "--no-shuffle", "--weights", f.path("w.safetensors")});
+              {"--train-images", f.path("x.npy"), "--train-labels", f.path("y.npy"), "--steps", "7",
+               "--batch-size", "8", "--no-shuffle", "--weights", f.path("w.safetensors")});
   out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(code, 0);
   EXPECT_EQ(steps.calls.size(), 7u);
@@ -95,10 +100,10 @@ TEST(RunMain, WritesOutputsOfShapeNByClasses) {
   ::testing::internal::CaptureStderr();
   EXPECT_EQ(call(run_main, net, {"--weights"}), 2);
   EXPECT_EQ(call(run_main, net, {"--input", f.path("x.npy")}), 2);
-  EXPECT_EQ(call(run_main, net,
-                 {"--weights", f.path("x.npy"), "--input", f.path("x.npy"), "--output",
-                  f.path("o.npy")}),
-            2);
+  EXPECT_EQ(
+      call(run_main, net,
+           {"--weights", f.path("x.npy"), "--input", f.path("x.npy"), "--output", f.path("o.npy")}),
+      2);
   ::testing::internal::GetCapturedStderr();
   FakeNet fresh;
   ASSERT_EQ(call(run_main, fresh,

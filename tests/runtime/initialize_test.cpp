@@ -21,8 +21,16 @@ class VariablesOnly : public FakeNet {
     size_t offset = 0;
     for (int i = 0; i < 6; ++i) {
       size_t size = i == 0 ? static_cast<size_t>(first_size) : 40000;
-      info_.params.push_back({names[i], 1, {int64_t(size), 0, 0, 0}, offset, size, inits[i],
-                              fan_in, fan_out, 0, true});
+      info_.params.push_back({names[i],
+                              1,
+                              {int64_t(size), 0, 0, 0},
+                              offset,
+                              size,
+                              inits[i],
+                              fan_in,
+                              fan_out,
+                              0,
+                              true});
       offset += size;
     }
     info_.param_floats = offset;

@@ -113,7 +113,8 @@ TEST(LoadLabels, ChecksCountRangeAndDtype) {
   float wrong[3] = {0, 1, 2};
   detail::write_npy(dir.path("f.npy"), "<f4", {3}, wrong);
   d.n = 3;
-  EXPECT_THAT(error_of([&] { load_labels(d, dir.path("f.npy"), 10); }), HasSubstr("int32 or int64"));
+  EXPECT_THAT(error_of([&] { load_labels(d, dir.path("f.npy"), 10); }),
+              HasSubstr("int32 or int64"));
 }
 
 TEST(Idx, ReadsImagesAndLabels) {

@@ -23,11 +23,27 @@ FakeNet::FakeNet(std::string name, int h, int w, int c, int classes, int max_bat
   int64_t in = int64_t(h) * w * c;
   size_t kernel = static_cast<size_t>(in * classes);
   info_.params = {
-      {"dense.kernel", 2, {in, classes, 0, 0}, 0, kernel, Init::GlorotUniform, in, classes, 0.001f,
+      {"dense.kernel",
+       2,
+       {in, classes, 0, 0},
+       0,
+       kernel,
+       Init::GlorotUniform,
+       in,
+       classes,
+       0.001f,
        true},
       {"dense.bias", 1, {classes, 0, 0, 0}, kernel, size_t(classes), Init::Zeros, 0, 0, 0, true},
-      {"stats.moving_mean", 1, {classes, 0, 0, 0}, kernel + classes, size_t(classes), Init::Zeros,
-       0, 0, 0, false},
+      {"stats.moving_mean",
+       1,
+       {classes, 0, 0, 0},
+       kernel + classes,
+       size_t(classes),
+       Init::Zeros,
+       0,
+       0,
+       0,
+       false},
   };
   info_.param_floats = kernel + 2 * classes;
   params_.assign(info_.param_floats, 0.0f);

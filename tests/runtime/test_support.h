@@ -36,8 +36,8 @@ class FakeNet : public Network {
   ModelInfo info_;
   std::vector<float> params_, velocity_;
   std::vector<StepCall> calls;
-  bool frozen = false;     // train_step changes nothing (constant loss)
-  bool diverge = false;    // train_step returns NaN
+  bool frozen = false;   // train_step changes nothing (constant loss)
+  bool diverge = false;  // train_step returns NaN
   int64_t infer_calls_max_n = 0;
 
  private:
