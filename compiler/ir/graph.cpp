@@ -172,8 +172,8 @@ int64_t node_macs(const Graph& g, const Node& n) {
   switch (n.kind) {
     case OpKind::Conv2D: {
       // Every output element sums kh * kw * c_in products.
-      const int64_t window = saturating_mul(saturating_mul(a.kernel_h, a.kernel_w),
-                                            input_channels(g, n));
+      const int64_t window =
+          saturating_mul(saturating_mul(a.kernel_h, a.kernel_w), input_channels(g, n));
       return saturating_mul(num_elements(n.shape), window);
     }
     case OpKind::Dense:

@@ -50,7 +50,8 @@ std::string node_attrs_str(const Node& n) {
   std::string out;
   switch (n.kind) {
     case OpKind::Conv2D:
-      out += " filters=" + std::to_string(a.filters) + " kernel=" + pair_str(a.kernel_h, a.kernel_w) +
+      out += " filters=" + std::to_string(a.filters) +
+             " kernel=" + pair_str(a.kernel_h, a.kernel_w) +
              " stride=" + pair_str(a.stride_h, a.stride_w) + " pads=" + pads_str(a.pads);
       append_dense_like(a, &out);
       break;
@@ -60,8 +61,8 @@ std::string node_attrs_str(const Node& n) {
       break;
     case OpKind::MaxPool2D:
     case OpKind::AvgPool2D:
-      out += " pool=" + pair_str(a.kernel_h, a.kernel_w) + " stride=" +
-             pair_str(a.stride_h, a.stride_w) + " pads=" + pads_str(a.pads);
+      out += " pool=" + pair_str(a.kernel_h, a.kernel_w) +
+             " stride=" + pair_str(a.stride_h, a.stride_w) + " pads=" + pads_str(a.pads);
       break;
     case OpKind::Activation:
       out += std::string(" act=") + activation_name(a.activation);
@@ -108,7 +109,8 @@ std::string graph_to_string(const Graph& g) {
 
 int64_t node_param_count(const Graph& g, const Node& n) {
   int64_t count = 0;
-  for (const Variable& v : node_variables(g, n)) count = saturating_add(count, num_elements(v.shape));
+  for (const Variable& v : node_variables(g, n))
+    count = saturating_add(count, num_elements(v.shape));
   return count;
 }
 
@@ -145,8 +147,8 @@ void print_summary(const Graph& g, std::ostream& os) {
   }
   const std::string rule(label_width + 16 + 14 + 16, '-');
   os << "Model: \"" << g.name << "\"\n" << rule << '\n';
-  os << pad_right("Layer (type)", label_width) << pad_right("Output shape", 16)
-     << std::setw(13) << "Params" << std::setw(16) << "MACs" << '\n'
+  os << pad_right("Layer (type)", label_width) << pad_right("Output shape", 16) << std::setw(13)
+     << "Params" << std::setw(16) << "MACs" << '\n'
      << rule << '\n';
   for (const Node& n : g.nodes) {
     os << pad_right(n.name + " (" + op_name(n.kind) + ")", label_width)

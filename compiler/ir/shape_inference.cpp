@@ -24,11 +24,13 @@ class NodeShaper {
       if (d <= 0) return "its output " + shape_str(out_) + " would be empty";
     }
     int64_t elements = 1;
-    for (int64_t d : out_) {
-      if (!checked_mul(elements, d, &elements) || elements > kMaxTensorElements) {
-        return "its output " + shape_str(out_) + " has more than 2^40 (" +
-               std::to_string(kMaxTensorElements) + ") elements; make the model smaller";
-      }
+    bool fits = true;
+    for (int64_t d : out_) fits = fits && checked_mul(elements, d, &elements);
+    if (!fits || elements > kMaxTensorElements) {
+      return "its output " + shape_str(out_) + " would have " +
+             (fits ? std::to_string(elements) : std::string("more than 2^63")) +
+             " elements, more than 2^40 (" + std::to_string(kMaxTensorElements) +
+             "); make the model smaller";
     }
     n_.shape = out_;
     return "";
@@ -36,7 +38,8 @@ class NodeShaper {
 
  private:
   static std::string arity_text(int min_in, int max_in) {
-    if (min_in == max_in) return min_in == 1 ? "exactly one input" : std::to_string(min_in) + " inputs";
+    if (min_in == max_in)
+      return min_in == 1 ? "exactly one input" : std::to_string(min_in) + " inputs";
     return std::to_string(min_in) + " or more inputs";
   }
 
@@ -49,8 +52,8 @@ class NodeShaper {
   }
 
   // Output extent and pads of one spatial axis of a window op.
-  std::string window_axis(int64_t size, int64_t k, int64_t stride, const char* axis,
-                          int64_t* out, int64_t* before, int64_t* after) const {
+  std::string window_axis(int64_t size, int64_t k, int64_t stride, const char* axis, int64_t* out,
+                          int64_t* before, int64_t* after) const {
     if (k <= 0 || stride <= 0) return "its window and strides must be positive";
     if (n_.attrs.padding == Padding::Same) {
       same_padding(size, k, stride, out, before, after);
@@ -60,9 +63,9 @@ class NodeShaper {
     if (k > size) {
       const char* what = n_.kind == OpKind::Conv2D ? "kernel_size" : "pool_size";
       return std::string(what) + " " + std::to_string(n_.attrs.kernel_h) + "x" +
-             std::to_string(n_.attrs.kernel_w) + " is larger than its input " +
-             shape_str(in()) + " (" + axis + ") with padding \"valid\"; use padding \"same\" " +
-             "or a smaller " + what;
+             std::to_string(n_.attrs.kernel_w) + " is larger than its input " + shape_str(in()) +
+             " (" + axis + ") with padding \"valid\"; use padding \"same\" " + "or a smaller " +
+             what;
     }
     *out = (size - k) / stride + 1;
     return "";
@@ -72,8 +75,8 @@ class NodeShaper {
     if (std::string e = need_image(); !e.empty()) return e;
     Attrs& a = n_.attrs;
     int64_t oh, ow;
-    std::string e = window_axis(in()[0], a.kernel_h, a.stride_h, "height", &oh, &a.pads.top,
-                                &a.pads.bottom);
+    std::string e =
+        window_axis(in()[0], a.kernel_h, a.stride_h, "height", &oh, &a.pads.top, &a.pads.bottom);
     if (e.empty()) {
       e = window_axis(in()[1], a.kernel_w, a.stride_w, "width", &ow, &a.pads.left, &a.pads.right);
     }
@@ -144,8 +147,8 @@ class NodeShaper {
       for (size_t d = 0; fits && d + 1 < s.size(); ++d) fits = s[d] == out_[d];
       if (!fits) {
         return "concatenates along channels, so all inputs need one height and width (or all "
-               "be flat), but input 1 is " + shape_str(in()) + " and input " +
-               std::to_string(i + 1) + " is " + shape_str(s);
+               "be flat), but input 1 is " +
+               shape_str(in()) + " and input " + std::to_string(i + 1) + " is " + shape_str(s);
       }
       if (!checked_add(out_.back(), s.back(), &out_.back())) return "has too many channels";
     }

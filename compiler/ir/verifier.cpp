@@ -7,16 +7,16 @@ namespace cnnc::ir {
 namespace {
 
 [[noreturn]] void fail(const Graph& g, const Node& n, const std::string& what) {
-  throw std::logic_error("internal error: graph \"" + g.name + "\" node %" +
-                         std::to_string(n.id) + " " + op_name(n.kind) + " \"" + n.name +
-                         "\": " + what);
+  throw std::logic_error("internal error: graph \"" + g.name + "\" node %" + std::to_string(n.id) +
+                         " " + op_name(n.kind) + " \"" + n.name + "\": " + what);
 }
 
 }  // namespace
 
 void verify(const Graph& g) {
   if (g.nodes.empty() || g.nodes[0].kind != OpKind::Input) {
-    throw std::logic_error("internal error: graph \"" + g.name + "\" must start with an Input node");
+    throw std::logic_error("internal error: graph \"" + g.name +
+                           "\" must start with an Input node");
   }
   if (g.output < 0 || g.output >= static_cast<int>(g.nodes.size())) {
     throw std::logic_error("internal error: graph \"" + g.name + "\" has output id " +
@@ -25,7 +25,8 @@ void verify(const Graph& g) {
   std::set<std::string> names;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
-    if (n.id != static_cast<int>(i)) fail(g, n, "id differs from its position " + std::to_string(i));
+    if (n.id != static_cast<int>(i))
+      fail(g, n, "id differs from its position " + std::to_string(i));
     if (i > 0 && n.kind == OpKind::Input) fail(g, n, "a second Input node");
     if (n.name.empty()) fail(g, n, "empty name");
     if (!names.insert(n.name).second) fail(g, n, "duplicate name");
@@ -35,7 +36,8 @@ void verify(const Graph& g) {
       fail(g, n, std::to_string(count) + " inputs, outside the op table's arity");
     }
     for (int in : n.inputs) {
-      if (in < 0 || in >= n.id) fail(g, n, "input %" + std::to_string(in) + " is not an earlier node");
+      if (in < 0 || in >= n.id)
+        fail(g, n, "input %" + std::to_string(in) + " is not an earlier node");
     }
     if (n.shape.empty()) fail(g, n, "no shape (run infer_shapes)");
     for (int64_t d : n.shape) {

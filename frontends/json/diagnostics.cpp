@@ -8,7 +8,9 @@
 
 namespace cnnc::frontend {
 
-Site Site::at(const std::string& key) const { return {path + "/" + escape_pointer_key(key), label}; }
+Site Site::at(const std::string& key) const {
+  return {path + "/" + escape_pointer_key(key), label};
+}
 Site Site::at(size_t index) const { return {path + "/" + std::to_string(index), label}; }
 
 void Diagnostics::error(const Site& site, const std::string& message) {
@@ -83,22 +85,32 @@ std::string brief(const json& value) {
 
 std::string json_kind(const json& value) {
   switch (value.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::number_float: return "a fractional number";
-    default: return "a number";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::number_float:
+      return "a fractional number";
+    default:
+      return "a number";
   }
 }
 
 std::string escape_pointer_key(const std::string& key) {
   std::string out;
   for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out += c;
   }
   return out;
 }
@@ -126,9 +138,8 @@ bool read_int(const json& v, const Site& site, Diagnostics& d, int64_t lo, int64
     d.error(site, "must be a whole number, not " + json_kind(v) + " (" + brief(v) + ")");
     return false;
   }
-  const bool too_large = v.is_number_unsigned()
-                             ? v.get<uint64_t>() > static_cast<uint64_t>(hi)
-                             : v.get<int64_t>() > hi;
+  const bool too_large = v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(hi)
+                                                : v.get<int64_t>() > hi;
   if (too_large) {
     d.error(site, brief(v) + " is too large; at most " + std::to_string(hi) + " is allowed");
     return false;
@@ -142,8 +153,8 @@ bool read_int(const json& v, const Site& site, Diagnostics& d, int64_t lo, int64
   return true;
 }
 
-bool read_real(const json& v, const Site& site, Diagnostics& d, double lo, double hi,
-               bool lo_open, bool hi_open, double* out) {
+bool read_real(const json& v, const Site& site, Diagnostics& d, double lo, double hi, bool lo_open,
+               bool hi_open, double* out) {
   if (!v.is_number()) {
     d.error(site, "must be a number, not " + json_kind(v) + " (" + brief(v) + ")");
     return false;
@@ -153,7 +164,8 @@ bool read_real(const json& v, const Site& site, Diagnostics& d, double lo, doubl
   const bool above = hi_open ? !(value < hi) : !(value <= hi);
   if (!std::isfinite(value) || below || above) {
     std::string range = std::string(lo_open ? "greater than " : "at least ") + brief(json(lo));
-    if (std::isfinite(hi)) range += std::string(hi_open ? " and less than " : " and at most ") + brief(json(hi));
+    if (std::isfinite(hi))
+      range += std::string(hi_open ? " and less than " : " and at most ") + brief(json(hi));
     d.error(site, "must be " + range + ", not " + brief(v));
     return false;
   }

@@ -2,10 +2,9 @@
 // the file, the JSON path and the layer, then throws them all at once.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace cnnc::frontend {
 
@@ -14,8 +13,8 @@ using nlohmann::json;
 // Where a problem is: the JSON pointer of the value and, inside a layer, the
 // layer's label, e.g. `Conv2D "conv2"`.
 struct Site {
-  std::string path;   // "/layers/3"
-  std::string label;  // "" outside layers
+  std::string path;                       // "/layers/3"
+  std::string label;                      // "" outside layers
   Site at(const std::string& key) const;  // the site of a member: path + "/" + escaped key
   Site at(size_t index) const;            // the site of an array element
 };
@@ -54,8 +53,8 @@ bool is_identifier(const std::string& s);
 
 bool read_int(const json& v, const Site& site, Diagnostics& d, int64_t lo, int64_t hi,
               int64_t* out);
-bool read_real(const json& v, const Site& site, Diagnostics& d, double lo, double hi,
-               bool lo_open, bool hi_open, double* out);
+bool read_real(const json& v, const Site& site, Diagnostics& d, double lo, double hi, bool lo_open,
+               bool hi_open, double* out);
 bool read_bool(const json& v, const Site& site, Diagnostics& d, bool* out);
 bool read_string(const json& v, const Site& site, Diagnostics& d, std::string* out);
 // A string that must be one of `choices`.

@@ -34,12 +34,12 @@ std::vector<std::string> layer_type_names(const std::map<std::string, ModuleDef>
 
 // One list of layers being expanded: the model's, or one use of a module.
 struct Scope {
-  std::string prefix;        // "" at top level, "<use name>/" inside a module use
-  int input_node = 0;        // what "input" (top level) or "$input" (module) reads
+  std::string prefix;            // "" at top level, "<use name>/" inside a module use
+  int input_node = 0;            // what "input" (top level) or "$input" (module) reads
   const json* params = nullptr;  // the use's parameter values (an object); null at top level
-  std::string module;        // the module being expanded, "" at top level
+  std::string module;            // the module being expanded, "" at top level
   std::vector<std::string> module_stack;  // modules being expanded, outermost first
-  std::string use_path;      // JSON path of the use, for labels
+  std::string use_path;                   // JSON path of the use, for labels
   bool in_module() const { return params != nullptr; }
 };
 
@@ -95,7 +95,8 @@ class Builder {
     }
     const std::string full_name = scope.prefix + name;
     const json* type_value = layer.contains("type") ? &layer["type"] : nullptr;
-    const std::string type = type_value && type_value->is_string() ? type_value->get<std::string>() : "?";
+    const std::string type =
+        type_value && type_value->is_string() ? type_value->get<std::string>() : "?";
     site.label = type + " \"" + full_name + "\"" +
                  (scope.use_path.empty() ? "" : ", in the module used at " + scope.use_path);
     bool ok = check_name(layer, index, name, full_name, site, scope, names);
@@ -114,9 +115,9 @@ class Builder {
       const std::string hint = type == "Input" || type == "InputLayer"
                                    ? "; the model input is the top-level \"input\", not a layer"
                                    : did_you_mean(type, layer_type_names(modules_));
-      d_.error(site.at("type"), "unknown layer type \"" + type + "\"" +
-                                    (hint.empty() ? "; see model-format.md for the layer types"
-                                                  : hint));
+      d_.error(site.at("type"),
+               "unknown layer type \"" + type + "\"" +
+                   (hint.empty() ? "; see model-format.md for the layer types" : hint));
       ok = false;
     }
 
@@ -124,7 +125,8 @@ class Builder {
     std::vector<int> inputs;
     ok &= resolve_inputs(layer, index, site, scope, previous, names, &inputs);
 
-    if (module) return ok ? add_module_use(args, type, *module, full_name, site, scope, inputs) : kBroken;
+    if (module)
+      return ok ? add_module_use(args, type, *module, full_name, site, scope, inputs) : kBroken;
     if (op == ir::OpKind::Input) return kBroken;
     ir::Node node;
     node.kind = op;
@@ -146,8 +148,9 @@ class Builder {
       return false;
     }
     if (given && !is_layer_name(name)) {
-      d_.error(site.at("name"), "\"" + name + "\" is not a valid layer name; use letters, "
-                                "digits, '_', '-' and '/' (no spaces or dots)");
+      d_.error(site.at("name"), "\"" + name +
+                                    "\" is not a valid layer name; use letters, "
+                                    "digits, '_', '-' and '/' (no spaces or dots)");
       return false;
     }
     if (!scope.in_module() && name == "input") {
@@ -155,7 +158,8 @@ class Builder {
       return false;
     }
     const Site where = given ? site.at("name") : site;
-    const std::string what = given ? "the name \"" + name + "\"" : "its default name \"" + name + "\"";
+    const std::string what =
+        given ? "the name \"" + name + "\"" : "its default name \"" + name + "\"";
     const std::string fix = given ? "; layer names must be unique" : "; give this layer a \"name\"";
     if (names.declared.at(name) != index) {
       d_.error(where, what + " is already used by the layer at index " +
@@ -179,8 +183,8 @@ class Builder {
       return previous != kBroken;
     }
     if (!it->is_array()) {
-      d_.error(site.at("inputs"), "must be a list of layer names such as [\"conv1\"], not " +
-                                      brief(*it));
+      d_.error(site.at("inputs"),
+               "must be a list of layer names such as [\"conv1\"], not " + brief(*it));
       return false;
     }
     const std::string own_input = scope.in_module() ? "$input" : "input";
@@ -204,15 +208,17 @@ class Builder {
         inputs->back() = names.built.at(name);
         ok &= inputs->back() != kBroken;
       } else if (declared != names.declared.end()) {
-        d_.error(ref_site, "\"" + name + "\" is this layer or one listed after it; layers must "
-                           "be in topological order, each reading only layers above it");
+        d_.error(ref_site, "\"" + name +
+                               "\" is this layer or one listed after it; layers must "
+                               "be in topological order, each reading only layers above it");
         ok = false;
       } else {
         std::vector<std::string> known = {own_input};
         for (const auto& n : names.built) known.push_back(n.first);
         std::string hint = did_you_mean(name, known);
         if (hint.empty() && name == "input") hint = "; inside a module its input is \"$input\"";
-        if (hint.empty() && name == "$input") hint = "; \"$input\" only means something inside a module, the model input is \"input\"";
+        if (hint.empty() && name == "$input")
+          hint = "; \"$input\" only means something inside a module, the model input is \"input\"";
         d_.error(ref_site, "no layer named \"" + name + "\" above this one" + hint);
         ok = false;
       }
@@ -265,7 +271,8 @@ class Builder {
     }
     const ModuleDef& def = modules_.at(scope.module);
     d_.error(site, "unknown module parameter \"$" + param + "\"; module \"" + scope.module +
-                       "\" has parameters " + (def.params.empty() ? "none" : join_words(def.params)));
+                       "\" has parameters " +
+                       (def.params.empty() ? "none" : join_words(def.params)));
     return false;
   }
 
@@ -282,22 +289,25 @@ class Builder {
       return kBroken;
     }
     if (scope.module_stack.size() >= kMaxModuleDepth) {
-      d_.error(site.at("type"), "modules are nested more than " +
-                                    std::to_string(kMaxModuleDepth) + " deep");
+      d_.error(site.at("type"),
+               "modules are nested more than " + std::to_string(kMaxModuleDepth) + " deep");
       return kBroken;
     }
     // Parameter values: the use's other keys, or its "params" object.
     json values = json::object();
-    const bool grouped = use.contains("params") && use["params"].is_object() &&
-                         std::find(def.params.begin(), def.params.end(), "params") == def.params.end();
+    const bool grouped =
+        use.contains("params") && use["params"].is_object() &&
+        std::find(def.params.begin(), def.params.end(), "params") == def.params.end();
     for (const auto& item : (grouped ? use["params"] : use).items()) {
-      if (!grouped && (item.key() == "type" || item.key() == "name" || item.key() == "inputs")) continue;
+      if (!grouped && (item.key() == "type" || item.key() == "name" || item.key() == "inputs"))
+        continue;
       if (std::find(def.params.begin(), def.params.end(), item.key()) == def.params.end()) {
         std::string hint = did_you_mean(item.key(), def.params);
-        d_.error(site, "unknown module parameter \"" + item.key() + "\"" +
-                           (hint.empty() ? "; module \"" + module_name + "\" has parameters " +
-                                               (def.params.empty() ? "none" : join_words(def.params))
-                                         : hint));
+        d_.error(site,
+                 "unknown module parameter \"" + item.key() + "\"" +
+                     (hint.empty() ? "; module \"" + module_name + "\" has parameters " +
+                                         (def.params.empty() ? "none" : join_words(def.params))
+                                   : hint));
         ok = false;
       }
       values[item.key()] = item.value();
@@ -329,64 +339,6 @@ class Builder {
 };
 
 }  // namespace
-
-std::map<std::string, ModuleDef> read_modules(const json& modules, Diagnostics& d) {
-  std::map<std::string, ModuleDef> defs;
-  const Site site{"/modules", ""};
-  if (!modules.is_object()) {
-    d.error(site, "must be an object mapping module names to {\"params\": [...], \"layers\": [...]}");
-    return defs;
-  }
-  for (const auto& item : modules.items()) {
-    const std::string& name = item.key();
-    const Site at{site.path + "/" + escape_pointer_key(name), "module \"" + name + "\""};
-    ModuleDef& def = defs[name];
-    ir::OpKind op;
-    if (!is_identifier(name)) {
-      d.error(at, "a module name must be an identifier ([A-Za-z_][A-Za-z0-9_]*)");
-      continue;
-    }
-    if (ir::op_from_name(name, &op)) {
-      d.error(at, "\"" + name + "\" is a built-in layer type; give the module another name");
-      continue;
-    }
-    const json& body = item.value();
-    if (!body.is_object()) {
-      d.error(at, "must be an object {\"params\": [...], \"layers\": [...]}, not " + brief(body));
-      continue;
-    }
-    check_known_keys(body, at, d, {"params", "layers"}, "a module", "field");
-    bool ok = true;
-    if (body.contains("params")) {
-      const json& params = body["params"];
-      if (!params.is_array()) {
-        d.error(at.at("params"), "must be a list of parameter names, not " + brief(params));
-        ok = false;
-      }
-      for (size_t i = 0; ok && i < params.size(); ++i) {
-        if (!params[i].is_string() || !is_identifier(params[i].get<std::string>()) ||
-            params[i] == "input") {
-          d.error(at.at("params").at(i), "a parameter name must be an identifier other than "
-                                         "\"input\", not " + brief(params[i]));
-          ok = false;
-        } else if (std::count(def.params.begin(), def.params.end(), params[i])) {
-          d.error(at.at("params").at(i), "parameter \"" + params[i].get<std::string>() + "\" is listed twice");
-          ok = false;
-        } else {
-          def.params.push_back(params[i].get<std::string>());
-        }
-      }
-    }
-    if (!body.contains("layers") || !body["layers"].is_array() || body["layers"].empty()) {
-      d.error(at.at("layers"), "a module needs a non-empty list of \"layers\"");
-      ok = false;
-    } else {
-      def.layers = &body["layers"];
-    }
-    def.ok = ok;
-  }
-  return defs;
-}
 
 void build_layers(const json& layers, const std::map<std::string, ModuleDef>& modules,
                   Diagnostics& d, ir::Graph* g, std::vector<NodeOrigin>* origins) {

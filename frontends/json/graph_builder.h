@@ -8,18 +8,9 @@
 
 #include "compiler/ir/graph.h"
 #include "frontends/json/diagnostics.h"
+#include "frontends/json/module_defs.h"
 
 namespace cnnc::frontend {
-
-// A module definition from the "modules" section, checked once.
-struct ModuleDef {
-  std::vector<std::string> params;
-  const json* layers = nullptr;  // non-empty array
-  bool ok = false;               // false: its definition was already reported
-};
-
-// Reads and checks the "modules" object (at /modules).
-std::map<std::string, ModuleDef> read_modules(const json& modules, Diagnostics& d);
 
 // Where each node came from, to name it in later messages.
 struct NodeOrigin {

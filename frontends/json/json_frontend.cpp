@@ -22,14 +22,16 @@ constexpr int64_t kMaxDim = std::numeric_limits<int32_t>::max();
 // not a keyword.
 bool is_cxx_keyword(const std::string& s) {
   static const char* const kKeywords[] = {
-      "alignas", "alignof", "and", "asm", "auto", "bool", "break", "case", "catch", "char",
-      "class", "const", "constexpr", "continue", "default", "delete", "do", "double", "else",
-      "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if",
-      "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "nullptr",
-      "operator", "or", "private", "protected", "public", "register", "return", "short",
-      "signed", "sizeof", "static", "struct", "switch", "template", "this", "throw", "true",
-      "try", "typedef", "typeid", "typename", "union", "unsigned", "using", "virtual", "void",
-      "volatile", "while", "std", "cnnc"};
+      "alignas",  "alignof",  "and",      "asm",      "auto",     "bool",      "break",
+      "case",     "catch",    "char",     "class",    "const",    "constexpr", "continue",
+      "default",  "delete",   "do",       "double",   "else",     "enum",      "explicit",
+      "export",   "extern",   "false",    "float",    "for",      "friend",    "goto",
+      "if",       "inline",   "int",      "long",     "mutable",  "namespace", "new",
+      "noexcept", "not",      "nullptr",  "operator", "or",       "private",   "protected",
+      "public",   "register", "return",   "short",    "signed",   "sizeof",    "static",
+      "struct",   "switch",   "template", "this",     "throw",    "true",      "try",
+      "typedef",  "typeid",   "typename", "union",    "unsigned", "using",     "virtual",
+      "void",     "volatile", "while",    "std",      "cnnc"};
   for (const char* k : kKeywords) {
     if (s == k) return true;
   }
@@ -51,7 +53,10 @@ void read_header(const json& root, Diagnostics& d, Model* m) {
     d.error(top.at("name"), "missing; add \"name\": \"<identifier>\" (it names the library)");
   } else if (read_string(root["name"], top.at("name"), d, &m->graph.name)) {
     if (!is_identifier(m->graph.name) || is_cxx_keyword(m->graph.name)) {
-      d.error(top.at("name"), "\"" + m->graph.name + "\" must be a C identifier "
+      d.error(
+          top.at("name"),
+          "\"" + m->graph.name +
+              "\" must be a C identifier "
               "([A-Za-z_][A-Za-z0-9_]*, not a C++ keyword): it names the library and its symbols");
     }
   }
@@ -75,7 +80,8 @@ bool read_input(const json& root, Diagnostics& d, ir::Shape* shape) {
   check_known_keys(input, site, d, {"shape"}, "input", "field");
   const json& s = input["shape"];
   if (!s.is_array() || s.size() != 3) {
-    d.error(site.at("shape"), "must be [height, width, channels] (batch excluded), not " + brief(s));
+    d.error(site.at("shape"),
+            "must be [height, width, channels] (batch excluded), not " + brief(s));
     return false;
   }
   bool ok = true;
@@ -103,9 +109,8 @@ void check_variable_sizes(const ir::Graph& g, const std::vector<NodeOrigin>& ori
       if (fits && size <= ir::kMaxTensorElements) continue;
       d.error(origins[n.id].site,
               "its " + v.suffix + " " + ir::shape_str(v.shape) + " would have " +
-                  (fits ? std::to_string(size) : "more than 2^63") +
-                  " elements, more than 2^40 (" + std::to_string(ir::kMaxTensorElements) +
-                  "); make the layer smaller");
+                  (fits ? std::to_string(size) : "more than 2^63") + " elements, more than 2^40 (" +
+                  std::to_string(ir::kMaxTensorElements) + "); make the layer smaller");
     }
   }
 }
@@ -117,8 +122,8 @@ Model parse_model(const std::string& json_text, const std::string& filename) {
   json root;
   if (!parse_json_text(json_text, d, &root)) d.throw_if_any();
   if (!root.is_object()) {
-    d.error({"", ""}, "a model must be a JSON object {\"format\": \"cnnc/1\", ...}, not " +
-                          json_kind(root));
+    d.error({"", ""},
+            "a model must be a JSON object {\"format\": \"cnnc/1\", ...}, not " + json_kind(root));
     d.throw_if_any();
   }
   Model m;

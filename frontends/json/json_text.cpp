@@ -53,8 +53,8 @@ class KeyTracker {
     bool is_object;
     std::string path;  // of the container
     std::set<std::string> keys;
-    size_t index;      // arrays: index of the next element
-    std::string key;   // objects: the current key
+    size_t index;     // arrays: index of the next element
+    std::string key;  // objects: the current key
   };
 
   // The path of the value being parsed now.
@@ -73,8 +73,7 @@ class KeyTracker {
 };
 
 // Adds the message at the line and column of a byte offset.
-void report_at(const std::string& text, size_t offset, const std::string& message,
-               Diagnostics& d) {
+void report_at(const std::string& text, size_t offset, const std::string& message, Diagnostics& d) {
   size_t line = 1, column = 1;
   for (size_t i = 0; i < std::min(offset, text.size()); ++i) {
     if (text[i] == '\n') {

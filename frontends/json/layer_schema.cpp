@@ -13,10 +13,10 @@ constexpr int64_t kMaxSize = std::numeric_limits<int32_t>::max();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 enum class ArgKind {
-  kCount,         // whole number >= 1
-  kSize2,         // whole number >= 1 or [height, width]
-  kPaddingMode,   // "valid" or "same"
-  kActivation,    // an activation name
+  kCount,        // whole number >= 1
+  kSize2,        // whole number >= 1 or [height, width]
+  kPaddingMode,  // "valid" or "same"
+  kActivation,   // an activation name
   kBool,
   kFraction,      // 0 <= x < 1
   kUnitReal,      // 0 <= x <= 1
@@ -95,13 +95,13 @@ std::vector<std::string> enum_names(const char* (*name)(int), int count) {
   return names;
 }
 const std::vector<std::string>& activation_names() {
-  static const std::vector<std::string> names = enum_names(
-      [](int i) { return ir::activation_name(static_cast<ir::Activation>(i)); }, 5);
+  static const std::vector<std::string> names =
+      enum_names([](int i) { return ir::activation_name(static_cast<ir::Activation>(i)); }, 5);
   return names;
 }
 const std::vector<std::string>& initializer_names() {
-  static const std::vector<std::string> names = enum_names(
-      [](int i) { return ir::initializer_name(static_cast<ir::Initializer>(i)); }, 6);
+  static const std::vector<std::string> names =
+      enum_names([](int i) { return ir::initializer_name(static_cast<ir::Initializer>(i)); }, 6);
   return names;
 }
 
@@ -143,8 +143,8 @@ bool read_zero_padding(const json& v, const Site& site, Diagnostics& d, ir::Pads
     *pads = {h, h, w, w};
     return true;
   }
-  d.error(site, "must be a whole number, [h, w] or [[top, bottom], [left, right]], not " +
-                    brief(v));
+  d.error(site,
+          "must be a whole number, [h, w] or [[top, bottom], [left, right]], not " + brief(v));
   return false;
 }
 

@@ -57,8 +57,8 @@ std::string canonical_monitor(const std::string& m) {
   if (m == "acc") return "accuracy";
   return m;
 }
-const std::vector<std::string> kMonitors = {"val_accuracy", "val_loss", "accuracy", "loss",
-                                            "val_acc", "acc"};
+const std::vector<std::string> kMonitors = {"val_accuracy", "val_loss", "accuracy",
+                                            "loss",         "val_acc",  "acc"};
 
 void read_optimizer(const json& v, const Site& site, Diagnostics& d, TrainRecipe* r) {
   if (v.is_string()) {  // Keras's optimizer="sgd"
@@ -78,8 +78,9 @@ void read_piecewise(Section& s, const Site& site, Diagnostics& d, LrSchedule* sc
   const json* boundaries = s.find("boundaries");
   const json* values = s.find("values");
   if (!boundaries || !values) {
-    d.error(site, "a piecewise schedule needs \"boundaries\" (epochs) and \"values\" (one more "
-                  "rate than boundaries)");
+    d.error(site,
+            "a piecewise schedule needs \"boundaries\" (epochs) and \"values\" (one more "
+            "rate than boundaries)");
     return;
   }
   bool ok = true;
@@ -155,8 +156,8 @@ void read_schedule(const json& v, const Site& site, Diagnostics& d, TrainRecipe*
   for (const auto& item : v.items()) {
     const bool known = std::count(all_fields.begin(), all_fields.end(), item.key()) > 0;
     if (known && std::find(fields.begin(), fields.end(), item.key()) == fields.end()) {
-      d.error(s.at(item.key().c_str()), "a \"" + type + "\" schedule does not use \"" +
-                                            item.key() + "\"; it reads " + join_words(fields));
+      d.error(s.at(item.key().c_str()), "a \"" + type + "\" schedule does not use \"" + item.key() +
+                                            "\"; it reads " + join_words(fields));
     }
   }
 }

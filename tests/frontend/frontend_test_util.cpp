@@ -1,9 +1,9 @@
 #include "tests/frontend/frontend_test_util.h"
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 namespace cnnc::frontend::testing {
 
@@ -17,7 +17,8 @@ std::string read_text(const std::string& path) {
 }
 
 json model_json(const json& layers, int h, int w, int c) {
-  return {{"format", "cnnc/1"}, {"name", "m"}, {"input", {{"shape", {h, w, c}}}}, {"layers", layers}};
+  return {
+      {"format", "cnnc/1"}, {"name", "m"}, {"input", {{"shape", {h, w, c}}}}, {"layers", layers}};
 }
 
 Model parse_ok(const json& model) {

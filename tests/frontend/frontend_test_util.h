@@ -1,9 +1,8 @@
 // Helpers shared by the frontend tests: small models as JSON, parse results.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "frontends/json/json_frontend.h"
 

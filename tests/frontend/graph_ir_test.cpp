@@ -20,8 +20,8 @@ Graph input_graph(Shape shape) {
   return g;
 }
 
-int add_window(Graph& g, OpKind kind, const std::string& name, int64_t kh, int64_t kw,
-               int64_t sh, int64_t sw, Padding padding, int64_t filters = 4) {
+int add_window(Graph& g, OpKind kind, const std::string& name, int64_t kh, int64_t kw, int64_t sh,
+               int64_t sw, Padding padding, int64_t filters = 4) {
   Node n;
   n.kind = kind;
   n.name = name;
@@ -64,9 +64,9 @@ struct SameCase {
 
 TEST(ShapeInference, SamePaddingRule) {
   const SameCase cases[] = {
-      {7, 3, 2, 4, 1, 1},    {8, 3, 2, 4, 0, 1},    {224, 7, 2, 112, 2, 3},
+      {7, 3, 2, 4, 1, 1},     {8, 3, 2, 4, 0, 1},     {224, 7, 2, 112, 2, 3},
       {227, 11, 4, 57, 4, 4}, {224, 11, 4, 56, 3, 4}, {5, 1, 4, 2, 0, 0},
-      {28, 5, 1, 28, 2, 2},  {1, 3, 1, 1, 1, 1},    {2, 2, 2, 1, 0, 0},
+      {28, 5, 1, 28, 2, 2},   {1, 3, 1, 1, 1, 1},     {2, 2, 2, 1, 0, 0},
   };
   for (const SameCase& c : cases) {
     int64_t out, before, after;
@@ -79,18 +79,18 @@ TEST(ShapeInference, SamePaddingRule) {
 
 TEST(ShapeInference, ConvAndPoolSameValidStrides) {
   Graph g = input_graph({224, 227, 3});
-  add_window(g, OpKind::Conv2D, "same4", 11, 11, 4, 4, Padding::Same, 96);        // 56x57
-  add_window(g, OpKind::Conv2D, "valid2", 3, 2, 2, 2, Padding::Valid, 8);         // 27x28
-  add_window(g, OpKind::MaxPool2D, "same2", 3, 3, 2, 2, Padding::Same);           // 14x14
-  add_window(g, OpKind::AvgPool2D, "valid4", 2, 4, 4, 4, Padding::Valid);         // 4x3
+  add_window(g, OpKind::Conv2D, "same4", 11, 11, 4, 4, Padding::Same, 96);  // 56x57
+  add_window(g, OpKind::Conv2D, "valid2", 3, 2, 2, 2, Padding::Valid, 8);   // 27x28
+  add_window(g, OpKind::MaxPool2D, "same2", 3, 3, 2, 2, Padding::Same);     // 14x14
+  add_window(g, OpKind::AvgPool2D, "valid4", 2, 4, 4, 4, Padding::Valid);   // 4x3
   g.output = 4;
   std::vector<ShapeError> errors;
   ASSERT_TRUE(infer_shapes(g, &errors));
   verify(g);
   EXPECT_EQ(shape_str(g.node(1).shape), "56x57x96");
-  EXPECT_EQ(g.node(1).attrs.pads.top, 3);     // 224: total 7, smaller half first
+  EXPECT_EQ(g.node(1).attrs.pads.top, 3);  // 224: total 7, smaller half first
   EXPECT_EQ(g.node(1).attrs.pads.bottom, 4);
-  EXPECT_EQ(g.node(1).attrs.pads.left, 4);    // 227: total 8
+  EXPECT_EQ(g.node(1).attrs.pads.left, 4);  // 227: total 8
   EXPECT_EQ(g.node(1).attrs.pads.right, 4);
   EXPECT_EQ(shape_str(g.node(2).shape), "27x28x8");
   EXPECT_EQ(g.node(2).attrs.pads.bottom, 0);
@@ -149,7 +149,7 @@ TEST(Printer, SmallGraphExactText) {
   const std::string s = summary.str();
   EXPECT_NE(s.find("Model: \"t\""), std::string::npos) << s;
   EXPECT_NE(s.find("conv1 (Conv2D)"), std::string::npos) << s;
-  EXPECT_NE(s.find("Total params: 11,916"), std::string::npos) << s;  // 156 + 11760
+  EXPECT_NE(s.find("Total params: 11,916"), std::string::npos) << s;           // 156 + 11760
   EXPECT_NE(s.find("Total MACs: 129,360 per image"), std::string::npos) << s;  // 117600 + 11760
 }
 

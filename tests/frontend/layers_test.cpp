@@ -34,28 +34,29 @@ TEST(Layers, EveryTypeAndAlias) {
   const Model m = parse_ok(model_json(layers, 9, 10, 2));
   const ir::Graph& g = m.graph;
   ASSERT_EQ(g.nodes.size(), 18u);
-  EXPECT_EQ(ir::graph_to_string(g),
-            "%0 = Input \"input\" () -> 9x10x2\n"
-            "%1 = ZeroPadding2D \"pad\" (%0) pads=1,1,1,1 -> 11x12x2\n"
-            "%2 = Conv2D \"conv\" (%1) filters=8 kernel=3x2 stride=1x2 pads=0,0,0,0 act=linear "
-            "init=he_normal -> 9x6x8\n"
-            "%3 = BatchNormalization \"bn\" (%2) momentum=0.9 epsilon=1e-05 scale -> 9x6x8\n"
-            "%4 = Activation \"relu\" (%3) act=relu -> 9x6x8\n"
-            "%5 = LocalResponseNormalization \"lrn\" (%4) size=3 alpha=0.001 beta=0.5 bias=1 -> 9x6x8\n"
-            "%6 = LocalResponseNormalization \"lrn2\" (%5) size=5 alpha=0.0001 beta=0.75 bias=2 -> "
-            "9x6x8\n"
-            "%7 = MaxPooling2D \"mp\" (%6) pool=3x3 stride=1x1 pads=1,1,1,1 -> 9x6x8\n"
-            "%8 = MaxPooling2D \"mp2\" (%7) pool=2x2 stride=2x2 pads=0,0,0,0 -> 4x3x8\n"
-            "%9 = AveragePooling2D \"ap\" (%7) pool=1x2 stride=1x2 pads=0,0,0,0 -> 9x3x8\n"
-            "%10 = AveragePooling2D \"ap2\" (%7) pool=2x4 stride=2x1 pads=0,0,0,0 -> 4x3x8\n"
-            "%11 = Concatenate \"cat\" (%8, %10) -> 4x3x16\n"
-            "%12 = Add \"sum\" (%11, %11, %11) -> 4x3x16\n"
-            "%13 = Dropout \"drop\" (%12) rate=0 -> 4x3x16\n"
-            "%14 = GlobalAveragePooling2D \"gap\" (%9) -> 8\n"
-            "%15 = Dense \"fc\" (%12) units=3 act=sigmoid bias l2=0.1 init=zeros -> 4x3x3\n"
-            "%16 = Flatten \"flat\" (%15) -> 36\n"
-            "%17 = Dense \"out\" (%16) units=2 act=softmax bias -> 2\n"
-            "output %17\n");
+  EXPECT_EQ(
+      ir::graph_to_string(g),
+      "%0 = Input \"input\" () -> 9x10x2\n"
+      "%1 = ZeroPadding2D \"pad\" (%0) pads=1,1,1,1 -> 11x12x2\n"
+      "%2 = Conv2D \"conv\" (%1) filters=8 kernel=3x2 stride=1x2 pads=0,0,0,0 act=linear "
+      "init=he_normal -> 9x6x8\n"
+      "%3 = BatchNormalization \"bn\" (%2) momentum=0.9 epsilon=1e-05 scale -> 9x6x8\n"
+      "%4 = Activation \"relu\" (%3) act=relu -> 9x6x8\n"
+      "%5 = LocalResponseNormalization \"lrn\" (%4) size=3 alpha=0.001 beta=0.5 bias=1 -> 9x6x8\n"
+      "%6 = LocalResponseNormalization \"lrn2\" (%5) size=5 alpha=0.0001 beta=0.75 bias=2 -> "
+      "9x6x8\n"
+      "%7 = MaxPooling2D \"mp\" (%6) pool=3x3 stride=1x1 pads=1,1,1,1 -> 9x6x8\n"
+      "%8 = MaxPooling2D \"mp2\" (%7) pool=2x2 stride=2x2 pads=0,0,0,0 -> 4x3x8\n"
+      "%9 = AveragePooling2D \"ap\" (%7) pool=1x2 stride=1x2 pads=0,0,0,0 -> 9x3x8\n"
+      "%10 = AveragePooling2D \"ap2\" (%7) pool=2x4 stride=2x1 pads=0,0,0,0 -> 4x3x8\n"
+      "%11 = Concatenate \"cat\" (%8, %10) -> 4x3x16\n"
+      "%12 = Add \"sum\" (%11, %11, %11) -> 4x3x16\n"
+      "%13 = Dropout \"drop\" (%12) rate=0 -> 4x3x16\n"
+      "%14 = GlobalAveragePooling2D \"gap\" (%9) -> 8\n"
+      "%15 = Dense \"fc\" (%12) units=3 act=sigmoid bias l2=0.1 init=zeros -> 4x3x3\n"
+      "%16 = Flatten \"flat\" (%15) -> 36\n"
+      "%17 = Dense \"out\" (%16) units=2 act=softmax bias -> 2\n"
+      "output %17\n");
   // Dense on an image applies to the last axis: kernel [16, 3].
   const std::vector<ir::Variable> fc = ir::node_variables(g, g.node(15));
   ASSERT_EQ(fc.size(), 2u);
@@ -115,7 +116,6 @@ TEST(Layers, DescriptionAndUnknownTopLevelField) {
   EXPECT_NE(parse_error(model).find("test.json: /: unknown field \"optimizer\""),
             std::string::npos);
 }
-
 
 }  // namespace
 }  // namespace cnnc::frontend::testing

@@ -1,11 +1,11 @@
 // Every tests/frontend/malformed/<case>.json must be refused with exit code 2
 // and a message containing each line of <case>.expect.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/frontend/frontend_test_util.h"
 
@@ -48,14 +48,16 @@ TEST_P(MalformedModel, IsRefusedWithItsMessages) {
     EXPECT_EQ(e.exit_code(), 2);
     const std::string message = e.what();
     for (const std::string& fragment : fragments) {
-      EXPECT_NE(message.find(fragment), std::string::npos)
-          << "missing: " << fragment << "\nin:\n" << message;
+      EXPECT_NE(message.find(fragment), std::string::npos) << "missing: " << fragment << "\nin:\n"
+                                                           << message;
     }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, MalformedModel, ::testing::ValuesIn(case_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 TEST(MalformedModels, AtLeastTwentyCases) { EXPECT_GE(case_names().size(), 20u); }
 
@@ -91,8 +93,8 @@ TEST(MalformedModels, ReportsEveryProblem) {
   };
   const std::string message = parse_error(model_json(layers));
   EXPECT_EQ(std::count(message.begin(), message.end(), '\n'), 3) << message;
-  for (const char* fragment : {"/layers/0/filters", "/layers/1/padding", "/layers/2/inputs/0",
-                               "/layers/3/rate"}) {
+  for (const char* fragment :
+       {"/layers/0/filters", "/layers/1/padding", "/layers/2/inputs/0", "/layers/3/rate"}) {
     EXPECT_NE(message.find(fragment), std::string::npos) << fragment << " in\n" << message;
   }
 }
@@ -111,8 +113,9 @@ TEST(MalformedModels, NoCascadeFromABrokenLayer) {
 // Text that is not JSON at all, or deeply nested, must not crash.
 TEST(MalformedModels, HostileText) {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  for (const std::string& text : {std::string(""), std::string("\xff\xfe"), std::string("{\"a\":"),
-                                  deep, std::string("{\"format\": \"cnnc/1\", \"x\": \"\xc3\x28\"}")}) {
+  for (const std::string& text :
+       {std::string(""), std::string("\xff\xfe"), std::string("{\"a\":"), deep,
+        std::string("{\"format\": \"cnnc/1\", \"x\": \"\xc3\x28\"}")}) {
     EXPECT_THROW(parse_model(text, "t.json"), Error);
   }
 }

@@ -73,8 +73,11 @@ TEST(ModelFiles, Vgg16ParameterCountMatchesKeras) {
   const int blocks[5][2] = {{2, 64}, {2, 128}, {3, 256}, {3, 512}, {3, 512}};
   for (const auto& block : blocks) {
     for (int i = 0; i < block[0]; ++i) {
-      layers.push_back({{"type", "Conv2D"}, {"filters", block[1]}, {"kernel_size", 3},
-                        {"padding", "same"}, {"activation", "relu"}});
+      layers.push_back({{"type", "Conv2D"},
+                        {"filters", block[1]},
+                        {"kernel_size", 3},
+                        {"padding", "same"},
+                        {"activation", "relu"}});
     }
     layers.push_back({{"type", "MaxPool2D"}});
   }
@@ -97,7 +100,10 @@ TEST(ModelFiles, AlexNetWithBatchNormCountsNonTrainable) {
       {{"type", "Activation"}, {"activation", "relu"}},
       {{"type", "MaxPool2D"}, {"pool_size", {3, 3}}, {"strides", {2, 2}}},
       {{"type", "BatchNormalization"}},
-      {{"type", "Conv2D"}, {"filters", 256}, {"kernel_size", 5}, {"padding", "same"},
+      {{"type", "Conv2D"},
+       {"filters", 256},
+       {"kernel_size", 5},
+       {"padding", "same"},
        {"kernel_regularizer", {{"l2", 0.0005}}}},
   };
   const Model m = parse_ok(model_json(layers, 227, 227, 3));

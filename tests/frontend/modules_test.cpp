@@ -28,7 +28,8 @@ TEST(Modules, InceptionUsedTwice) {
     {"type": "inception", "name": "inception3a", "f1": 64, "f3r": 96, "f3": 128, "f5r": 16, "f5": 32, "fp": 32},
     {"type": "inception", "name": "inception3b", "f1": 128, "f3r": 128, "f3": 192, "f5r": 32, "f5": 96, "fp": 64},
     {"type": "GlobalAveragePooling2D", "name": "gap", "inputs": ["inception3b"]}
-  ])"), 28, 28, 3);
+  ])"),
+                          28, 28, 3);
   model["modules"] = {{"inception", inception_module()}};
   const Model m = parse_ok(model);
   const ir::Graph& g = m.graph;
@@ -83,7 +84,8 @@ TEST(Modules, SelfRecursionIsRefused) {
   json model = model_json({{{"type", "loop"}}});
   model["modules"] = {{"loop", {{"layers", {{{"type", "loop"}}}}}}};
   const std::string message = parse_error(model);
-  EXPECT_NE(message.find("module \"loop\" uses itself (loop -> loop)"), std::string::npos) << message;
+  EXPECT_NE(message.find("module \"loop\" uses itself (loop -> loop)"), std::string::npos)
+      << message;
 }
 
 TEST(Modules, ModuleTakesOneInput) {
@@ -92,8 +94,10 @@ TEST(Modules, ModuleTakesOneInput) {
     {"type": "block", "name": "b", "inputs": ["a", "input"]}])"));
   model["modules"] = {{"block", {{"layers", {{{"type", "Flatten"}}}}}}};
   const std::string message = parse_error(model);
-  EXPECT_NE(message.find("/layers/1/inputs (block \"b\"): block takes exactly one input, but gets 2"),
-            std::string::npos) << message;
+  EXPECT_NE(
+      message.find("/layers/1/inputs (block \"b\"): block takes exactly one input, but gets 2"),
+      std::string::npos)
+      << message;
 }
 
 TEST(Modules, BadDefinitions) {
