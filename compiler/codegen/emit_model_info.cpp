@@ -63,7 +63,7 @@ std::string emit_model_info(const ModelSource& m) {
       s << (i ? ", " : "") << (i < p.variable.shape.size() ? p.variable.shape[i] : 0);
     }
     s << "}, " << p.offset << ", " << p.size << ", cnnc::Init::" << init_name(p.init) << ", "
-      << p.fan_in << ", " << p.fan_out << ", " << number(p.l2) << "f, "
+      << p.fan_in << ", " << p.fan_out << ", float(" << number(p.l2) << "), "
       << (p.variable.trainable ? "true" : "false") << "},\n";
   }
   s << "    };\n"

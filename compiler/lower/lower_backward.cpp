@@ -1,5 +1,7 @@
 // Backward pass, in reverse node order, then one SGD update per trainable
 // variable. Gradients of the model input are never computed.
+#include <cstdio>
+
 #include "compiler/lower/lowering.h"
 #include "runtime/include/cnnc_runtime.h"
 
@@ -187,6 +189,13 @@ void activation_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   steps->push_back(st);
 }
 
+// A C++ float expression that reads back the double exactly as printed.
+std::string exact_float(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "float(%.17g)", v);
+  return buf;
+}
+
 void sgd_updates(Lowering& l, std::vector<Step>* steps) {
   for (const ParamSlot& s : l.params.slots) {
     if (!s.variable.trainable) continue;
@@ -214,7 +223,7 @@ void sgd_updates(Lowering& l, std::vector<Step>* steps) {
     st.operands["velocity"] = flat(Space::Velocity);
     st.operands["lr"] = scalar("sgd.learning_rate");
     st.operands["momentum"] = scalar("sgd.momentum");
-    st.operands["l2"] = scalar(std::to_string(s.l2) + "f");
+    st.operands["l2"] = scalar(exact_float(s.l2));
     st.operands["nesterov"] = scalar("sgd.nesterov ? 1 : 0");
     st.operands["new_weights"] = flat(Space::Params);
     st.operands["new_velocity"] = flat(Space::Velocity);

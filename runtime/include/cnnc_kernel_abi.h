@@ -70,11 +70,21 @@ class FloatBlock {
   size_t size_ = 0;
 };
 
-// Halide reports failures through its return code (and halide_error on stderr).
+// Halide's standalone runtime aborts the process on a failed check unless an
+// error handler is installed: keep the message, and let the kernel return its
+// error code so check() can turn it into an exception.
+inline thread_local std::string last_halide_error;
+inline void keep_halide_error(void*, const char* message) { last_halide_error = message; }
+inline const bool halide_error_handler_installed = [] {
+  halide_set_error_handler(keep_halide_error);
+  return true;
+}();
+
 inline void check(int result, const char* layer, const char* what) {
   if (result != 0) {
     throw Error(std::string("internal error: kernel for layer '") + layer + "' (" + what +
-                    ") failed with Halide error " + std::to_string(result),
+                    ") failed with Halide error " + std::to_string(result) + ": " +
+                    last_halide_error,
                 70);
   }
 }
