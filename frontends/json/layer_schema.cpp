@@ -233,11 +233,13 @@ bool parse_layer_args(const json& layer, ir::OpKind op, const Site& site, Diagno
       }
       continue;
     }
+    // Keras's strides=None for pools means "as pool_size", the default below.
+    if (it->is_null() && std::string(spec.keras_default) == "pool_size") continue;
     ArgValue value;
     if (read_arg(*it, spec.kind, site.at(spec.name), d, &value)) spec.store(value, attrs);
   }
   // Keras: strides default to pool_size.
-  if (is_pool && !layer.contains("strides")) {
+  if (is_pool && (!layer.contains("strides") || layer["strides"].is_null())) {
     attrs->stride_h = attrs->kernel_h;
     attrs->stride_w = attrs->kernel_w;
   }

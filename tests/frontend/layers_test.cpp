@@ -19,7 +19,7 @@ TEST(Layers, EveryTypeAndAlias) {
      "bias": 1},
     {"type": "LRN", "name": "lrn2"},
     {"type": "MaxPooling2D", "name": "mp", "pool_size": 3, "strides": 1, "padding": "same"},
-    {"type": "MaxPool2D", "name": "mp2"},
+    {"type": "MaxPool2D", "name": "mp2", "strides": null},
     {"type": "AveragePooling2D", "name": "ap", "pool_size": [1, 2], "inputs": ["mp"]},
     {"type": "AvgPool2D", "name": "ap2", "inputs": ["mp"], "pool_size": [2, 4], "strides": [2, 1]},
     {"type": "Concatenate", "name": "cat", "inputs": ["mp2", "ap2"], "axis": -1},
