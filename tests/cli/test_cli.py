@@ -1,0 +1,79 @@
+"""The cnnc command line on bad input: every case exits with code 2 and a
+message that names the file (or argument) and what is wrong. Plus the good
+paths of inspect and compile."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+CNNC = sys.argv[1]
+ROOT = sys.argv[2]
+LENET = os.path.join(ROOT, "models", "lenet5.json")
+failures = []
+
+
+def check(name, args, code, *fragments):
+    r = subprocess.run([CNNC] + args, capture_output=True, text=True)
+    text = r.stdout + r.stderr
+    missing = [f for f in fragments if f not in text]
+    if r.returncode != code or missing:
+        failures.append(name)
+        print("FAIL %s: exit %d (want %d), missing %s\n%s" % (name, r.returncode, code, missing, text))
+    else:
+        print("ok   %s" % name)
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    check("no command", [], 2, "no command given", "usage")
+    check("unknown command", ["frobnicate", LENET], 2, "unknown command 'frobnicate'")
+    check("missing model argument", ["inspect"], 2, "model file")
+    check("missing model file", ["inspect", os.path.join(tmp, "nope.json")], 2, "nope.json")
+    bad = write(os.path.join(tmp, "bad.json"),
+                '{"format": "cnnc/1", "name": "m", "input": {"shape": [8, 8, 1]},'
+                ' "layers": [{"type": "Conv2D", "filter": 4, "kernel_size": 3}]}')
+    check("malformed model", ["inspect", bad], 2, "bad.json", "/layers/0", "filter", "filters")
+    check("compile without -o", ["compile", LENET], 2, "-o DIR")
+    check("compile, bad --batch", ["compile", LENET, "-o", tmp, "--batch", "0"], 2, "--batch")
+    check("compile, unknown flag", ["compile", LENET, "-o", tmp, "--fast"], 2, "'--fast'")
+    inner_softmax = write(os.path.join(tmp, "inner_softmax.json"),
+                          '{"format": "cnnc/1", "name": "m", "input": {"shape": [4, 4, 1]}, "layers": ['
+                          '{"type": "Flatten"}, {"type": "Dense", "units": 3, "activation": "softmax", "name": "a"},'
+                          '{"type": "Dense", "units": 2, "activation": "softmax", "name": "b"}]}')
+    check("untrainable layer named at compile time", ["compile", inner_softmax, "-o", tmp], 2,
+          "layer 'a' (Dense)", "softmax before the last layer")
+    check("inspect LeNet-5", ["inspect", LENET], 0, "conv1", "545,546")
+
+    # run: weights and inputs that do not fit the model.
+    x = np.zeros((2, 28, 28, 1), np.float32)
+    np.save(os.path.join(tmp, "x.npy"), x)
+    np.save(os.path.join(tmp, "x_bad.npy"), np.zeros((2, 27, 28, 1), np.float32))
+    with open(os.path.join(tmp, "w.safetensors"), "wb") as f:
+        f.write(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    out = os.path.join(tmp, "y.npy")
+    check("run, weights missing tensors", ["run", LENET, "--weights", os.path.join(tmp, "w.safetensors"),
+                                           "--input", os.path.join(tmp, "x.npy"), "--output", out],
+          2, "w.safetensors", "conv1.kernel")
+    with open(os.path.join(tmp, "trunc.safetensors"), "wb") as f:
+        f.write(b"\xff\xff")
+    check("run, truncated weights", ["run", LENET, "--weights", os.path.join(tmp, "trunc.safetensors"),
+                                     "--input", os.path.join(tmp, "x.npy"), "--output", out],
+          2, "trunc.safetensors")
+    check("train, wrong image size", ["train", LENET, "--train-images", os.path.join(tmp, "x_bad.npy"),
+                                      "--train-labels", os.path.join(tmp, "x_bad.npy"), "--steps", "1"],
+          2, "x_bad.npy")
+    write(os.path.join(tmp, "junk-idx"), "not an idx file at all")
+    check("train, corrupt IDX", ["train", LENET, "--train-images", os.path.join(tmp, "junk-idx"),
+                                 "--train-labels", os.path.join(tmp, "junk-idx"), "--steps", "1"],
+          2, "junk-idx")
+    check("train, unknown data set", ["train", LENET, "--dataset", "cifar"], 2, "cifar", "mnist")
+
+print("all command-line checks passed" if not failures else "%d failed: %s" % (len(failures), failures))
+sys.exit(1 if failures else 0)
