@@ -66,8 +66,18 @@ void emit_step(const ModelSource& m, const lower::Step& st, std::ostringstream& 
                              std::to_string(a.dims));
     }
     std::string var = "b" + std::to_string(index++);
+    std::string pointer = base_pointer(m, o);
+    if (o.element_offset != 0) pointer = "(" + pointer + ") + " + std::to_string(o.element_offset);
+    std::string strides;
+    if (!o.strides.empty()) {
+      strides = ", {";
+      for (size_t i = 0; i < o.strides.size(); ++i) {
+        strides += (i ? ", " : "") + std::to_string(o.strides[i]);
+      }
+      strides += "}";
+    }
     s << "    auto " << var << " = cnnc::abi::" << (o.is_int32 ? "i32" : "f32") << "<" << dims
-      << ">(" << base_pointer(m, o) << ", {" << extents << "});\n";
+      << ">(" << pointer << ", {" << extents << "}" << strides << ");\n";
     call_args.push_back(var + ".get()");
   }
   s << "    cnnc::abi::check(" << sig.function << "(";

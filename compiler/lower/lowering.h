@@ -29,7 +29,7 @@ struct Lowering {
       : g(graph), program(p), params(layout_params(graph)), value(graph.nodes.size()),
         grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1) {}
 
-  int new_tensor(const std::string& name, int64_t floats_per_image);
+  int new_tensor(const std::string& name, int64_t floats_per_image, bool per_image = true);
   // Operand for node `id`'s output (or its gradient), shaped as that node's shape.
   Operand output_of(int id) const;
   Operand grad_of(int id) const;

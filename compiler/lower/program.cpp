@@ -9,8 +9,8 @@ namespace cnnc::lower {
 
 std::vector<int64_t> halide_extents(const ir::Shape& s) { return {s.rbegin(), s.rend()}; }
 
-int Lowering::new_tensor(const std::string& name, int64_t floats_per_image) {
-  program.tensors.push_back({name, floats_per_image, 0});
+int Lowering::new_tensor(const std::string& name, int64_t floats_per_image, bool per_image) {
+  program.tensors.push_back({name, floats_per_image, per_image, 0});
   return int(program.tensors.size()) - 1;
 }
 
@@ -99,7 +99,8 @@ void place_tensors(Program& p) {
   for (ArenaTensor& t : p.tensors) {
     t.offset = offset;
     // Keep every tensor 64-byte aligned (16 floats) for vector loads.
-    offset += (t.floats_per_image * p.max_batch + 15) / 16 * 16;
+    int64_t floats = t.per_image ? t.floats_per_image * p.max_batch : t.floats_per_image;
+    offset += (floats + 15) / 16 * 16;
   }
   p.arena_floats = offset;
 }

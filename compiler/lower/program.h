@@ -25,6 +25,11 @@ struct Operand {
   // Halide extents, innermost first, without the batch. When `batched`, the
   // call appends a last dimension of extent n * rows_per_image.
   std::vector<int64_t> extents;
+  // A view into part of a tensor (Concatenate's channel slices): the first
+  // element is `element_offset` floats in, and `strides` (one per dimension,
+  // the batch's included) replace the dense ones when not empty.
+  int64_t element_offset = 0;
+  std::vector<int64_t> strides;
   bool batched = true;
   int64_t rows_per_image = 1;
   bool is_int32 = false;
@@ -42,6 +47,7 @@ struct Step {
 struct ArenaTensor {
   std::string name;           // "conv1", "d_conv1", ...
   int64_t floats_per_image = 0;
+  bool per_image = true;      // false: floats_per_image is the whole size (batch statistics)
   int64_t offset = 0;         // in floats from the arena's start, assigned by planning
 };
 

@@ -32,6 +32,12 @@ class Buffer {
     buf_.dimensions = D;
     buf_.dim = dims_;
   }
+  // A strided view: explicit strides, in elements, one per dimension.
+  Buffer(const void* host, halide_type_t type, const std::array<int64_t, D>& extents,
+         const std::array<int64_t, D>& strides)
+      : Buffer(host, type, extents) {
+    for (int i = 0; i < D; ++i) dims_[i].stride = int32_t(strides[i]);
+  }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   halide_buffer_t* get() { return &buf_; }
@@ -44,6 +50,11 @@ class Buffer {
 template <int D>
 Buffer<D> f32(const float* host, const std::array<int64_t, D>& extents) {
   return Buffer<D>(host, halide_type_t(halide_type_float, 32), extents);
+}
+template <int D>
+Buffer<D> f32(const float* host, const std::array<int64_t, D>& extents,
+              const std::array<int64_t, D>& strides) {
+  return Buffer<D>(host, halide_type_t(halide_type_float, 32), extents, strides);
 }
 template <int D>
 Buffer<D> i32(const int32_t* host, const std::array<int64_t, D>& extents) {
