@@ -54,12 +54,15 @@ def expand(model):
             return params[value[1:]]
         if isinstance(value, list):
             return [subst(v, params) for v in value]
+        if isinstance(value, dict):  # e.g. "kernel_regularizer": {"l2": "$l2"}
+            return {k: subst(v, params) for k, v in value.items()}
         return value
 
     def add(layer_list, prefix, params, module_input):
         previous = module_input
         for i, raw in enumerate(layer_list):
-            layer = {k: subst(v, params) for k, v in raw.items()}
+            # "type", "name" and "inputs" are never parameters (as in the frontend)
+            layer = {k: (v if k in ("type", "name", "inputs") else subst(v, params)) for k, v in raw.items()}
             name = prefix + layer.get("name", "%s_%d" % (layer["type"].lower(), i))
             inputs = layer.get("inputs")
             if inputs is None:
@@ -68,7 +71,9 @@ def expand(model):
                 inputs = [module_input if x == "$input" else ("input" if x == "input" else prefix + x) for x in inputs]
             if layer["type"] in modules:
                 mod = modules[layer["type"]]
-                args = {p: layer[p] for p in mod["params"]}
+                # the use's values: its own keys, or a "params" object holding them
+                given = layer["params"] if isinstance(layer.get("params"), dict) and "params" not in mod["params"] else layer
+                args = {p: given[p] for p in mod["params"]}
                 previous = add(mod["layers"], name + "/", args, inputs[0])
                 continue
             layer["name"], layer["inputs"] = name, inputs
@@ -103,9 +108,12 @@ def pad_nchw(x, layer, kh, kw, sh, sw, value=0.0):
     return F.pad(x, (left, right, top, bottom), value=value)
 
 
-def forward(model, weights, x, logits_only=False):
+def forward(model, weights, x, logits_only=False, training=False, moving=None):
     """Runs the model on NHWC input x (a torch tensor). weights: name -> tensor.
-    With logits_only, the last layer's softmax is left out."""
+    With logits_only, the last layer's softmax is left out. With training,
+    BatchNormalization normalises with the batch statistics and, when moving is
+    a dict, stores there the updated moving statistics (name -> tensor);
+    Dropout must then have rate 0 (its random masks cannot be reproduced)."""
     values = {"input": x}
     layers = expand(model)
     for i, layer in enumerate(layers):
@@ -131,7 +139,7 @@ def forward(model, weights, x, logits_only=False):
             values[name] = ACTIVATIONS[act](y)
         elif t in ("MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D"):
             kh, kw = pair(layer.get("pool_size", 2))
-            sh, sw = pair(layer.get("strides", layer.get("pool_size", 2)))
+            sh, sw = pair(layer.get("strides") or layer.get("pool_size", 2))
             xn = h.permute(0, 3, 1, 2)
             if t.startswith("Max"):
                 y = F.max_pool2d(pad_nchw(xn, layer, kh, kw, sh, sw, float("-inf")), (kh, kw), (sh, sw))
@@ -148,6 +156,8 @@ def forward(model, weights, x, logits_only=False):
         elif t == "Activation":
             values[name] = ACTIVATIONS[act](h)
         elif t == "Dropout":
+            if training and layer["rate"] != 0:
+                raise ValueError("reference: training through Dropout %s needs rate 0" % name)
             values[name] = h
         elif t == "Add":
             values[name] = sum(ins)
@@ -162,10 +172,23 @@ def forward(model, weights, x, logits_only=False):
             values[name] = F.pad(h, (0, 0, p[1][0], p[1][1], p[0][0], p[0][1]))
         elif t == "BatchNormalization":
             eps = layer.get("epsilon", 0.001)
-            g = weights.get(name + ".gamma", torch.ones(h.shape[-1]))
-            b = weights.get(name + ".beta", torch.zeros(h.shape[-1]))
+            g = weights[name + ".gamma"] if layer.get("scale", True) else 1.0
+            b = weights[name + ".beta"] if layer.get("center", True) else 0.0
             m, v = weights[name + ".moving_mean"], weights[name + ".moving_variance"]
-            values[name] = g * (h - m) / torch.sqrt(v + eps) + b
+            if training:
+                # normalise with the batch mean and biased variance over every axis but channels
+                axes = tuple(range(h.dim() - 1))
+                mean, var = h.mean(dim=axes), h.var(dim=axes, unbiased=False)
+                values[name] = g * (h - mean) / torch.sqrt(var + eps) + b
+                if moving is not None:
+                    # the moving variance takes the UNBIASED batch variance (model-format.md)
+                    count = h.numel() // h.shape[-1]
+                    momentum = layer.get("momentum", 0.99)
+                    moving[name + ".moving_mean"] = momentum * m + (1 - momentum) * mean.detach()
+                    moving[name + ".moving_variance"] = (
+                        momentum * v + (1 - momentum) * var.detach() * count / (count - 1))
+            else:
+                values[name] = g * (h - m) / torch.sqrt(v + eps) + b
         elif t in ("LocalResponseNormalization", "LRN"):
             size, alpha = layer.get("size", 5), layer.get("alpha", 1e-4)
             beta, bias = layer.get("beta", 0.75), layer.get("bias", 2.0)
@@ -177,8 +200,9 @@ def forward(model, weights, x, logits_only=False):
     return values[layers[-1]["name"]]
 
 
-def variables(model, input_shape):
-    """(name, shape, is_l2, l2) of every variable, from a shape-tracing run."""
+def trace(model, input_shape):
+    """(variables, shapes): every variable as (name, shape, l2) in the weights-file
+    naming and order of model-format.md, and every layer's output shape (batch excluded)."""
     specs = []
     layers = expand(model)
     shapes = {"input": list(input_shape)}
@@ -204,7 +228,7 @@ def variables(model, input_shape):
             shapes[name] = s[:-1] + [layer["units"]]
         elif t in ("MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D"):
             kh, kw = pair(layer.get("pool_size", 2))
-            sh, sw = pair(layer.get("strides", layer.get("pool_size", 2)))
+            sh, sw = pair(layer.get("strides") or layer.get("pool_size", 2))
             if layer.get("padding", "valid") == "same":
                 shapes[name] = [-(-s[0] // sh), -(-s[1] // sw), s[2]]
             else:
@@ -213,6 +237,46 @@ def variables(model, input_shape):
             shapes[name] = [int(np.prod(s))]
         elif t == "GlobalAveragePooling2D":
             shapes[name] = [s[-1]]
+        elif t == "BatchNormalization":
+            c = [s[-1]]
+            if layer.get("scale", True):
+                specs.append((name + ".gamma", c, 0.0))
+            if layer.get("center", True):
+                specs.append((name + ".beta", c, 0.0))
+            specs += [(name + ".moving_mean", c, 0.0), (name + ".moving_variance", c, 0.0)]
+            shapes[name] = list(s)
+        elif t in ("Activation", "Dropout", "LocalResponseNormalization", "LRN", "Add"):
+            shapes[name] = list(s)
+        elif t == "Concatenate":
+            ins = [shapes[n] for n in layer["inputs"]]
+            shapes[name] = ins[0][:-1] + [sum(x[-1] for x in ins)]
+        elif t == "ZeroPadding2D":
+            p = layer["padding"]
+            if isinstance(p, int):
+                p = [[p, p], [p, p]]
+            elif isinstance(p[0], int):
+                p = [[p[0], p[0]], [p[1], p[1]]]
+            shapes[name] = [s[0] + sum(p[0]), s[1] + sum(p[1]), s[2]]
         else:
-            raise ValueError("variables(): layer type %s not traced yet" % t)
-    return specs
+            raise ValueError("trace(): layer type %s unknown to the reference" % t)
+    return specs, shapes
+
+
+def variables(model, input_shape):
+    """(name, shape, l2) of every variable, in the weights-file naming."""
+    return trace(model, input_shape)[0]
+
+
+def output_shape(model):
+    layers = expand(model)
+    return trace(model, model["input"]["shape"])[1][layers[-1]["name"]]
+
+
+def is_trainable(name):
+    """BatchNormalization's moving statistics are variables the optimiser never updates."""
+    return not name.endswith((".moving_mean", ".moving_variance"))
+
+
+def parameter_count(model):
+    """Keras's "Total params": every variable, moving statistics included."""
+    return sum(int(np.prod(shape)) for _, shape, _ in variables(model, model["input"]["shape"]))
