@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_packages=(cmake g++ make libhalide14-0-dev nlohmann-json3-dev zlib1g-dev npm)
-test_packages=(libgtest-dev python3-torch python3-numpy dataset-fashion-mnist)
+test_packages=(libgtest-dev python3-torch python3-numpy dataset-fashion-mnist clang-14 libclang-rt-14-dev)
 
 wanted=("${build_packages[@]}")
 if [[ ${1:-build} == test ]]; then

@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "runtime/src/datasets.h"
+
 #include "runtime/include/cnnc_runtime.h"
 #include "runtime/src/file_io.h"
 #include "runtime/src/npy.h"
@@ -52,11 +54,14 @@ std::vector<int64_t> idx_dims(const std::string& path, const std::vector<char>& 
     const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes.data()) + 4 + 4 * i;
     uint32_t d = (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
     dims.push_back(d);
-    count *= d;
+    count *= d;  // at most 2^32 * (bytes.size() + 1): no overflow
+    if (count > bytes.size()) count = bytes.size() + 1;  // more than there can be
   }
   if (bytes.size() - header != count) {
-    fail(path, "IDX dimensions promise " + std::to_string(count) +
-                   " bytes of data but the file has " + std::to_string(bytes.size() - header) +
+    std::string promised = std::to_string(dims[0]);
+    for (int i = 1; i < rank; ++i) promised += " x " + std::to_string(dims[size_t(i)]);
+    fail(path, "IDX dimensions " + promised + " do not match the " +
+                   std::to_string(bytes.size() - header) + " bytes of data in the file" +
                    (bytes.size() - header < count ? " (truncated?)" : ""));
   }
   return dims;
@@ -76,7 +81,7 @@ Dataset images_from_npy(const std::string& path, const NpyArray& a) {
   d.w = a.shape[2];
   d.c = a.shape.size() == 4 ? a.shape[3] : 1;
   d.images.resize(static_cast<size_t>(a.count()));
-  std::memcpy(d.images.data(), a.data.data(), a.data.size());
+  if (!a.data.empty()) std::memcpy(d.images.data(), a.data.data(), a.data.size());
   return d;
 }
 
@@ -87,7 +92,7 @@ std::vector<int32_t> labels_from_npy(const std::string& path, const NpyArray& a)
   }
   std::vector<int32_t> labels(static_cast<size_t>(a.shape[0]));
   if (a.dtype == "<i4") {
-    std::memcpy(labels.data(), a.data.data(), a.data.size());
+    if (!a.data.empty()) std::memcpy(labels.data(), a.data.data(), a.data.size());
   } else if (a.dtype == "<i8") {
     for (size_t i = 0; i < labels.size(); ++i) {
       int64_t v;
@@ -105,8 +110,9 @@ std::vector<int32_t> labels_from_npy(const std::string& path, const NpyArray& a)
 
 }  // namespace
 
-Dataset load_images(const std::string& path) {
-  std::vector<char> bytes = detail::read_file(path);
+namespace detail {
+
+Dataset parse_images(const std::string& path, const std::vector<char>& bytes) {
   if (detect(path, bytes) == Kind::Npy)
     return images_from_npy(path, detail::parse_npy(path, bytes));
   std::vector<int64_t> dims = idx_dims(path, bytes, 3);
@@ -121,16 +127,22 @@ Dataset load_images(const std::string& path) {
   return d;
 }
 
+std::vector<int32_t> parse_labels(const std::string& path, const std::vector<char>& bytes) {
+  if (detect(path, bytes) == Kind::Npy) return labels_from_npy(path, parse_npy(path, bytes));
+  idx_dims(path, bytes, 1);
+  std::vector<int32_t> labels(bytes.begin() + 8, bytes.end());
+  for (int32_t& l : labels) l &= 0xff;  // char may be signed
+  return labels;
+}
+
+}  // namespace detail
+
+Dataset load_images(const std::string& path) {
+  return detail::parse_images(path, detail::read_file(path));
+}
+
 void load_labels(Dataset& d, const std::string& path, int64_t classes) {
-  std::vector<char> bytes = detail::read_file(path);
-  std::vector<int32_t> labels;
-  if (detect(path, bytes) == Kind::Npy) {
-    labels = labels_from_npy(path, detail::parse_npy(path, bytes));
-  } else {
-    idx_dims(path, bytes, 1);
-    labels.assign(bytes.begin() + 8, bytes.end());
-    for (int32_t& l : labels) l &= 0xff;  // char may be signed
-  }
+  std::vector<int32_t> labels = detail::parse_labels(path, detail::read_file(path));
   if (static_cast<int64_t>(labels.size()) != d.n) {
     fail(path, "has " + std::to_string(labels.size()) + " labels but the images number " +
                    std::to_string(d.n) + "; pass the labels that belong to those images");

@@ -153,6 +153,13 @@ NpyArray parse_npy(const std::string& path, const std::vector<char>& bytes) {
   std::string text(bytes.data() + prefix, header_length);
   NpyArray array;
   HeaderParser(path, text).parse(array);
+  uint64_t elements = 1;  // count() is safe once this passes
+  for (int64_t d : array.shape) {
+    if (__builtin_mul_overflow(elements, static_cast<uint64_t>(d), &elements) ||
+        elements > (uint64_t(1) << 40)) {
+      fail(path, "the shape in the header has more than 2^40 elements; the file is corrupted");
+    }
+  }
   size_t size = element_size(array.dtype);
   if (size == 0) {
     fail(path, "dtype '" + array.dtype +

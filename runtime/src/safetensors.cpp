@@ -113,7 +113,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 void SafetensorsFile::copy_tensor(const std::string& name, float* dst) const {
   const StoredTensor& t = tensors.at(name);
-  std::memcpy(dst, bytes.data() + data_start() + t.begin, t.end - t.begin);
+  if (t.end > t.begin) std::memcpy(dst, bytes.data() + data_start() + t.begin, t.end - t.begin);
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
