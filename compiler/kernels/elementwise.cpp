@@ -1,4 +1,5 @@
-// Activation, its gradient, and softmax over rows. Buffers (elems, n).
+// Activation, its gradient, softmax over rows, and the sum of two tensors.
+// Buffers (elems, n).
 #include <algorithm>
 
 #include "compiler/kernels/halide_util.h"
@@ -97,6 +98,20 @@ BuiltKernel build_softmax(const KernelSpec& s, const Target& t) {
   }
   output.parallel(row);
   return detail::finish_kernel({input}, {output});
+}
+
+// output = act(a + b). Also the gradient accumulation a += b: output may
+// alias a (or b), so the schedule never computes an element twice.
+BuiltKernel build_add(const KernelSpec& s, const Target& t) {
+  const int64_t elems = elems_of(s);
+  ImageParam a = make_input("a", {elems}, true);
+  ImageParam b = make_input("b", {elems}, true);
+  Var e("e"), n("n");
+  Func output("output");
+  output(e, n) = detail::apply_act(a(e, n) + b(e, n), s.act);
+  constrain_output(output, {elems}, true);
+  detail::schedule_pointwise_in_place(output, elems, t);
+  return detail::finish_kernel({a, b}, {output});
 }
 
 }  // namespace cnnc::kernels

@@ -32,6 +32,28 @@ BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target) {
       return build_softmax_cross_entropy(spec, target);
     case Kind::SgdUpdate:
       return build_sgd_update(spec, target);
+    case Kind::BatchNormInference:
+      return build_batch_norm_inference(spec, target);
+    case Kind::BatchNormTraining:
+      return build_batch_norm_training(spec, target);
+    case Kind::BatchNormBackward:
+      return build_batch_norm_backward(spec, target);
+    case Kind::Dropout:
+      return build_dropout(spec, target);
+    case Kind::DropoutBackward:
+      return build_dropout_backward(spec, target);
+    case Kind::LRN:
+      return build_lrn(spec, target);
+    case Kind::LRNBackward:
+      return build_lrn_backward(spec, target);
+    case Kind::ZeroPad:
+      return build_zero_pad(spec, target);
+    case Kind::ZeroPadBackward:
+      return build_zero_pad_backward(spec, target);
+    case Kind::ChannelCopy:
+      return build_channel_copy(spec, target);
+    case Kind::Add:
+      return build_add(spec, target);
   }
   throw std::invalid_argument(std::string("no kernel builder for kind ") + kind_name(spec.kind));
 }

@@ -21,13 +21,15 @@ struct BuiltKernel {
   std::vector<Halide::Func> outputs;       // in order
   std::map<std::string, Halide::Param<float>> float_scalars;
   std::map<std::string, Halide::Param<int32_t>> int_scalars;
+  std::map<std::string, Halide::Param<uint64_t>> u64_scalars;
 };
 
 // Throws std::invalid_argument on a spec that no kernel can implement.
 BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target);
 
 // One builder per family (conv.cpp, dense.cpp, pool.cpp, elementwise.cpp,
-// loss.cpp, sgd.cpp); build_kernel dispatches on the kind.
+// loss.cpp, sgd.cpp, batch_norm.cpp, lrn.cpp, dropout.cpp, layout.cpp);
+// build_kernel dispatches on the kind.
 BuiltKernel build_conv2d(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_conv2d_backward_data(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_conv2d_backward_filter(const KernelSpec& spec, const Halide::Target& target);
@@ -41,5 +43,16 @@ BuiltKernel build_activation_backward(const KernelSpec& spec, const Halide::Targ
 BuiltKernel build_softmax(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_softmax_cross_entropy(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_sgd_update(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_batch_norm_inference(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_batch_norm_training(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_batch_norm_backward(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_dropout(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_dropout_backward(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_lrn(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_lrn_backward(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_zero_pad(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_zero_pad_backward(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_channel_copy(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_add(const KernelSpec& spec, const Halide::Target& target);
 
 }  // namespace cnnc::kernels

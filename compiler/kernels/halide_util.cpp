@@ -98,6 +98,21 @@ void schedule_tiled_accumulation(Func out, Func acc, const std::vector<RVar>& rv
   out.fuse(y, n, yn).parallel(yn);
 }
 
+void schedule_pointwise_in_place(Func out, int64_t elems, const Target& target) {
+  Var e = out.args()[0], n = out.args()[1], eo("eo"), ei("ei"), task("task");
+  const int lanes = channel_lanes(elems, target);
+  const int block = std::max(lanes, 1) * 256;
+  if (elems >= 2 * block) {
+    out.split(e, eo, ei, block, TailStrategy::GuardWithIf)
+        .vectorize(ei, lanes, TailStrategy::GuardWithIf)
+        .fuse(eo, n, task)
+        .parallel(task);
+    return;
+  }
+  if (lanes > 0) out.vectorize(e, lanes, TailStrategy::GuardWithIf);
+  out.parallel(n);
+}
+
 BuiltKernel finish_kernel(const std::vector<ImageParam>& inputs, const std::vector<Func>& outputs,
                           const std::vector<Argument>& scalar_args) {
   BuiltKernel k;

@@ -36,6 +36,12 @@ void schedule_tiled_accumulation(Halide::Func out, Halide::Func acc,
                                  const std::vector<Halide::RVar>& rvars, int64_t channels,
                                  int64_t width, const Halide::Target& target);
 
+// Schedules a pointwise out(e, n) so that out may alias an input read at the
+// same (e, n): every element is computed once (guarded tails, no overlapping
+// vectors), from values read in the same iteration. Blocks of elements of
+// each image run in parallel.
+void schedule_pointwise_in_place(Halide::Func out, int64_t elems, const Halide::Target& target);
+
 // Assembles a BuiltKernel: the pipeline of `outputs`, args = inputs then scalars.
 BuiltKernel finish_kernel(const std::vector<Halide::ImageParam>& inputs,
                           const std::vector<Halide::Func>& outputs,

@@ -1,5 +1,6 @@
 #include "compiler/kernels/kernel_spec.h"
 
+#include <cstdio>
 #include <sstream>
 
 namespace cnnc::kernels {
@@ -44,6 +45,44 @@ void write_window(const KernelSpec& s, std::ostringstream& out) {
       << s.stride_w << " pad=" << s.pad_top << "," << s.pad_left;
 }
 
+// Round-trips: equal doubles give equal text, different ones different text.
+std::string exact(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
+  std::vector<ArgDesc> a;
+  switch (s.kind) {
+    case Kind::BatchNormInference:
+    case Kind::BatchNormTraining:
+      a.push_back(buffer("input", 2, false));
+      if (s.scale) a.push_back(buffer("gamma", 1, false));
+      if (s.center) a.push_back(buffer("beta", 1, false));
+      a.push_back(buffer("moving_mean", 1, false));
+      a.push_back(buffer("moving_variance", 1, false));
+      a.push_back(buffer("output", 2, true));
+      if (s.kind == Kind::BatchNormTraining) {
+        for (const char* name :
+             {"batch_mean", "batch_inv_std", "new_moving_mean", "new_moving_variance"})
+          a.push_back(buffer(name, 1, true));
+      }
+      break;
+    default:  // BatchNormBackward
+      a.push_back(buffer("input", 2, false));
+      a.push_back(buffer("d_output", 2, false));
+      if (s.scale) a.push_back(buffer("gamma", 1, false));
+      a.push_back(buffer("batch_mean", 1, false));
+      a.push_back(buffer("batch_inv_std", 1, false));
+      a.push_back(buffer("d_input", 2, true));
+      if (s.scale) a.push_back(buffer("d_gamma", 1, true));
+      if (s.center) a.push_back(buffer("d_beta", 1, true));
+      break;
+  }
+  return a;
+}
+
 }  // namespace
 
 const char* kind_name(Kind k) {
@@ -74,6 +113,28 @@ const char* kind_name(Kind k) {
       return "softmax_cross_entropy";
     case Kind::SgdUpdate:
       return "sgd_update";
+    case Kind::BatchNormInference:
+      return "batch_norm_inference";
+    case Kind::BatchNormTraining:
+      return "batch_norm_training";
+    case Kind::BatchNormBackward:
+      return "batch_norm_backward";
+    case Kind::Dropout:
+      return "dropout";
+    case Kind::DropoutBackward:
+      return "dropout_backward";
+    case Kind::LRN:
+      return "lrn";
+    case Kind::LRNBackward:
+      return "lrn_backward";
+    case Kind::ZeroPad:
+      return "zero_pad";
+    case Kind::ZeroPadBackward:
+      return "zero_pad_backward";
+    case Kind::ChannelCopy:
+      return "channel_copy";
+    case Kind::Add:
+      return "add";
   }
   return "unknown";
 }
@@ -120,6 +181,41 @@ std::string KernelSpec::key() const {
       break;
     case Kind::SgdUpdate:
       break;
+    case Kind::BatchNormInference:
+      out << " c=" << in_c << " eps=" << exact(epsilon);
+      break;
+    case Kind::BatchNormTraining:
+      out << " c=" << in_c << " eps=" << exact(epsilon) << " momentum=" << exact(momentum);
+      break;
+    case Kind::BatchNormBackward:
+      out << " c=" << in_c;
+      break;
+    case Kind::Dropout:
+    case Kind::DropoutBackward:
+      out << " elems=" << in_h * in_w * in_c << " rate=" << exact(rate);
+      break;
+    case Kind::LRN:
+    case Kind::LRNBackward:
+      out << " in=" << in_h << "x" << in_w << "x" << in_c << " size=" << lrn_size
+          << " alpha=" << exact(lrn_alpha) << " beta=" << exact(lrn_beta)
+          << " bias=" << exact(lrn_bias);
+      break;
+    case Kind::ZeroPad:
+    case Kind::ZeroPadBackward:
+      out << " in=" << in_h << "x" << in_w << "x" << in_c << " out=" << out_h << "x" << out_w
+          << " pad=" << pad_top << "," << pad_left;
+      break;
+    case Kind::ChannelCopy:
+      out << " hw=" << in_h << "x" << in_w << " channels=" << channels << " in_c=" << in_c
+          << " out_c=" << out_c;
+      break;
+    case Kind::Add:
+      out << " elems=" << in_h * in_w * in_c << " act=" << act_name(act);
+      break;
+  }
+  if (kind == Kind::BatchNormInference || kind == Kind::BatchNormTraining ||
+      kind == Kind::BatchNormBackward) {
+    out << (scale ? " scale" : " noscale") << (center ? " center" : " nocenter");
   }
   return out.str();
 }
@@ -175,6 +271,29 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
               scalar("momentum", "float"),    scalar("l2", "float"),
               scalar("nesterov", "int32_t"),  buffer("new_weights", 1, true),
               buffer("new_velocity", 1, true)};
+    case Kind::BatchNormInference:
+    case Kind::BatchNormTraining:
+    case Kind::BatchNormBackward:
+      return batch_norm_args(s);
+    case Kind::Dropout:
+      return {buffer("input", 2, false), scalar("seed", "uint64_t"), scalar("step", "uint64_t"),
+              buffer("output", 2, true)};
+    case Kind::DropoutBackward:
+      return {buffer("d_output", 2, false), scalar("seed", "uint64_t"),
+              scalar("step", "uint64_t"), buffer("d_input", 2, true)};
+    case Kind::LRN:
+      return {buffer("input", 4, false), buffer("output", 4, true)};
+    case Kind::LRNBackward:
+      return {buffer("input", 4, false), buffer("output", 4, false), buffer("d_output", 4, false),
+              buffer("d_input", 4, true)};
+    case Kind::ZeroPad:
+      return {buffer("input", 4, false), buffer("output", 4, true)};
+    case Kind::ZeroPadBackward:
+      return {buffer("d_output", 4, false), buffer("d_input", 4, true)};
+    case Kind::ChannelCopy:
+      return {buffer("input", 4, false), buffer("output", 4, true)};
+    case Kind::Add:
+      return {buffer("a", 2, false), buffer("b", 2, false), buffer("output", 2, true)};
   }
   return {};
 }

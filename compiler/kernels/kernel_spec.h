@@ -33,6 +33,40 @@
 //                         -> new_weights(size), new_velocity(size)   (may alias the inputs)
 //                         g' = g + 2*l2*w; v' = m*v - lr*g'; w' = w + v' (nesterov: w + m*v' -
 //                         lr*g')
+//
+// Per-channel kernels (BatchNorm*) see a tensor as (c, rows): rows = n*H*W for
+// image tensors, n for flat ones; in_c is c and in_h * in_w the rows per image,
+// so the batch extent given at run time is n * in_h * in_w. gamma is absent
+// when !scale, beta when !center (and d_gamma / d_beta likewise).
+//   BatchNormInference    input(c,rows), [gamma], [beta], moving_mean(c),
+//                         moving_variance(c) -> output(c,rows)
+//                         y = gamma * (x - mean) / sqrt(var + epsilon) + beta
+//   BatchNormTraining     input(c,rows), [gamma], [beta], moving_mean(c),
+//                         moving_variance(c) -> output(c,rows), batch_mean(c),
+//                         batch_inv_std(c), new_moving_mean(c), new_moving_variance(c)
+//                         batch_inv_std = 1/sqrt(biased var + epsilon); moving =
+//                         momentum*moving + (1-momentum)*stat, with the unbiased
+//                         variance (rows/(rows-1) times the biased; rows = 1 uses the
+//                         biased). new_moving_* may alias moving_*.
+//   BatchNormBackward     input(c,rows), d_output(c,rows), [gamma], batch_mean(c),
+//                         batch_inv_std(c) -> d_input(c,rows), [d_gamma(c)], [d_beta(c)]
+//   Dropout               input(elems,n), scalars seed, step (uint64_t, uint64_t)
+//                         -> output(elems,n)       elems = in_h*in_w*in_c; mask from
+//                         dropout_hash.h of (seed, step, n index, element index)
+//   DropoutBackward       d_output(elems,n), scalars seed, step -> d_input(elems,n)
+//   LRN                   input(c,w,h,n) -> output(c,w,h,n)
+//                         b_c = a_c / (lrn_bias + lrn_alpha * sum_{|j-c| <= size/2} a_j^2)^lrn_beta
+//   LRNBackward           input, output, d_output (each (c,w,h,n)) -> d_input
+//   ZeroPad               input(c,in_w,in_h,n) -> output(c,out_w,out_h,n)
+//                         pad_top / pad_left before; the rest of out_h/out_w after
+//   ZeroPadBackward       d_output(c,out_w,out_h,n) -> d_input(c,in_w,in_h,n) (the crop)
+//   ChannelCopy           input(channels,w,h,n) -> output(channels,w,h,n), w = in_w,
+//                         h = in_h. Host pointers point at the first copied channel
+//                         (min 0 everywhere); strides are constant: input (1, in_c,
+//                         in_c*w, in_c*w*h), output (1, out_c, out_c*w, out_c*w*h).
+//                         Concatenate and its gradient; flat tensors use w = h = 1.
+//   Add                   a(elems,n), b(elems,n) -> output(elems,n)   act applied;
+//                         output may alias a (gradient accumulation: a += b)
 #pragma once
 
 #include <cstdint>
@@ -55,6 +89,17 @@ enum class Kind {
   Softmax,
   SoftmaxCrossEntropy,
   SgdUpdate,
+  BatchNormInference,
+  BatchNormTraining,
+  BatchNormBackward,
+  Dropout,
+  DropoutBackward,
+  LRN,
+  LRNBackward,
+  ZeroPad,
+  ZeroPadBackward,
+  ChannelCopy,
+  Add,
 };
 const char* kind_name(Kind k);
 
@@ -73,6 +118,18 @@ struct KernelSpec {
   Act act = Act::Linear;
   bool use_bias = true;
   PoolKind pool = PoolKind::Max;
+  // BatchNorm*: Keras' BatchNormalization arguments. center/scale false drop
+  // beta/gamma (and their gradients) from the arguments.
+  double epsilon = 1e-3, momentum = 0.99;
+  bool center = true, scale = true;
+  // Dropout*: the probability of zeroing an element, in [0, 1).
+  double rate = 0.0;
+  // LRN*: the window (odd or even: it spans c - size/2 .. c + size/2) and
+  // the formula's constants (alpha is not divided by size).
+  int64_t lrn_size = 5;
+  double lrn_alpha = 1e-4, lrn_beta = 0.75, lrn_bias = 2.0;
+  // ChannelCopy: how many channels are copied.
+  int64_t channels = 1;
 
   // Canonical one-line description; equal specs give equal keys. The cache
   // hashes it with the schedule version and the target.
@@ -84,7 +141,7 @@ struct ArgDesc {
   std::string name;  // "input", "weights", "lr", "d_bias", ...
   bool is_buffer = true;
   bool is_output = false;
-  std::string scalar_type;  // "float" or "int32_t" for scalars
+  std::string scalar_type;  // "float", "int32_t" or "uint64_t" for scalars
   int dims = 0;             // buffers: number of dimensions
   bool is_int32 = false;    // buffers: int32 elements (labels) instead of float
 };

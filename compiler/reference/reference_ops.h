@@ -61,4 +61,47 @@ void softmax_cross_entropy(int64_t classes, int64_t batch, const Vec& logits,
 void sgd_update(const Vec& weights, const Vec& grad, const Vec& velocity, double lr,
                 double momentum, double l2, bool nesterov, Vec* new_weights, Vec* new_velocity);
 
+// BatchNormalization over (c, rows) = [rows][c] (reference_normalization.cpp).
+// gamma / beta are empty when !s.scale / !s.center (then 1 and 0).
+Vec batch_norm_inference(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& gamma,
+                         const Vec& beta, const Vec& moving_mean, const Vec& moving_variance);
+struct BatchNormTrainingResult {
+  Vec output, batch_mean, batch_inv_std, new_moving_mean, new_moving_variance;
+};
+// Batch mean and biased variance normalise; the moving variance gets the
+// unbiased one (rows / (rows - 1) times; rows = 1 keeps the biased).
+BatchNormTrainingResult batch_norm_training(const KernelSpec& s, int64_t rows, const Vec& input,
+                                            const Vec& gamma, const Vec& beta,
+                                            const Vec& moving_mean, const Vec& moving_variance);
+// The gradient of the training-mode output (the batch statistics depend on
+// the input). d_gamma / d_beta are always filled.
+void batch_norm_backward(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& d_output,
+                         const Vec& gamma, const Vec& batch_mean, const Vec& batch_inv_std,
+                         Vec* d_input, Vec* d_gamma, Vec* d_beta);
+
+// Local response normalisation across channels of NHWC images (alpha not
+// divided by size); the backward pass is the exact gradient.
+Vec lrn(const KernelSpec& s, int64_t batch, const Vec& input);
+Vec lrn_backward(const KernelSpec& s, int64_t batch, const Vec& input, const Vec& d_output);
+
+// Dropout over [n][elems] (reference_layout.cpp): the factor of each element,
+// 0 or 1 / (1 - rate), from kernels/dropout_hash.h.
+Vec dropout_mask(int64_t elems, int64_t batch, uint64_t seed, uint64_t step, double rate);
+// input * mask; the backward pass is the same with d_output.
+Vec dropout(int64_t elems, int64_t batch, uint64_t seed, uint64_t step, double rate,
+            const Vec& input);
+
+// Zero padding of NHWC images to [out_h][out_w] (pad_top, pad_left before),
+// and its gradient, the crop.
+Vec zero_pad(const KernelSpec& s, int64_t batch, const Vec& input);
+Vec zero_pad_backward(const KernelSpec& s, int64_t batch, const Vec& d_output);
+
+// Copies s.channels channels from `input` (NHWC, in_c channels) starting at
+// channel in_first to `output` (NHWC, out_c channels) starting at out_first.
+void channel_copy(const KernelSpec& s, int64_t batch, const Vec& input, int64_t in_first,
+                  Vec* output, int64_t out_first);
+
+// act(a + b), elementwise.
+Vec add(Act act, const Vec& a, const Vec& b);
+
 }  // namespace cnnc::reference

@@ -84,6 +84,52 @@ inline std::vector<KernelSpec> dense_specs() {
           dense_spec(Kind::Dense, 84, 10, Act::Linear, true)};  // LeNet output
 }
 
+// BatchNorm over c channels: every flag combination, odd channel counts.
+inline KernelSpec batch_norm_spec(Kind kind, int64_t c, bool scale, bool center) {
+  KernelSpec s;
+  s.kind = kind;
+  s.in_c = s.out_c = c, s.scale = scale, s.center = center;
+  s.epsilon = 1e-3, s.momentum = 0.9;
+  return s;
+}
+
+inline std::vector<KernelSpec> batch_norm_specs(Kind kind) {
+  return {batch_norm_spec(kind, 3, true, true), batch_norm_spec(kind, 5, false, true),
+          batch_norm_spec(kind, 13, true, false), batch_norm_spec(kind, 16, true, true),
+          batch_norm_spec(kind, 16, false, false)};
+}
+
+inline KernelSpec lrn_spec(int64_t h, int64_t w, int64_t c, int64_t size, double alpha,
+                           double beta, double bias) {
+  KernelSpec s;
+  s.kind = Kind::LRN;
+  s.in_h = s.out_h = h, s.in_w = s.out_w = w, s.in_c = s.out_c = c;
+  s.lrn_size = size, s.lrn_alpha = alpha, s.lrn_beta = beta, s.lrn_bias = bias;
+  return s;
+}
+
+// Alphas large enough for the window term to matter; an even size, a window
+// wider than the channels, the general exponent and the square-root ones.
+inline std::vector<KernelSpec> lrn_specs() {
+  return {lrn_spec(5, 7, 13, 5, 0.2, 0.75, 2.0), lrn_spec(3, 5, 3, 4, 0.5, 0.6, 1.0),
+          lrn_spec(7, 3, 16, 3, 0.3, 0.5, 1.5), lrn_spec(5, 5, 5, 7, 0.1, 1.0, 2.0),
+          lrn_spec(3, 3, 16, 5, 1e-4, 0.75, 2.0)};  // AlexNet's constants
+}
+
+inline KernelSpec zero_pad_spec(int64_t h, int64_t w, int64_t c, int64_t top, int64_t bottom,
+                                int64_t left, int64_t right) {
+  KernelSpec s;
+  s.kind = Kind::ZeroPad;
+  s.in_h = h, s.in_w = w, s.in_c = s.out_c = c;
+  s.out_h = h + top + bottom, s.out_w = w + left + right, s.pad_top = top, s.pad_left = left;
+  return s;
+}
+
+inline std::vector<KernelSpec> zero_pad_specs() {
+  return {zero_pad_spec(5, 7, 3, 1, 2, 0, 3), zero_pad_spec(4, 3, 13, 2, 2, 1, 1),
+          zero_pad_spec(3, 3, 16, 0, 1, 1, 0)};
+}
+
 inline KernelSpec with_kind(KernelSpec s, Kind kind) {
   s.kind = kind;
   return s;

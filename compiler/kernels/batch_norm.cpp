@@ -1,0 +1,212 @@
+// BatchNormalization over (c, rows): inference with the moving statistics,
+// training with the batch statistics (and the moving averages' update), and
+// the training-mode gradient. Statistics are sums over rows in double, two
+// passes (mean, then squared deviations), blocks of rows in parallel.
+// Pointwise outputs compute each element once from the same element of the
+// inputs, so output may alias input (and d_input d_output).
+#include <algorithm>
+#include <stdexcept>
+
+#include "compiler/kernels/halide_util.h"
+
+namespace cnnc::kernels {
+
+using namespace Halide;
+using detail::channel_lanes;
+using detail::constrain_output;
+using detail::make_input;
+
+namespace {
+
+// Rows reduced by one parallel task: about 32K elements.
+int rows_per_block(int64_t channels) {
+  return static_cast<int>(std::max<int64_t>(1, 32768 / channels));
+}
+
+Expr f64(double v) { return Expr(v); }
+
+void check_channels(const KernelSpec& s) {
+  if (s.in_c < 1)
+    throw std::invalid_argument("kernel spec '" + s.key() + "': in_c must be positive");
+}
+
+// total(c) = sum over rows of term(c, row), one double or a Tuple of them.
+// Blocks of rows reduce in parallel (rfactor), channels innermost.
+Func channel_sums(const std::string& name, const std::vector<Expr>& terms, Var ch, RDom r,
+                  int64_t channels, const Target& t) {
+  Func total(name);
+  std::vector<Expr> zeros, updates;
+  for (size_t i = 0; i < terms.size(); ++i) zeros.push_back(cast<double>(0));
+  total(ch) = terms.size() == 1 ? Tuple(zeros[0]) : Tuple(zeros);
+  for (size_t i = 0; i < terms.size(); ++i) {
+    Expr previous = terms.size() == 1 ? Expr(total(ch)) : Expr(total(ch)[i]);
+    updates.push_back(previous + terms[i]);
+  }
+  total(ch) = terms.size() == 1 ? Tuple(updates[0]) : Tuple(updates);
+  RVar ro("ro"), ri("ri");
+  Var block("block");
+  total.update().split(r.x, ro, ri, rows_per_block(channels));
+  Func partial = total.update().rfactor(ro, block);
+  total.compute_root();
+  partial.compute_root().update().reorder(ch, ri, block).parallel(block);
+  const int lanes = channel_lanes(channels, t);
+  if (lanes > 0) {
+    partial.vectorize(ch, lanes, TailStrategy::GuardWithIf);
+    partial.update().vectorize(ch, lanes, TailStrategy::GuardWithIf);
+  }
+  return total;
+}
+
+// out(c, row): channels as the vector axis (guarded: no element twice),
+// blocks of rows in parallel.
+void schedule_channel_rows(Func out, int64_t channels, const Target& t) {
+  Var ch = out.args()[0], row = out.args()[1], ro("ro"), ri("ri");
+  const int lanes = channel_lanes(channels, t);
+  out.split(row, ro, ri, rows_per_block(channels), TailStrategy::GuardWithIf).parallel(ro);
+  if (lanes > 0) out.vectorize(ch, lanes, TailStrategy::GuardWithIf);
+}
+
+// The per-channel vectors: gamma and beta when present, else 1 and 0.
+struct Affine {
+  std::vector<ImageParam> params;  // in argument order
+  Expr gamma, beta;
+};
+Affine affine_params(const KernelSpec& s, Var ch, bool with_beta) {
+  Affine a;
+  a.gamma = 1.0f;
+  a.beta = 0.0f;
+  if (s.scale) {
+    a.params.push_back(make_input("gamma", {s.in_c}, false));
+    a.gamma = a.params.back()(ch);
+  }
+  if (s.center && with_beta) {
+    a.params.push_back(make_input("beta", {s.in_c}, false));
+    a.beta = a.params.back()(ch);
+  }
+  return a;
+}
+
+std::vector<ImageParam> concat(std::vector<ImageParam> a, const std::vector<ImageParam>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace
+
+BuiltKernel build_batch_norm_inference(const KernelSpec& s, const Target& t) {
+  check_channels(s);
+  Var ch("ch"), row("row");
+  ImageParam input = make_input("input", {s.in_c}, true);
+  Affine affine = affine_params(s, ch, true);
+  ImageParam moving_mean = make_input("moving_mean", {s.in_c}, false);
+  ImageParam moving_variance = make_input("moving_variance", {s.in_c}, false);
+  // y = (x - mean) * scale + beta, scale = gamma / sqrt(var + eps) per channel.
+  Func scale("bn_scale"), output("output");
+  scale(ch) = cast<float>(cast<double>(affine.gamma) /
+                          sqrt(cast<double>(moving_variance(ch)) + f64(s.epsilon)));
+  output(ch, row) = (input(ch, row) - moving_mean(ch)) * scale(ch) + affine.beta;
+  constrain_output(output, {s.in_c}, true);
+  scale.compute_root();
+  schedule_channel_rows(output, s.in_c, t);
+  return detail::finish_kernel(
+      concat(concat({input}, affine.params), {moving_mean, moving_variance}), {output});
+}
+
+BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
+  check_channels(s);
+  Var ch("ch"), row("row");
+  ImageParam input = make_input("input", {s.in_c}, true);
+  Affine affine = affine_params(s, ch, true);
+  ImageParam moving_mean = make_input("moving_mean", {s.in_c}, false);
+  ImageParam moving_variance = make_input("moving_variance", {s.in_c}, false);
+  Expr rows = input.dim(1).extent();
+  RDom r(0, rows, "r");
+  Expr count = cast<double>(rows);
+
+  Func sum_x = channel_sums("bn_sum", {cast<double>(input(ch, r))}, ch, r, s.in_c, t);
+  Func mean("bn_mean");
+  mean(ch) = sum_x(ch) / count;
+  Expr deviation = cast<double>(input(ch, r)) - mean(ch);
+  Func sum_sq = channel_sums("bn_sum_sq", {deviation * deviation}, ch, r, s.in_c, t);
+  Func variance("bn_variance"), inv_std("bn_inv_std");
+  variance(ch) = sum_sq(ch) / count;
+  inv_std(ch) = f64(1.0) / sqrt(variance(ch) + f64(s.epsilon));
+  mean.compute_root();
+  inv_std.compute_root();
+
+  Func output("output"), batch_mean("batch_mean"), batch_inv_std("batch_inv_std");
+  Func new_moving_mean("new_moving_mean"), new_moving_variance("new_moving_variance");
+  // The mean as a float pair hi + lo: x - hi is exact for x near the mean,
+  // so a large mean costs no precision (float x - float(mean) would);
+  // strict_float keeps the simplifier from reassociating it.
+  Func mean_f("bn_mean_f"), mean_lo("bn_mean_lo"), scale_f("bn_scale_f");
+  mean_f(ch) = cast<float>(mean(ch));
+  mean_lo(ch) = cast<float>(mean(ch) - cast<double>(mean_f(ch)));
+  scale_f(ch) = cast<float>(inv_std(ch) * cast<double>(affine.gamma));
+  Expr centred = strict_float((input(ch, row) - mean_f(ch)) - mean_lo(ch));
+  output(ch, row) = centred * scale_f(ch) + affine.beta;
+  batch_mean(ch) = mean_f(ch);
+  batch_inv_std(ch) = cast<float>(inv_std(ch));
+  // Each moving value is read and written at the same channel, once: the
+  // outputs may alias moving_mean / moving_variance.
+  Expr m = f64(s.momentum), rest = f64(1.0 - s.momentum);
+  Expr unbiased = variance(ch) * count / max(count - f64(1.0), f64(1.0));
+  new_moving_mean(ch) = cast<float>(m * cast<double>(moving_mean(ch)) + rest * mean(ch));
+  new_moving_variance(ch) = cast<float>(m * cast<double>(moving_variance(ch)) + rest * unbiased);
+  for (Func f : {batch_mean, batch_inv_std, new_moving_mean, new_moving_variance})
+    constrain_output(f, {s.in_c}, false);
+  constrain_output(output, {s.in_c}, true);
+  mean_f.compute_root();
+  mean_lo.compute_root();
+  scale_f.compute_root();
+  schedule_channel_rows(output, s.in_c, t);
+  return detail::finish_kernel(
+      concat(concat({input}, affine.params), {moving_mean, moving_variance}),
+      {output, batch_mean, batch_inv_std, new_moving_mean, new_moving_variance});
+}
+
+// With xhat = (x - mean) * inv_std and N rows:
+//   d_beta = sum dy, d_gamma = sum dy * xhat,
+//   dx = gamma * inv_std * (dy - d_beta / N - xhat * d_gamma / N).
+BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
+  check_channels(s);
+  Var ch("ch"), row("row");
+  ImageParam input = make_input("input", {s.in_c}, true);
+  ImageParam d_output = make_input("d_output", {s.in_c}, true);
+  Affine affine = affine_params(s, ch, false);
+  ImageParam batch_mean = make_input("batch_mean", {s.in_c}, false);
+  ImageParam batch_inv_std = make_input("batch_inv_std", {s.in_c}, false);
+  Expr rows = input.dim(1).extent();
+  RDom r(0, rows, "r");
+  Expr count = cast<double>(rows);
+
+  Expr xhat_r = (input(ch, r) - batch_mean(ch)) * batch_inv_std(ch);
+  Expr dy_r = cast<double>(d_output(ch, r));
+  Func sums = channel_sums("bn_grad_sums", {dy_r, dy_r * cast<double>(xhat_r)}, ch, r, s.in_c, t);
+  Func coeffs("bn_grad_coeffs");  // gamma * inv_std, mean dy, mean dy * xhat
+  coeffs(ch) = Tuple(affine.gamma * batch_inv_std(ch), cast<float>(sums(ch)[0] / count),
+                     cast<float>(sums(ch)[1] / count));
+  coeffs.compute_root();
+
+  Expr xhat = (input(ch, row) - batch_mean(ch)) * batch_inv_std(ch);
+  Func d_input("d_input"), d_gamma("d_gamma"), d_beta("d_beta");
+  d_input(ch, row) =
+      coeffs(ch)[0] * (d_output(ch, row) - coeffs(ch)[1] - xhat * coeffs(ch)[2]);
+  constrain_output(d_input, {s.in_c}, true);
+  schedule_channel_rows(d_input, s.in_c, t);
+  std::vector<Func> outputs = {d_input};
+  if (s.scale) {
+    d_gamma(ch) = cast<float>(sums(ch)[1]);
+    constrain_output(d_gamma, {s.in_c}, false);
+    outputs.push_back(d_gamma);
+  }
+  if (s.center) {
+    d_beta(ch) = cast<float>(sums(ch)[0]);
+    constrain_output(d_beta, {s.in_c}, false);
+    outputs.push_back(d_beta);
+  }
+  return detail::finish_kernel(
+      concat(concat({input, d_output}, affine.params), {batch_mean, batch_inv_std}), outputs);
+}
+
+}  // namespace cnnc::kernels

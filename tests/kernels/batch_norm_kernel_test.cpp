@@ -1,0 +1,146 @@
+// BatchNormInference, BatchNormTraining and BatchNormBackward against the
+// reference, on images (rows = n*H*W) and flat tensors (rows = n), with every
+// gamma/beta combination; the moving statistics updated in place.
+#include "tests/kernels/jit_runner.h"
+
+namespace cnnc::testing {
+namespace {
+
+constexpr double kTolerance = 1e-5;
+
+// Rows of a 7x9 image at batch 1 and 3, a flat tensor at batch 1 and 3, and
+// 3 x 31 x 37 (several parallel blocks of rows).
+const int64_t kRowCounts[] = {63, 189, 1, 3, 3441};
+
+// Uniform in [lo, hi).
+Vec random_in(int64_t size, uint32_t seed, double lo, double hi) {
+  Vec v = random_vec(size, seed);
+  for (double& x : v) x = lo + (x + 1.0) * 0.5 * (hi - lo);
+  return v;
+}
+
+// The values the kernel sees: the reference runs on the same floats.
+Vec as_floats(Vec v) {
+  for (double& x : v) x = static_cast<float>(x);
+  return v;
+}
+
+std::vector<int> sizes(int64_t c, int64_t rows) {
+  return {static_cast<int>(c), static_cast<int>(rows)};
+}
+
+struct BatchNormData {
+  Vec input, gamma, beta, moving_mean, moving_variance;
+  BatchNormData(const KernelSpec& s, int64_t rows, double offset = 0.0)
+      : input(as_floats(random_in(rows * s.in_c, 1, offset - 2.0, offset + 2.0))),
+        gamma(s.scale ? as_floats(random_in(s.in_c, 2, 0.5, 1.5)) : Vec()),
+        beta(s.center ? as_floats(random_vec(s.in_c, 3)) : Vec()),
+        moving_mean(as_floats(random_vec(s.in_c, 4))),
+        moving_variance(as_floats(random_in(s.in_c, 5, 0.5, 1.5))) {}
+
+  // input, [gamma], [beta], moving_mean, moving_variance: the call order.
+  std::vector<Halide::Buffer<>> buffers(const KernelSpec& s, int64_t rows) const {
+    std::vector<Halide::Buffer<>> b = {to_buffer(input, sizes(s.in_c, rows))};
+    if (s.scale) b.push_back(to_buffer(gamma, {static_cast<int>(s.in_c)}));
+    if (s.center) b.push_back(to_buffer(beta, {static_cast<int>(s.in_c)}));
+    b.push_back(to_buffer(moving_mean, {static_cast<int>(s.in_c)}));
+    b.push_back(to_buffer(moving_variance, {static_cast<int>(s.in_c)}));
+    return b;
+  }
+};
+
+TEST(BatchNormInferenceKernel, MatchesReference) {
+  for (const KernelSpec& s : batch_norm_specs(Kind::BatchNormInference)) {
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t rows : kRowCounts) {
+      SCOPED_TRACE(rows);
+      const BatchNormData d(s, rows);
+      const Vec got = k.run(d.buffers(s, rows), {sizes(s.in_c, rows)})[0];
+      const Vec want = reference::batch_norm_inference(s, rows, d.input, d.gamma, d.beta,
+                                                       d.moving_mean, d.moving_variance);
+      EXPECT_LE(relative_error(got, want), kTolerance);
+    }
+  }
+}
+
+// The moving statistics are written over the inputs, as the generated code
+// does; a large mean must not cost precision.
+TEST(BatchNormTrainingKernel, MatchesReferenceWithMovingStatisticsInPlace) {
+  for (const KernelSpec& s : batch_norm_specs(Kind::BatchNormTraining)) {
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t rows : kRowCounts) {
+      for (double offset : {0.0, 1000.0}) {
+        SCOPED_TRACE(::testing::Message() << "rows " << rows << " offset " << offset);
+        const BatchNormData d(s, rows, offset);
+        std::vector<Halide::Buffer<>> inputs = d.buffers(s, rows);
+        const int c = static_cast<int>(s.in_c);
+        std::vector<Halide::Buffer<>> outputs = {
+            Halide::Buffer<float>(sizes(s.in_c, rows)), Halide::Buffer<float>(c),
+            Halide::Buffer<float>(c), inputs[inputs.size() - 2], inputs.back()};
+        k.run_into(inputs, outputs);
+        const reference::BatchNormTrainingResult want = reference::batch_norm_training(
+            s, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance);
+        const Vec wanted[] = {want.output, want.batch_mean, want.batch_inv_std,
+                              want.new_moving_mean, want.new_moving_variance};
+        for (size_t i = 0; i < outputs.size(); ++i) {
+          EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[i])), wanted[i]),
+                    kTolerance)
+              << "output " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(BatchNormBackwardKernel, MatchesReference) {
+  for (const KernelSpec& s : batch_norm_specs(Kind::BatchNormBackward)) {
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t rows : kRowCounts) {
+      SCOPED_TRACE(rows);
+      const BatchNormData d(s, rows);
+      const Vec d_output = as_floats(random_vec(rows * s.in_c, 6));
+      const reference::BatchNormTrainingResult forward = reference::batch_norm_training(
+          s, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance);
+      const Vec mean = as_floats(forward.batch_mean), inv_std = as_floats(forward.batch_inv_std);
+      const int c = static_cast<int>(s.in_c);
+      std::vector<Halide::Buffer<>> inputs = {to_buffer(d.input, sizes(s.in_c, rows)),
+                                              to_buffer(d_output, sizes(s.in_c, rows))};
+      if (s.scale) inputs.push_back(to_buffer(d.gamma, {c}));
+      inputs.push_back(to_buffer(mean, {c}));
+      inputs.push_back(to_buffer(inv_std, {c}));
+      std::vector<std::vector<int>> output_sizes = {sizes(s.in_c, rows)};
+      if (s.scale) output_sizes.push_back({c});
+      if (s.center) output_sizes.push_back({c});
+      const std::vector<Vec> got = k.run(inputs, output_sizes);
+      Vec d_input, d_gamma, d_beta;
+      reference::batch_norm_backward(s, rows, d.input, d_output, d.gamma, mean, inv_std,
+                                     &d_input, &d_gamma, &d_beta);
+      EXPECT_LE(relative_error(got[0], d_input), kTolerance);
+      if (s.scale) {
+        EXPECT_LE(relative_error(got[1], d_gamma), kTolerance);
+      }
+      if (s.center) {
+        EXPECT_LE(relative_error(got.back(), d_beta), kTolerance);
+      }
+    }
+  }
+}
+
+TEST(BatchNormKernels, KeysSeparateEveryField) {
+  const KernelSpec base = batch_norm_spec(Kind::BatchNormTraining, 16, true, true);
+  KernelSpec eps = base, momentum = base, scale = base, center = base;
+  eps.epsilon = 1e-5, momentum.momentum = 0.99, scale.scale = false, center.center = false;
+  for (const KernelSpec& other : {eps, momentum, scale, center})
+    EXPECT_NE(base.key(), other.key());
+  // Inference ignores the momentum; the backward pass the epsilon too.
+  EXPECT_EQ(with_kind(base, Kind::BatchNormInference).key(),
+            with_kind(momentum, Kind::BatchNormInference).key());
+  EXPECT_EQ(with_kind(base, Kind::BatchNormBackward).key(),
+            with_kind(eps, Kind::BatchNormBackward).key());
+}
+
+}  // namespace
+}  // namespace cnnc::testing
