@@ -125,8 +125,9 @@ std::string emit_source(const ModelSource& m) {
   if (p.has_training) {
     s << "// Forward (training mode), loss, backward and SGD update on n <= kMaxBatch images.\n"
       << "void train_batch(float* arena, float* params, float* grads, float* velocity,\n"
-      << "                 const float* input, const int32_t* labels, int n, const cnnc::Sgd& sgd) "
-         "{\n";
+      << "                 const float* input, const int32_t* labels, int n, const cnnc::Sgd& sgd,\n"
+      << "                 uint64_t dropout_seed, uint64_t step) {\n"
+      << "  (void)dropout_seed;\n  (void)step;\n";
     for (const lower::Step& st : p.train) emit_step(m, st, s);
     s << "}\n\n";
   }
@@ -174,8 +175,7 @@ std::string emit_source(const ModelSource& m) {
     }
     s << "  float* arena = state_->arena.data();\n"
       << "  train_batch(arena, params, state_->grads.data(), state_->velocity.data(), images, labels, "
-         "n, sgd);\n"
-      << "  (void)dropout_seed;\n  (void)step;\n"
+         "n, sgd,\n              dropout_seed, step);\n"
       << "  return cnnc::abi::summarize(arena + " << p.tensors.at(p.loss_tensor).offset
       << ", arena + " << p.tensors.at(p.probs_tensor).offset << ", labels, n, kOutputSize, penalty);\n"
       << "}\n\n";

@@ -39,15 +39,6 @@ void image_dims(const ir::Shape& s, int64_t* h, int64_t* w, int64_t* c) {
   }
 }
 
-// The gradient tensor of node `id` (created on first use).
-int ensure_grad(Lowering& l, int id) {
-  if (l.grad[id] < 0) {
-    const Node& n = l.g.node(id);
-    l.grad[id] = l.new_tensor("d_" + n.name, ir::num_elements(n.shape));
-  }
-  return l.grad[id];
-}
-
 // d(loss)/d(pre-activation) of a Conv2D/Dense node: the loss step's d(logits)
 // for the softmax output, dy itself for a linear layer, dy * f'(y) otherwise.
 Operand pre_activation_grad(Lowering& l, const Node& n, std::vector<Step>* steps) {
@@ -96,9 +87,9 @@ void conv_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   data.purpose = "backward data";
   data.operands["d_output"] = dz;
   data.operands["weights"] = l.param(n.name + ".kernel", Space::Params);
-  ensure_grad(l, in.id);
-  data.operands["d_input"] = l.grad_of(in.id);
+  data.operands["d_input"] = l.begin_grad(in.id);
   steps->push_back(data);
+  l.end_grad(in.id, steps);
 }
 
 void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
@@ -132,12 +123,12 @@ void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   data.purpose = "backward data";
   data.operands["d_output"] = dz;
   data.operands["weights"] = l.param(n.name + ".kernel", Space::Params);
-  ensure_grad(l, in.id);
-  Operand dx = l.grad_of(in.id);
+  Operand dx = l.begin_grad(in.id);
   dx.extents = {in_features};
   dx.rows_per_image = rows;
   data.operands["d_input"] = dx;
   steps->push_back(data);
+  l.end_grad(in.id, steps);
 }
 
 void pool_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
@@ -160,33 +151,33 @@ void pool_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   if (global) dy.extents = {n.shape[0], 1, 1};
   st.operands["input"] = l.output_of(in.id);
   st.operands["d_output"] = dy;
-  ensure_grad(l, in.id);
-  st.operands["d_input"] = l.grad_of(in.id);
+  st.operands["d_input"] = l.begin_grad(in.id);
   steps->push_back(st);
+  l.end_grad(in.id, steps);
 }
 
 void activation_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   const Node& in = l.g.node(n.inputs[0]);
   if (in.kind == OpKind::Input) return;
   if (n.attrs.activation == Activation::Linear) {
-    l.grad[in.id] = l.grad[n.id];  // identity: share the gradient
+    l.share_grad(in.id, l.grad[n.id], steps);  // identity
     return;
   }
   if (n.id == l.g.output && n.attrs.activation == Activation::Softmax) {
-    l.grad[in.id] = l.labels_d_logits;
+    l.share_grad(in.id, l.labels_d_logits, steps);
     return;
   }
-  ensure_grad(l, in.id);
   Step st = make_step(Kind::ActivationBackward, n, "backward");
   int64_t elems = ir::num_elements(n.shape);
   st.spec.in_c = st.spec.out_c = elems;
   st.spec.act = kernel_act(n.attrs.activation);
-  Operand y = l.output_of(n.id), dy = l.grad_of(n.id), dx = l.grad_of(in.id);
+  Operand y = l.output_of(n.id), dy = l.grad_of(n.id), dx = l.begin_grad(in.id);
   y.extents = dy.extents = dx.extents = {elems};
   st.operands["output"] = y;
   st.operands["d_output"] = dy;
   st.operands["d_input"] = dx;
   steps->push_back(st);
+  l.end_grad(in.id, steps);
 }
 
 // A C++ float expression that reads back the double exactly as printed.
@@ -194,6 +185,120 @@ std::string exact_float(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "float(%.17g)", v);
   return buf;
+}
+
+// BatchNorm's kernel always writes d_input; for the model input it is scratch.
+void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  const Node& in = l.g.node(n.inputs[0]);
+  int64_t c = n.shape.back(), rows = ir::num_elements(n.shape) / c;
+  Step st = make_step(Kind::BatchNormBackward, n, "backward");
+  st.spec.in_c = st.spec.out_c = c;
+  st.spec.in_h = st.spec.out_h = rows;
+  st.spec.epsilon = n.attrs.epsilon;
+  st.spec.momentum = n.attrs.momentum;
+  st.spec.center = n.attrs.center;
+  st.spec.scale = n.attrs.scale;
+  auto rowwise = [&](Operand o) {
+    o.extents = {c};
+    o.rows_per_image = rows;
+    return o;
+  };
+  auto stat = [&](int tensor) {
+    Operand o = l.arena(tensor, {c});
+    o.batched = false;
+    return o;
+  };
+  bool to_input = in.kind != OpKind::Input;
+  Operand dx = to_input ? l.begin_grad(in.id)
+                        : l.arena(l.new_tensor("d_" + in.name + ".unused", c * rows), n.shape);
+  st.operands["input"] = rowwise(l.output_of(in.id));
+  st.operands["d_output"] = rowwise(l.grad_of(n.id));
+  if (n.attrs.scale) st.operands["gamma"] = l.param(n.name + ".gamma", Space::Params);
+  st.operands["batch_mean"] = stat(l.bn_mean[n.id]);
+  st.operands["batch_inv_std"] = stat(l.bn_inv_std[n.id]);
+  st.operands["d_input"] = rowwise(dx);
+  if (n.attrs.scale) st.operands["d_gamma"] = l.param(n.name + ".gamma", Space::Grads);
+  if (n.attrs.center) st.operands["d_beta"] = l.param(n.name + ".beta", Space::Grads);
+  steps->push_back(st);
+  if (to_input) l.end_grad(in.id, steps);
+}
+
+void dropout_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  const Node& in = l.g.node(n.inputs[0]);
+  if (in.kind == OpKind::Input) return;
+  int64_t elems = ir::num_elements(n.shape);
+  Step st = elementwise_step(Kind::DropoutBackward, n.name, "backward", elems);
+  st.spec.rate = n.attrs.rate;
+  Operand dy = l.grad_of(n.id), dx = l.begin_grad(in.id);
+  dy.extents = dx.extents = {elems};
+  st.operands["d_output"] = dy;
+  st.operands["seed"] = dropout_seed_operand(n);
+  st.operands["step"] = scalar_operand("step");
+  st.operands["d_input"] = dx;
+  steps->push_back(st);
+  l.end_grad(in.id, steps);
+}
+
+void lrn_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  const Node& in = l.g.node(n.inputs[0]);
+  if (in.kind == OpKind::Input) return;
+  Step st = make_step(Kind::LRNBackward, n, "backward");
+  image_dims(n.shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+  image_dims(n.shape, &st.spec.out_h, &st.spec.out_w, &st.spec.out_c);
+  st.spec.lrn_size = n.attrs.lrn_size;
+  st.spec.lrn_alpha = n.attrs.lrn_alpha;
+  st.spec.lrn_beta = n.attrs.lrn_beta;
+  st.spec.lrn_bias = n.attrs.lrn_bias;
+  st.operands["input"] = l.output_of(in.id);
+  st.operands["output"] = l.output_of(n.id);
+  st.operands["d_output"] = l.grad_of(n.id);
+  st.operands["d_input"] = l.begin_grad(in.id);
+  steps->push_back(st);
+  l.end_grad(in.id, steps);
+}
+
+void zeropad_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  const Node& in = l.g.node(n.inputs[0]);
+  if (in.kind == OpKind::Input) return;
+  Step st = make_step(Kind::ZeroPadBackward, n, "backward");
+  image_dims(in.shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+  image_dims(n.shape, &st.spec.out_h, &st.spec.out_w, &st.spec.out_c);
+  st.spec.pad_top = n.attrs.pads.top;
+  st.spec.pad_left = n.attrs.pads.left;
+  st.operands["d_output"] = l.grad_of(n.id);
+  st.operands["d_input"] = l.begin_grad(in.id);
+  steps->push_back(st);
+  l.end_grad(in.id, steps);
+}
+
+// Each input's gradient is its channel slice of d(output).
+void concat_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  int64_t h, w, total;
+  image_dims(n.shape, &h, &w, &total);
+  int64_t offset = 0;
+  for (int id : n.inputs) {
+    const Node& in = l.g.node(id);
+    int64_t c = in.shape.back();
+    if (in.kind != OpKind::Input) {
+      Step st = make_step(Kind::ChannelCopy, n, "backward slice of " + in.name);
+      st.spec.in_h = st.spec.out_h = h;
+      st.spec.in_w = st.spec.out_w = w;
+      st.spec.in_c = total;
+      st.spec.out_c = c;
+      st.spec.channels = c;
+      Operand src = l.grad_of(n.id);
+      src.extents = {c, w, h};
+      src.element_offset = offset;
+      src.strides = {1, total, total * w, total * w * h};
+      Operand dst = l.begin_grad(in.id);
+      dst.extents = {c, w, h};
+      st.operands["input"] = src;
+      st.operands["output"] = dst;
+      steps->push_back(st);
+      l.end_grad(in.id, steps);
+    }
+    offset += c;
+  }
 }
 
 void sgd_updates(Lowering& l, std::vector<Step>* steps) {
@@ -211,13 +316,7 @@ void sgd_updates(Lowering& l, std::vector<Step>* steps) {
       o.batched = false;
       return o;
     };
-    auto scalar = [](const std::string& expr) {
-      Operand o;
-      o.space = Space::Scalar;
-      o.batched = false;
-      o.scalar = expr;
-      return o;
-    };
+    auto scalar = scalar_operand;
     st.operands["weights"] = flat(Space::Params);
     st.operands["grad"] = flat(Space::Grads);
     st.operands["velocity"] = flat(Space::Velocity);
@@ -247,11 +346,15 @@ void lower_backward(Lowering& l, std::vector<Step>* steps) {
       case OpKind::AvgPool2D:
       case OpKind::GlobalAvgPool2D: pool_backward(l, n, steps); break;
       case OpKind::Activation: activation_backward(l, n, steps); break;
-      case OpKind::Flatten: {
-        const Node& in = g.node(n.inputs[0]);
-        if (in.kind != OpKind::Input) l.grad[in.id] = l.grad[id];  // a view: same gradient
+      case OpKind::Flatten: l.share_grad(n.inputs[0], l.grad[id], steps); break;
+      case OpKind::Add:
+        for (int in : n.inputs) l.share_grad(in, l.grad[id], steps);
         break;
-      }
+      case OpKind::BatchNorm: batchnorm_backward(l, n, steps); break;
+      case OpKind::Dropout: dropout_backward(l, n, steps); break;
+      case OpKind::LRN: lrn_backward(l, n, steps); break;
+      case OpKind::ZeroPad2D: zeropad_backward(l, n, steps); break;
+      case OpKind::Concat: concat_backward(l, n, steps); break;
       default:
         throw Error(std::string("internal: no backward lowering for ") + ir::op_name(n.kind));
     }

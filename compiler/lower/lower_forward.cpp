@@ -57,6 +57,66 @@ Step softmax_step(const Lowering& l, const Node& n, int logits_tensor) {
   return st;
 }
 
+// BatchNorm over the last axis: inference uses the moving statistics; training
+// normalises with the batch's and updates the moving ones in place.
+void batchnorm_forward(Lowering& l, const Node& n, bool training, Operand x, Operand out,
+                       std::vector<Step>* steps) {
+  int64_t c = n.shape.back(), rows = ir::num_elements(n.shape) / c;
+  Step st = make_step(training ? Kind::BatchNormTraining : Kind::BatchNormInference, n, "forward");
+  st.spec.in_c = st.spec.out_c = c;
+  st.spec.in_h = st.spec.out_h = rows;
+  st.spec.in_w = st.spec.out_w = 1;
+  st.spec.epsilon = n.attrs.epsilon;
+  st.spec.momentum = n.attrs.momentum;
+  st.spec.center = n.attrs.center;
+  st.spec.scale = n.attrs.scale;
+  x.extents = out.extents = {c};
+  x.rows_per_image = out.rows_per_image = rows;
+  st.operands["input"] = x;
+  if (n.attrs.scale) st.operands["gamma"] = l.param(n.name + ".gamma", Space::Params);
+  if (n.attrs.center) st.operands["beta"] = l.param(n.name + ".beta", Space::Params);
+  st.operands["moving_mean"] = l.param(n.name + ".moving_mean", Space::Params);
+  st.operands["moving_variance"] = l.param(n.name + ".moving_variance", Space::Params);
+  st.operands["output"] = out;
+  if (training) {
+    l.bn_mean[n.id] = l.new_tensor(n.name + ".batch_mean", c, /*per_image=*/false);
+    l.bn_inv_std[n.id] = l.new_tensor(n.name + ".batch_inv_std", c, /*per_image=*/false);
+    Operand mean = l.arena(l.bn_mean[n.id], {c}), inv_std = l.arena(l.bn_inv_std[n.id], {c});
+    mean.batched = inv_std.batched = false;
+    st.operands["batch_mean"] = mean;
+    st.operands["batch_inv_std"] = inv_std;
+    st.operands["new_moving_mean"] = st.operands["moving_mean"];
+    st.operands["new_moving_variance"] = st.operands["moving_variance"];
+  }
+  steps->push_back(st);
+}
+
+// Each input is copied into its channel slice of the output.
+void concat_forward(const Lowering& l, const Node& n, const Operand& out,
+                    std::vector<Step>* steps) {
+  int64_t h, w, total;
+  hwc(n.shape, &h, &w, &total);
+  int64_t offset = 0;
+  for (int id : n.inputs) {
+    const Node& in = l.g.node(id);
+    int64_t c = in.shape.back();
+    Step st = make_step(Kind::ChannelCopy, n, "forward slice of " + in.name);
+    st.spec.in_h = st.spec.out_h = h;
+    st.spec.in_w = st.spec.out_w = w;
+    st.spec.in_c = c;
+    st.spec.out_c = total;
+    st.spec.channels = c;
+    Operand src = l.output_of(id), dst = out;
+    src.extents = dst.extents = {c, w, h};
+    dst.element_offset = offset;
+    dst.strides = {1, total, total * w, total * w * h};
+    st.operands["input"] = src;
+    st.operands["output"] = dst;
+    steps->push_back(st);
+    offset += c;
+  }
+}
+
 }  // namespace
 
 void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
@@ -163,6 +223,57 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.operands["input"] = x;
         st.operands["output"] = out;
         steps->push_back(st);
+        break;
+      }
+      case OpKind::BatchNorm: batchnorm_forward(l, n, training, x, out, steps); break;
+      case OpKind::Dropout: {  // training only: at inference it is a view
+        int64_t elems = ir::num_elements(n.shape);
+        Step st = elementwise_step(Kind::Dropout, n.name, "forward", elems);
+        st.spec.rate = n.attrs.rate;
+        x.extents = out.extents = {elems};
+        st.operands["input"] = x;
+        st.operands["seed"] = dropout_seed_operand(n);
+        st.operands["step"] = scalar_operand("step");
+        st.operands["output"] = out;
+        steps->push_back(st);
+        break;
+      }
+      case OpKind::LRN: {
+        Step st = make_step(Kind::LRN, n, "forward");
+        hwc(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+        st.spec.lrn_size = n.attrs.lrn_size;
+        st.spec.lrn_alpha = n.attrs.lrn_alpha;
+        st.spec.lrn_beta = n.attrs.lrn_beta;
+        st.spec.lrn_bias = n.attrs.lrn_bias;
+        st.operands["input"] = x;
+        st.operands["output"] = out;
+        steps->push_back(st);
+        break;
+      }
+      case OpKind::ZeroPad2D: {
+        Step st = make_step(Kind::ZeroPad, n, "forward");
+        hwc(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+        st.spec.pad_top = n.attrs.pads.top;
+        st.spec.pad_left = n.attrs.pads.left;
+        st.operands["input"] = x;
+        st.operands["output"] = out;
+        steps->push_back(st);
+        break;
+      }
+      case OpKind::Concat: concat_forward(l, n, out, steps); break;
+      case OpKind::Add: {
+        // Pairwise: out = in0 + in1, then out += in_k.
+        int64_t elems = ir::num_elements(n.shape);
+        out.extents = {elems};
+        for (size_t k = 1; k < n.inputs.size(); ++k) {
+          Step st = elementwise_step(Kind::Add, n.name, "forward", elems);
+          Operand a = k == 1 ? l.output_of(n.inputs[0]) : out, b = l.output_of(n.inputs[k]);
+          a.extents = b.extents = {elems};
+          st.operands["a"] = a;
+          st.operands["b"] = b;
+          st.operands["output"] = out;
+          steps->push_back(st);
+        }
         break;
       }
       default:

@@ -24,10 +24,14 @@ struct Lowering {
   std::vector<int> grad;       // node id -> arena tensor of d(loss)/d(output), -1: none
   std::vector<int> logits;     // node id -> arena tensor of the pre-softmax values, -1: none
   int labels_d_logits = -1;    // training: d(loss)/d(logits) of the output node
+  std::vector<int> pending;    // node id -> scratch tensor of a gradient contribution to add
+  std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
 
   Lowering(const ir::Graph& graph, Program& p)
       : g(graph), program(p), params(layout_params(graph)), value(graph.nodes.size()),
-        grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1) {}
+        grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1),
+        pending(graph.nodes.size(), -1), bn_mean(graph.nodes.size(), -1),
+        bn_inv_std(graph.nodes.size(), -1) {}
 
   int new_tensor(const std::string& name, int64_t floats_per_image, bool per_image = true);
   // Operand for node `id`'s output (or its gradient), shaped as that node's shape.
@@ -35,7 +39,24 @@ struct Lowering {
   Operand grad_of(int id) const;
   Operand arena(int tensor, const ir::Shape& shape) const;
   Operand param(const std::string& variable, Space space) const;
+
+  // Gradients of a node read by several layers are sums. The first contribution
+  // writes d(id) itself; later ones go to a scratch tensor that end_grad adds in.
+  Operand begin_grad(int id);
+  void end_grad(int id, std::vector<Step>* steps);
+  // Contributes an existing gradient tensor unchanged (views, Add): shared when
+  // `id` has a single reader, else copied or added.
+  void share_grad(int id, int tensor, std::vector<Step>* steps);
 };
+
+// A scalar argument: a C++ expression in the generated training function.
+Operand scalar_operand(const std::string& expr);
+// Each Dropout layer draws its own mask: the step's seed mixed with the layer id.
+Operand dropout_seed_operand(const ir::Node& n);
+
+// An elementwise step over whole images: Add (a + b) or a copy (Activation, linear).
+Step elementwise_step(kernels::Kind kind, const std::string& layer, const std::string& purpose,
+                      int64_t elems);
 
 // Halide extents (innermost first) of a per-image shape: [H, W, C] -> {C, W, H}.
 std::vector<int64_t> halide_extents(const ir::Shape& s);

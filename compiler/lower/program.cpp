@@ -51,29 +51,10 @@ void check_supported(const ir::Graph& g, bool training) {
     problems.push_back("layer '" + n.name + "' (" + ir::op_name(n.kind) + "): " + why);
   };
   for (const ir::Node& n : g.nodes) {
-    switch (n.kind) {
-      case OpKind::Input:
-      case OpKind::Conv2D:
-      case OpKind::Dense:
-      case OpKind::MaxPool2D:
-      case OpKind::AvgPool2D:
-      case OpKind::GlobalAvgPool2D:
-      case OpKind::Flatten:
-      case OpKind::Activation:
-        break;
-      case OpKind::Dropout:
-        if (training) refuse(n, "training with Dropout is not supported by this version of cnnc yet");
-        break;
-      default:
-        refuse(n, "not supported by this version of cnnc yet");
-    }
     bool softmax = n.attrs.activation == ir::Activation::Softmax &&
                    (n.kind == OpKind::Conv2D || n.kind == OpKind::Dense || n.kind == OpKind::Activation);
     if (training && softmax && n.id != g.output) {
       refuse(n, "a softmax before the last layer cannot be trained; use it only on the output");
-    }
-    if (training && n.kind != OpKind::Input && g.users(n.id).size() > 1) {
-      refuse(n, "training through a layer read by several layers is not supported yet");
     }
   }
   if (training) {
@@ -89,7 +70,7 @@ void check_supported(const ir::Graph& g, bool training) {
   std::ostringstream msg;
   msg << "model '" << g.name << "' cannot be compiled for this target:";
   for (const std::string& p : problems) msg << "\n  " << p;
-  msg << "\nRemove these layers or compile without training (--inference-only) where that is the cause.";
+  msg << "\nChange these layers, or compile without training (--inference-only) where training is the cause.";
   throw Error(msg.str());
 }
 

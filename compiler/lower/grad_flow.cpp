@@ -1,0 +1,78 @@
+// How gradients flow into a node: written once, added when several layers read it.
+#include "compiler/lower/lowering.h"
+
+namespace cnnc::lower {
+
+Operand scalar_operand(const std::string& expr) {
+  Operand o;
+  o.space = Space::Scalar;
+  o.batched = false;
+  o.scalar = expr;
+  return o;
+}
+
+Operand dropout_seed_operand(const ir::Node& n) {
+  return scalar_operand("dropout_seed ^ (0x9E3779B97F4A7C15ull * " + std::to_string(n.id) + "u)");
+}
+
+Step elementwise_step(kernels::Kind kind, const std::string& layer, const std::string& purpose,
+                      int64_t elems) {
+  Step st;
+  st.spec.kind = kind;
+  st.spec.in_c = st.spec.out_c = elems;
+  st.layer = layer;
+  st.purpose = purpose;
+  return st;
+}
+
+Operand Lowering::begin_grad(int id) {
+  const ir::Node& n = g.node(id);
+  if (grad[id] < 0) {
+    grad[id] = new_tensor("d_" + n.name, ir::num_elements(n.shape));
+    return grad_of(id);
+  }
+  pending[id] = new_tensor("d_" + n.name + ".part", ir::num_elements(n.shape));
+  return arena(pending[id], n.shape);
+}
+
+void Lowering::end_grad(int id, std::vector<Step>* steps) {
+  if (pending[id] < 0) return;
+  const ir::Node& n = g.node(id);
+  int64_t elems = ir::num_elements(n.shape);
+  Step st = elementwise_step(kernels::Kind::Add, n.name, "gradient sum", elems);
+  Operand sum = grad_of(id), part = arena(pending[id], n.shape);
+  sum.extents = part.extents = {elems};
+  st.operands["a"] = sum;
+  st.operands["b"] = part;
+  st.operands["output"] = sum;
+  steps->push_back(st);
+  pending[id] = -1;
+}
+
+void Lowering::share_grad(int id, int tensor, std::vector<Step>* steps) {
+  const ir::Node& n = g.node(id);
+  if (n.kind == ir::OpKind::Input) return;
+  if (grad[id] < 0 && g.users(id).size() == 1) {
+    grad[id] = tensor;  // the only reader: no copy needed
+    return;
+  }
+  int64_t elems = ir::num_elements(n.shape);
+  Operand src = arena(tensor, n.shape);
+  src.extents = {elems};
+  bool first = grad[id] < 0;
+  if (first) grad[id] = new_tensor("d_" + n.name, elems);
+  Operand dst = grad_of(id);
+  dst.extents = {elems};
+  Step st = elementwise_step(first ? kernels::Kind::Activation : kernels::Kind::Add, n.name,
+                             first ? "gradient copy" : "gradient sum", elems);
+  if (first) {
+    st.operands["input"] = src;
+  } else {
+    st.operands["a"] = dst;
+    st.operands["b"] = src;
+  }
+  st.operands["output"] = dst;
+  steps->push_back(st);
+}
+
+}  // namespace cnnc::lower
