@@ -48,6 +48,7 @@ def expand(model):
     """Layers with modules expanded, names defaulted and inputs resolved."""
     modules = model.get("modules", {})
     layers = []
+    outputs = {}  # a module use's name -> the name of its last layer, which other layers read
 
     def subst(value, params):
         if isinstance(value, str) and value.startswith("$") and value[1:] in params:
@@ -68,13 +69,14 @@ def expand(model):
             if inputs is None:
                 inputs = [previous]
             else:
-                inputs = [module_input if x == "$input" else ("input" if x == "input" else prefix + x) for x in inputs]
+                inputs = [module_input if x == "$input" else ("input" if x == "input" else
+                                                             outputs.get(prefix + x, prefix + x)) for x in inputs]
             if layer["type"] in modules:
                 mod = modules[layer["type"]]
                 # the use's values: its own keys, or a "params" object holding them
                 given = layer["params"] if isinstance(layer.get("params"), dict) and "params" not in mod["params"] else layer
                 args = {p: given[p] for p in mod["params"]}
-                previous = add(mod["layers"], name + "/", args, inputs[0])
+                previous = outputs[name] = add(mod["layers"], name + "/", args, inputs[0])
                 continue
             layer["name"], layer["inputs"] = name, inputs
             layers.append(layer)
