@@ -22,7 +22,7 @@ namespace {
 
 std::vector<kernels::KernelSpec> distinct_specs(const lower::Program& p) {
   std::map<std::string, kernels::KernelSpec> by_key;
-  for (const auto* steps : {&p.infer, &p.train}) {
+  for (const auto* steps : {&p.infer, &p.train, &p.update}) {
     for (const lower::Step& st : *steps) by_key.emplace(st.spec.key(), st.spec);
   }
   std::vector<kernels::KernelSpec> specs;

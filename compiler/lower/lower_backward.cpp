@@ -359,7 +359,8 @@ void lower_backward(Lowering& l, std::vector<Step>* steps) {
         throw Error(std::string("internal: no backward lowering for ") + ir::op_name(n.kind));
     }
   }
-  sgd_updates(l, steps);
 }
+
+void lower_updates(Lowering& l, std::vector<Step>* steps) { sgd_updates(l, steps); }
 
 }  // namespace cnnc::lower

@@ -64,7 +64,9 @@ std::vector<int64_t> halide_extents(const ir::Shape& s);
 // Appends the forward pass to `steps`. In training mode the output node's
 // softmax becomes the cross-entropy step, which also produces d(logits).
 void lower_forward(Lowering& l, bool training, std::vector<Step>* steps);
-// Appends the backward pass and the SGD updates of every trainable variable.
+// Appends the backward pass.
 void lower_backward(Lowering& l, std::vector<Step>* steps);
+// Appends the SGD updates of every trainable variable.
+void lower_updates(Lowering& l, std::vector<Step>* steps);
 
 }  // namespace cnnc::lower

@@ -103,6 +103,7 @@ Program lower_program(const ir::Graph& g, int max_batch, bool with_training) {
     Lowering train(g, p);
     lower_forward(train, /*training=*/true, &p.train);
     lower_backward(train, &p.train);
+    lower_updates(train, &p.update);
   }
   place_tensors(p);
   return p;

@@ -56,7 +56,8 @@ struct Program {
   int max_batch = 1;
   std::vector<ArenaTensor> tensors;  // arena operands refer to these by index
   std::vector<Step> infer;           // forward in inference mode, ends writing Space::Output
-  std::vector<Step> train;           // forward (training mode), loss, backward, updates
+  std::vector<Step> train;           // forward (training mode), loss, backward
+  std::vector<Step> update;          // SGD updates of every trainable variable
   bool has_training = false;
   int64_t arena_floats = 0;          // for max_batch images
   int64_t output_floats_per_image = 0;

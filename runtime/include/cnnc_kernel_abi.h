@@ -100,6 +100,18 @@ inline void check(int result, const char* layer, const char* what) {
   }
 }
 
+// True when no element is NaN or infinite (all exponent bits set), tested on
+// the bits so that the loop vectorises.
+inline bool all_finite(const float* p, size_t n) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, p + i, sizeof bits);
+    bad |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad == 0;
+}
+
 inline double l2_penalty(const float* w, size_t n, double l2) {
   double sum = 0.0;
   for (size_t i = 0; i < n; ++i) sum += double(w[i]) * w[i];

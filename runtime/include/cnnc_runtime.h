@@ -104,6 +104,11 @@ struct Sgd {
 struct StepResult {
   double loss = 0.0;  // mean cross-entropy of the batch plus the L2 terms
   int correct = 0;    // images whose arg-max matched the label
+  // False when the loss or a gradient was not finite. Then no weight, velocity
+  // or moving statistic was changed, and nonfinite_at names the first kernel
+  // whose output was not finite, e.g. "layer 'conv2' (forward)".
+  bool finite = true;
+  std::string nonfinite_at;
 };
 
 // Implemented by the generated code; used by the training loop and the drivers.
