@@ -190,8 +190,7 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
 
   Expr xhat = (input(ch, row) - batch_mean(ch)) * batch_inv_std(ch);
   Func d_input("d_input"), d_gamma("d_gamma"), d_beta("d_beta");
-  d_input(ch, row) =
-      coeffs(ch)[0] * (d_output(ch, row) - coeffs(ch)[1] - xhat * coeffs(ch)[2]);
+  d_input(ch, row) = coeffs(ch)[0] * (d_output(ch, row) - coeffs(ch)[1] - xhat * coeffs(ch)[2]);
   constrain_output(d_input, {s.in_c}, true);
   schedule_channel_rows(d_input, s.in_c, t);
   std::vector<Func> outputs = {d_input};

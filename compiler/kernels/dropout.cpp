@@ -31,13 +31,12 @@ Expr high32(Expr v) { return cast<uint32_t>(v >> Expr(uint64_t{32})); }
 Expr masked(Expr value, Var e, Var n, const DropoutScalars& p, const KernelSpec& s) {
   Expr stream = dropout_stream<Expr>(low32(p.seed), high32(p.seed), low32(p.step), high32(p.step));
   Expr bits = dropout_bits<Expr>(dropout_row<Expr>(stream, cast<uint32_t>(n)), cast<uint32_t>(e));
-  Expr keep = (bits >> Expr(uint32_t{32 - kDropoutThresholdBits})) <
-              Expr(dropout_keep_threshold(s.rate));
+  Expr keep =
+      (bits >> Expr(uint32_t{32 - kDropoutThresholdBits})) < Expr(dropout_keep_threshold(s.rate));
   return select(keep, value * static_cast<float>(1.0 / (1.0 - s.rate)), 0.0f);
 }
 
-BuiltKernel build(const KernelSpec& s, const Target& t, const char* in_name,
-                  const char* out_name) {
+BuiltKernel build(const KernelSpec& s, const Target& t, const char* in_name, const char* out_name) {
   const int64_t elems = elems_of(s);
   ImageParam input = make_input(in_name, {elems}, true);
   DropoutScalars p;

@@ -279,8 +279,8 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
       return {buffer("input", 2, false), scalar("seed", "uint64_t"), scalar("step", "uint64_t"),
               buffer("output", 2, true)};
     case Kind::DropoutBackward:
-      return {buffer("d_output", 2, false), scalar("seed", "uint64_t"),
-              scalar("step", "uint64_t"), buffer("d_input", 2, true)};
+      return {buffer("d_output", 2, false), scalar("seed", "uint64_t"), scalar("step", "uint64_t"),
+              buffer("d_input", 2, true)};
     case Kind::LRN:
       return {buffer("input", 4, false), buffer("output", 4, true)};
     case Kind::LRNBackward:

@@ -76,8 +76,7 @@ BuiltKernel build_zero_pad_backward(const KernelSpec& s, const Target& t) {
 }
 
 BuiltKernel build_channel_copy(const KernelSpec& s, const Target& t) {
-  if (s.in_h < 1 || s.in_w < 1 || s.channels < 1 || s.channels > s.in_c ||
-      s.channels > s.out_c) {
+  if (s.in_h < 1 || s.in_w < 1 || s.channels < 1 || s.channels > s.in_c || s.channels > s.out_c) {
     throw std::invalid_argument("kernel spec '" + s.key() +
                                 "': need positive extents and 1 <= channels <= in_c, out_c");
   }

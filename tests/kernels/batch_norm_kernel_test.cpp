@@ -19,12 +19,6 @@ Vec random_in(int64_t size, uint32_t seed, double lo, double hi) {
   return v;
 }
 
-// The values the kernel sees: the reference runs on the same floats.
-Vec as_floats(Vec v) {
-  for (double& x : v) x = static_cast<float>(x);
-  return v;
-}
-
 std::vector<int> sizes(int64_t c, int64_t rows) {
   return {static_cast<int>(c), static_cast<int>(rows)};
 }
@@ -76,9 +70,9 @@ TEST(BatchNormTrainingKernel, MatchesReferenceWithMovingStatisticsInPlace) {
         const BatchNormData d(s, rows, offset);
         std::vector<Halide::Buffer<>> inputs = d.buffers(s, rows);
         const int c = static_cast<int>(s.in_c);
-        std::vector<Halide::Buffer<>> outputs = {
-            Halide::Buffer<float>(sizes(s.in_c, rows)), Halide::Buffer<float>(c),
-            Halide::Buffer<float>(c), inputs[inputs.size() - 2], inputs.back()};
+        std::vector<Halide::Buffer<>> outputs = {Halide::Buffer<float>(sizes(s.in_c, rows)),
+                                                 Halide::Buffer<float>(c), Halide::Buffer<float>(c),
+                                                 inputs[inputs.size() - 2], inputs.back()};
         k.run_into(inputs, outputs);
         const reference::BatchNormTrainingResult want = reference::batch_norm_training(
             s, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance);
@@ -116,8 +110,8 @@ TEST(BatchNormBackwardKernel, MatchesReference) {
       if (s.center) output_sizes.push_back({c});
       const std::vector<Vec> got = k.run(inputs, output_sizes);
       Vec d_input, d_gamma, d_beta;
-      reference::batch_norm_backward(s, rows, d.input, d_output, d.gamma, mean, inv_std,
-                                     &d_input, &d_gamma, &d_beta);
+      reference::batch_norm_backward(s, rows, d.input, d_output, d.gamma, mean, inv_std, &d_input,
+                                     &d_gamma, &d_beta);
       EXPECT_LE(relative_error(got[0], d_input), kTolerance);
       if (s.scale) {
         EXPECT_LE(relative_error(got[1], d_gamma), kTolerance);
@@ -133,8 +127,7 @@ TEST(BatchNormKernels, KeysSeparateEveryField) {
   const KernelSpec base = batch_norm_spec(Kind::BatchNormTraining, 16, true, true);
   KernelSpec eps = base, momentum = base, scale = base, center = base;
   eps.epsilon = 1e-5, momentum.momentum = 0.99, scale.scale = false, center.center = false;
-  for (const KernelSpec& other : {eps, momentum, scale, center})
-    EXPECT_NE(base.key(), other.key());
+  for (const KernelSpec& other : {eps, momentum, scale, center}) EXPECT_NE(base.key(), other.key());
   // Inference ignores the momentum; the backward pass the epsilon too.
   EXPECT_EQ(with_kind(base, Kind::BatchNormInference).key(),
             with_kind(momentum, Kind::BatchNormInference).key());

@@ -94,5 +94,33 @@ TEST(KernelCache, KeysSeparateTargetsAndRelevantFieldsOnly) {
   fs::remove_all(dir);
 }
 
+// Every kind added after LeNet-5 compiles ahead of time (uint64 scalars,
+// rfactor reductions, strided channel windows), for a named target.
+TEST(KernelCache, LayerKindsCompileAheadOfTime) {
+  const std::string dir = make_temp_dir();
+  kernels::KernelCache cache(dir, "x86-64-linux-avx2");
+  std::vector<KernelSpec> specs;
+  for (Kind kind : {Kind::BatchNormInference, Kind::BatchNormTraining, Kind::BatchNormBackward})
+    specs.push_back(batch_norm_spec(kind, 13, true, false));
+  KernelSpec dropout = with_kind(lrn_specs()[0], Kind::Dropout);
+  dropout.rate = 0.5;
+  specs.push_back(dropout);
+  specs.push_back(with_kind(dropout, Kind::DropoutBackward));
+  specs.push_back(lrn_specs()[1]);
+  specs.push_back(with_kind(lrn_specs()[1], Kind::LRNBackward));
+  specs.push_back(zero_pad_specs()[0]);
+  specs.push_back(with_kind(zero_pad_specs()[0], Kind::ZeroPadBackward));
+  KernelSpec copy = zero_pad_specs()[1];
+  copy.kind = Kind::ChannelCopy, copy.channels = 5, copy.out_c = 20;
+  specs.push_back(copy);
+  specs.push_back(with_kind(lrn_specs()[0], Kind::Add));
+  const auto result = cache.get_all(specs, 2);
+  ASSERT_EQ(result.size(), specs.size());
+  for (const auto& k : result) EXPECT_TRUE(fs::exists(k.object_path)) << k.object_path;
+  const std::string sig = read_all(dir + "/" + result[3].signature.function + ".sig");
+  EXPECT_NE(sig.find("arg seed in scalar uint64_t"), std::string::npos) << sig;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace cnnc::testing

@@ -99,8 +99,8 @@ inline std::vector<KernelSpec> batch_norm_specs(Kind kind) {
           batch_norm_spec(kind, 16, false, false)};
 }
 
-inline KernelSpec lrn_spec(int64_t h, int64_t w, int64_t c, int64_t size, double alpha,
-                           double beta, double bias) {
+inline KernelSpec lrn_spec(int64_t h, int64_t w, int64_t c, int64_t size, double alpha, double beta,
+                           double bias) {
   KernelSpec s;
   s.kind = Kind::LRN;
   s.in_h = s.out_h = h, s.in_w = s.out_w = w, s.in_c = s.out_c = c;
@@ -148,6 +148,12 @@ inline Vec random_vec(int64_t size, uint32_t seed) {
   std::uniform_real_distribution<double> dist(-1.0, 1.0);
   Vec v(size);
   for (double& x : v) x = dist(gen);
+  return v;
+}
+
+// Rounded to float: what a kernel sees, so that copies compare exactly.
+inline Vec as_floats(Vec v) {
+  for (double& x : v) x = static_cast<float>(x);
   return v;
 }
 
