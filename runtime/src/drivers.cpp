@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "runtime/include/cnnc_runtime.h"
+#include "runtime/src/fit_support.h"
 #include "runtime/src/npy.h"
 
 // Halide's runtime, when linked in; weak so that the runtime does not need it.
@@ -24,7 +25,7 @@ constexpr char kTrainUsage[] =
     "usage: train --train-images X --train-labels Y [--val-images X --val-labels Y]\n"
     "             [--weights W0.safetensors] [--epochs N | --steps N] [--batch-size N]\n"
     "             [--no-shuffle] [--seed N] [--save W.safetensors] [--checkpoint CKPT]\n"
-    "             [--resume CKPT] [--test-images X --test-labels Y]\n"
+    "             [--resume CKPT] [--test-images X --test-labels Y] [--skip-nonfinite]\n"
     "images: IDX or float32 .npy [N, H, W, C]; labels: IDX or int32/int64 .npy [N]\n";
 constexpr char kRunUsage[] =
     "usage: run --weights W.safetensors --input X.npy --output Y.npy\n"
@@ -137,7 +138,9 @@ int train(Network& net, const Flags& flags) {
   } else {
     initialize(net, recipe.seed);
   }
-  fit(net, train_data, val_data.n ? &val_data : nullptr, options);
+  detail::DivergenceOptions divergence;
+  divergence.skip_nonfinite = flags.switches.count("--skip-nonfinite") > 0;
+  detail::fit_guarded(net, train_data, val_data.n ? &val_data : nullptr, options, divergence);
   if (test_data.n) {
     double loss = 0, accuracy = 0;
     evaluate(net, test_data, &loss, &accuracy);
@@ -178,7 +181,7 @@ int train_main(Network& net, int argc, char** argv) {
                    {"--train-images", "--train-labels", "--val-images", "--val-labels", "--weights",
                     "--epochs", "--steps", "--batch-size", "--seed", "--save", "--checkpoint",
                     "--resume", "--test-images", "--test-labels"},
-                   {"--no-shuffle"}, kTrainUsage, flags)) {
+                   {"--no-shuffle", "--skip-nonfinite"}, kTrainUsage, flags)) {
     return 2;
   }
   if (!flags.values.count("--train-images") || !flags.values.count("--train-labels")) {

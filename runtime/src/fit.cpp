@@ -12,7 +12,9 @@
 #include "runtime/src/checkpoint.h"
 #include "runtime/src/file_io.h"
 #include "runtime/src/fit_support.h"
+#include "runtime/src/nonfinite_guard.h"
 #include "runtime/src/random.h"
+#include "runtime/src/training_plot.h"
 
 namespace cnnc {
 
@@ -76,6 +78,14 @@ void note_val_fallback(const std::string& monitor, bool has_val, bool verbose) {
 
 std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* val,
                              const FitOptions& options) {
+  return detail::fit_guarded(net, train, val, options, detail::DivergenceOptions());
+}
+
+namespace detail {
+
+std::vector<EpochRecord> fit_guarded(Network& net, const Dataset& train, const Dataset* val,
+                                     const FitOptions& options,
+                                     const DivergenceOptions& divergence) {
   const ModelInfo& info = net.info();
   const TrainRecipe& recipe = options.recipe;
   check_options(info, options);
@@ -100,6 +110,10 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
   std::vector<float> images(static_cast<size_t>(recipe.batch_size * image_floats));
   std::vector<int32_t> labels(static_cast<size_t>(recipe.batch_size));
   std::vector<EpochRecord> partial;  // a last epoch cut short by max_steps
+  NonfiniteGuard guard(net, divergence);
+  DivergencePlace place;
+  place.batches = batches_per_epoch;
+  if (!options.resume.empty()) place.checkpoint = options.resume;
 
   auto steps_left = [&] {
     return options.max_steps < 0 || progress.global_step < static_cast<uint64_t>(options.max_steps);
@@ -109,6 +123,7 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
     const Sgd sgd{static_cast<float>(lr), static_cast<float>(recipe.momentum), recipe.nesterov};
     const std::vector<int64_t> order = detail::epoch_order(train.n, recipe.shuffle, seed, epoch);
     const auto start = std::chrono::steady_clock::now();
+    const int64_t skipped_before = guard.skipped();
     for (int64_t b = progress.batch_in_epoch; b < batches_per_epoch && steps_left(); ++b) {
       int64_t first = b * recipe.batch_size;
       int n = static_cast<int>(std::min<int64_t>(recipe.batch_size, train.n - first));
@@ -120,19 +135,25 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
       }
       detail::augment_batch(recipe.augmentation, train.h, train.w, train.c, n, seed,
                             progress.global_step, images.data());
+      guard.before_step();
       StepResult step =
           net.train_step(images.data(), labels.data(), n, sgd, dropout_seed, progress.global_step);
-      if (!std::isfinite(step.loss)) {
+      place.epoch = epoch + 1;
+      place.batch = b + 1;
+      place.step = progress.global_step;
+      bool counted = false;
+      try {
+        counted = guard.after_step(step, place);
+      } catch (const Error&) {
         bar.clear();
-        throw Error("training diverged: the loss became " + std::to_string(step.loss) +
-                        " at epoch " + std::to_string(epoch + 1) + ", step " +
-                        std::to_string(progress.global_step) + "; lower the learning rate",
-                    3);
+        throw;
       }
-      progress.epoch_loss_sum += step.loss * n;
-      progress.epoch_correct += step.correct;
-      progress.epoch_seen += n;
-      ++progress.epoch_batches;
+      if (counted) {
+        progress.epoch_loss_sum += step.loss * n;
+        progress.epoch_correct += step.correct;
+        progress.epoch_seen += n;
+        ++progress.epoch_batches;
+      }
       ++progress.global_step;
       progress.batch_in_epoch = b + 1;
       bar.update(b + 1, batches_per_epoch, progress.epoch_loss_sum / progress.epoch_seen,
@@ -140,6 +161,11 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
     }
     bar.clear();
     progress.epoch_seconds += seconds_since(start);
+    guard.check_weights(place);  // never checkpoint non-finite weights
+    if (guard.skipped() > skipped_before && options.verbose) {
+      std::fprintf(stderr, "note: epoch %d skipped %lld batches with a non-finite loss or weights\n",
+                   epoch + 1, static_cast<long long>(guard.skipped() - skipped_before));
+    }
 
     EpochRecord record;
     record.epoch = epoch + 1;
@@ -181,6 +207,8 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
       std::vector<EpochRecord> all = progress.history;
       all.insert(all.end(), partial.begin(), partial.end());
       detail::write_history_csv(stem + ".history.csv", all);
+      detail::write_training_plot(stem + ".history.svg", info.name, all);
+      place.checkpoint = options.checkpoint;
     }
   }
   if (!options.save.empty()) save_weights(net, options.save);
@@ -188,5 +216,7 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
   history.insert(history.end(), partial.begin(), partial.end());
   return history;
 }
+
+}  // namespace detail
 
 }  // namespace cnnc

@@ -8,6 +8,7 @@
 
 #include "runtime/include/cnnc_runtime.h"
 #include "runtime/src/checkpoint.h"
+#include "runtime/src/nonfinite_guard.h"
 
 namespace cnnc::detail {
 
@@ -51,5 +52,10 @@ class ProgressBar {
   double last_draw_ = -1;
 };
 void write_history_csv(const std::string& path, const std::vector<EpochRecord>& history);
+
+// fit() with the divergence handling chosen (what train_main calls).
+std::vector<EpochRecord> fit_guarded(Network& net, const Dataset& train, const Dataset* val,
+                                     const FitOptions& options,
+                                     const DivergenceOptions& divergence);
 
 }  // namespace cnnc::detail

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "runtime/src/npy.h"
@@ -90,6 +91,34 @@ TEST(TrainMain, TrainsSavesAndTests) {
   EXPECT_EQ(code, 0);
   EXPECT_EQ(steps.calls.size(), 7u);
   EXPECT_THAT(out, HasSubstr("Epoch 2/2"));
+}
+
+TEST(TrainMain, NonfiniteLossExitsThreeUnlessSkipped) {
+  Files f;
+  FakeNet net;
+  initialize(net, 1);
+  net.poison_at_steps = {1, 3};
+  const std::vector<std::string> args = {"--train-images", f.path("x.npy"), "--train-labels",
+                                         f.path("y.npy"), "--epochs", "1", "--batch-size", "8"};
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(call(train_main, net, args), 3);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  ::testing::internal::GetCapturedStdout();
+  EXPECT_THAT(err, HasSubstr("error: training diverged at epoch 1, batch 2/5 (step 1)"));
+
+  FakeNet skipping;
+  initialize(skipping, 1);
+  skipping.poison_at_steps = {1, 3};
+  std::vector<std::string> skip_args = args;
+  skip_args.push_back("--skip-nonfinite");
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(call(train_main, skipping, skip_args), 0);
+  err = ::testing::internal::GetCapturedStderr();
+  ::testing::internal::GetCapturedStdout();
+  EXPECT_THAT(err, HasSubstr("note: epoch 1 skipped 2 batches with a non-finite loss or weights"));
+  for (float v : skipping.params_) ASSERT_TRUE(std::isfinite(v));
 }
 
 TEST(RunMain, WritesOutputsOfShapeNByClasses) {

@@ -81,7 +81,11 @@ StepResult FakeNet::train_step(const float* images, const int32_t* labels, int n
   const int64_t in = info_.input_size(), k = info_.output_size;
   calls.push_back({sgd.learning_rate, n, std::vector<int32_t>(labels, labels + n),
                    std::vector<float>(images, images + in), dropout_seed, step});
-  if (diverge) return {std::numeric_limits<double>::quiet_NaN(), 0};
+  if (diverge) {
+    StepResult nan;
+    nan.loss = std::numeric_limits<double>::quiet_NaN();
+    return nan;
+  }
   std::vector<float> grad(info_.param_floats, 0.0f), p(static_cast<size_t>(k)), mean(k, 0.0f);
   StepResult result;
   const float l2 = info_.params[0].l2;
@@ -102,7 +106,16 @@ StepResult FakeNet::train_step(const float* images, const int32_t* labels, int n
     result.loss += l2 * params_[f] * params_[f];
     grad[f] += 2 * l2 * params_[f];
   }
-  if (frozen) return result;
+  if (frozen || noop_at_steps.count(step)) return result;
+  if (poison_at_steps.count(step) || inf_weights_at_steps.count(step)) {
+    const bool poison = poison_at_steps.count(step) > 0;
+    const float bad = poison ? std::numeric_limits<float>::quiet_NaN()
+                             : std::numeric_limits<float>::infinity();
+    std::fill(params_.begin(), params_.end(), bad);
+    if (poison) std::fill(velocity_.begin(), velocity_.end(), bad);
+    if (poison) result.loss = std::numeric_limits<double>::quiet_NaN();
+    return result;
+  }
   for (const ParamInfo& info : info_.params) {
     for (size_t f = info.offset; f < info.offset + info.size; ++f) {
       if (!info.trainable) continue;

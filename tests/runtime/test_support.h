@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,13 @@ class FakeNet : public Network {
   std::vector<StepCall> calls;
   bool frozen = false;   // train_step changes nothing (constant loss)
   bool diverge = false;  // train_step returns NaN
+  // At these steps: apply NaN to every weight and velocity and return a NaN
+  // loss (what a generated step does when it blows up).
+  std::set<uint64_t> poison_at_steps;
+  // At these steps: a finite loss, but the update leaves infinite weights.
+  std::set<uint64_t> inf_weights_at_steps;
+  // At these steps: the loss as usual, no update (what a skipped batch leaves).
+  std::set<uint64_t> noop_at_steps;
   int64_t infer_calls_max_n = 0;
 
  private:
