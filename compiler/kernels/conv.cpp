@@ -2,6 +2,7 @@
 // (out_c, in_c, kx, ky). Out-of-range input cells read as zero ('same').
 #include <algorithm>
 
+#include "compiler/kernels/conv_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -72,12 +73,25 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   }
   RDom r(0, static_cast<int>(s.in_c), 0, static_cast<int>(s.kernel_w), 0,
          static_cast<int>(s.kernel_h), "r");
-  Expr ix = x * static_cast<int>(s.stride_w) + r.y - static_cast<int>(s.pad_left);
-  Expr iy = y * static_cast<int>(s.stride_h) + r.z - static_cast<int>(s.pad_top);
-  acc(c, x, y, n) += weights(c, r.x, r.y, r.z) * zero_padded(input, r.x, ix, iy, n, s.in_w, s.in_h);
+  // The input shifted by the padding: padded(c, x, y) reads input(c, x -
+  // pad_left, y - pad_top), zero outside. A copy only when a window crosses
+  // the border.
+  const int pl = static_cast<int>(s.pad_left), pt = static_cast<int>(s.pad_top);
+  const bool needs_padding = pl > 0 || pt > 0 ||
+                             (s.out_w - 1) * s.stride_w + s.kernel_w > s.in_w ||
+                             (s.out_h - 1) * s.stride_h + s.kernel_h > s.in_h;
+  Func padded("padded_input");
+  if (needs_padding) {
+    padded(c, x, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
+  } else {
+    padded(c, x, y, n) = input(c, x, y, n);
+  }
+  Expr ix = x * static_cast<int>(s.stride_w) + r.y;
+  Expr iy = y * static_cast<int>(s.stride_h) + r.z;
+  acc(c, x, y, n) += weights(c, r.x, r.y, r.z) * padded(r.x, ix, iy, n);
   output(c, x, y, n) = detail::apply_act(acc(c, x, y, n), s.act);
   constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
-  detail::schedule_tiled_accumulation(output, acc, {r.x, r.y, r.z}, s.out_c, s.out_w, t);
+  detail::schedule_conv_forward(output, acc, padded, needs_padding, {r.x, r.y, r.z}, s, t);
   return detail::finish_kernel(inputs, {output});
 }
 

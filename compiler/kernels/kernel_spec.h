@@ -67,6 +67,10 @@
 //                         Concatenate and its gradient; flat tensors use w = h = 1.
 //   Add                   a(elems,n), b(elems,n) -> output(elems,n)   act applied;
 //                         output may alias a (gradient accumulation: a += b)
+// In place: the outputs of Add, Dropout*, and the (c,rows) outputs of
+// BatchNorm* may alias the input read at the same element (BatchNormBackward:
+// d_output); every element is computed once, after the statistics.
+// Not in place: LRN*, ZeroPad*, ChannelCopy.
 #pragma once
 
 #include <cstdint>

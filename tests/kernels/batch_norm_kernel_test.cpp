@@ -54,12 +54,17 @@ TEST(BatchNormInferenceKernel, MatchesReference) {
       const Vec want = reference::batch_norm_inference(s, rows, d.input, d.gamma, d.beta,
                                                        d.moving_mean, d.moving_variance);
       EXPECT_LE(relative_error(got, want), kTolerance);
+      // In place: output over input.
+      std::vector<Halide::Buffer<>> inputs = d.buffers(s, rows);
+      std::vector<Halide::Buffer<>> outputs = {inputs[0]};
+      k.run_into(inputs, outputs);
+      EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(inputs[0])), want), kTolerance);
     }
   }
 }
 
 // The moving statistics are written over the inputs, as the generated code
-// does; a large mean must not cost precision.
+// does, and the output over the input; a large mean must not cost precision.
 TEST(BatchNormTrainingKernel, MatchesReferenceWithMovingStatisticsInPlace) {
   for (const KernelSpec& s : batch_norm_specs(Kind::BatchNormTraining)) {
     SCOPED_TRACE(s.key());
@@ -70,8 +75,8 @@ TEST(BatchNormTrainingKernel, MatchesReferenceWithMovingStatisticsInPlace) {
         const BatchNormData d(s, rows, offset);
         std::vector<Halide::Buffer<>> inputs = d.buffers(s, rows);
         const int c = static_cast<int>(s.in_c);
-        std::vector<Halide::Buffer<>> outputs = {Halide::Buffer<float>(sizes(s.in_c, rows)),
-                                                 Halide::Buffer<float>(c), Halide::Buffer<float>(c),
+        std::vector<Halide::Buffer<>> outputs = {inputs[0], Halide::Buffer<float>(c),
+                                                 Halide::Buffer<float>(c),
                                                  inputs[inputs.size() - 2], inputs.back()};
         k.run_into(inputs, outputs);
         const reference::BatchNormTrainingResult want = reference::batch_norm_training(

@@ -1,0 +1,27 @@
+// Schedules of the convolution kernels (private to compiler/kernels).
+#pragma once
+
+#include <vector>
+
+#include "compiler/kernels/halide_util.h"
+
+namespace cnnc::kernels::detail {
+
+// A register tile: `vectors` channel vectors of `lanes` floats by `columns`
+// output columns; lanes 0 means the channels are too few to vectorise.
+struct ConvTile {
+  int lanes = 0, vectors = 1, columns = 1;
+};
+
+// The tile with the least estimated cost for these output extents.
+ConvTile choose_conv_tile(int64_t channels, int64_t width, const Halide::Target& target);
+
+// out(c, x, y, n) = act(acc(c, x, y, n)); acc's one update reduces over
+// `rvars` (input channel, kx, ky) reading `padded`, a Func over the input
+// that is a zero-bordered copy when `padded_is_copy` (else an alias to
+// inline).
+void schedule_conv_forward(Halide::Func out, Halide::Func acc, Halide::Func padded,
+                           bool padded_is_copy, const std::vector<Halide::RVar>& rvars,
+                           const KernelSpec& spec, const Halide::Target& target);
+
+}  // namespace cnnc::kernels::detail
