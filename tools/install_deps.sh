@@ -12,8 +12,14 @@ if [[ ${1:-build} == test ]]; then
   wanted+=("${test_packages[@]}")
 fi
 
+# A tool already on PATH counts as present, whatever package brought it (npm
+# often comes with a NodeSource nodejs, which conflicts with Debian's npm).
+declare -A commands=([cmake]=cmake [g++]=g++ [make]=make [npm]=npm)
 missing=()
 for p in "${wanted[@]}"; do
+  if [[ -n ${commands[$p]:-} ]] && command -v "${commands[$p]}" >/dev/null 2>&1; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

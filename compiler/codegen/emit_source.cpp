@@ -25,6 +25,7 @@ std::string base_pointer(const ModelSource& m, const Operand& o) {
     case Space::Params: return "params + " + std::to_string(o.offset);
     case Space::Grads: return "grads + " + std::to_string(o.offset);
     case Space::Velocity: return "velocity + " + std::to_string(o.offset);
+    case Space::Derived: return "derived + " + std::to_string(o.offset);
     case Space::Input: return "input";
     case Space::Labels: return "labels";
     case Space::Output: return "output";
@@ -133,9 +134,26 @@ std::string emit_source(const ModelSource& m) {
   emit_declarations(m, s);
   s << "namespace " << name << " {\nnamespace {\n\n" << emit_model_info(m) << "\n";
 
+  s << "// Inference weights derived from the parameters (BatchNorm folded into the\n"
+    << "// layer before it), computed again whenever the parameters may have changed.\n"
+    << "void prepare(const float* params, float* derived) {\n"
+    << "  (void)params;\n  (void)derived;\n";
+  auto at = [](const char* block, int64_t offset) {
+    return offset < 0 ? std::string("nullptr") : std::string(block) + " + " + std::to_string(offset);
+  };
+  for (const lower::BatchNormFold& f : p.folds) {
+    s << "  // " << f.batchnorm << " folded into " << f.layer << "\n"
+      << "  cnnc::abi::fold_batchnorm(" << at("params", f.kernel) << ", " << f.kernel_floats << ", "
+      << f.channels << ", " << at("params", f.bias) << ", " << at("params", f.gamma) << ", "
+      << at("params", f.beta) << ", " << at("params", f.mean) << ", " << at("params", f.variance)
+      << ", " << number(f.epsilon) << ", " << at("derived", f.derived_kernel) << ", "
+      << at("derived", f.derived_bias) << ");\n";
+  }
+  s << "}\n\n";
   s << "// Inference on n <= kMaxBatch images.\n"
-    << "void infer_batch(float* arena, float* params, const float* input, int n, float* output) "
-       "{\n";
+    << "void infer_batch(float* arena, float* params, float* derived, const float* input, int n,\n"
+    << "                 float* output) {\n"
+    << "  (void)params;\n  (void)derived;\n";
   for (const lower::Step& st : p.infer) emit_step(m, st, s);
   s << "}\n\n";
 
@@ -177,17 +195,24 @@ std::string emit_source(const ModelSource& m) {
     << "  cnnc::abi::FloatBlock velocity{kParamFloats};\n"
     << "  cnnc::abi::FloatBlock arena{kArenaBytes / sizeof(float)};\n"
     << "  cnnc::abi::FloatBlock statistics{" << statistics_floats << "};\n"
+    << "  cnnc::abi::FloatBlock derived{" << p.derived_floats << "};\n"
+    << "  bool prepared = false;  // derived is up to date with params\n"
     << "};\n\n"
     << "Model::Model(uint64_t seed) : state_(new State) { cnnc::initialize(*this, seed); }\n"
     << "Model::~Model() = default;\n"
     << "const cnnc::ModelInfo& Model::info() const { return model_info(); }\n"
-    << "float* Model::params() { return state_->params.data(); }\n"
+    << "// Whoever gets the parameters may change them: derive the inference weights again.\n"
+    << "float* Model::params() {\n  state_->prepared = false;\n  return state_->params.data();\n}\n"
     << "float* Model::velocity() { return state_->velocity.data(); }\n\n"
     << "void Model::infer(const float* images, int64_t n, float* out) {\n"
+    << "  if (!state_->prepared) {\n"
+    << "    prepare(state_->params.data(), state_->derived.data());\n"
+    << "    state_->prepared = true;\n"
+    << "  }\n"
     << "  for (int64_t first = 0; first < n; first += kMaxBatch) {\n"
     << "    int batch = int(std::min<int64_t>(kMaxBatch, n - first));\n"
-    << "    infer_batch(state_->arena.data(), state_->params.data(), images + first * kInputSize,\n"
-    << "                batch, out + first * kOutputSize);\n"
+    << "    infer_batch(state_->arena.data(), state_->params.data(), state_->derived.data(),\n"
+    << "                images + first * kInputSize, batch, out + first * kOutputSize);\n"
     << "  }\n}\n\n"
     << "cnnc::StepResult Model::train_step(const float* images, const int32_t* labels, int n,\n"
     << "                                   const cnnc::Sgd& sgd, uint64_t dropout_seed, uint64_t "
@@ -206,6 +231,7 @@ std::string emit_source(const ModelSource& m) {
          "+ std::to_string(i) + \" is outside [0, \" + std::to_string(kOutputSize) + \")\");\n"
       << "    }\n  }\n"
       << "  float* params = state_->params.data();\n"
+      << "  state_->prepared = false;\n"
       << "  double penalty = 0.0;  // L2 terms, on the weights the loss was computed with\n";
     for (const lower::ParamSlot& ps : m.params.slots) {
       if (ps.l2 == 0.0 || !ps.variable.trainable) continue;

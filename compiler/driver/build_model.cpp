@@ -12,6 +12,7 @@
 #include "compiler/ir/verifier.h"
 #include "compiler/kernels/kernel_cache.h"
 #include "compiler/lower/program.h"
+#include "compiler/passes/passes.h"
 #include "frontends/json/json_frontend.h"
 #include "runtime/include/cnnc_runtime.h"
 
@@ -62,7 +63,14 @@ BuiltModel build_model(const BuildOptions& o) {
   if (built.max_batch < 1 || built.max_batch > 65536) {
     throw Error("--batch " + std::to_string(built.max_batch) + " is out of range; use 1 to 65536");
   }
-  lower::Program program = lower::lower_program(g, built.max_batch, o.training);
+  std::vector<std::string> enabled = passes::parse_pass_list(o.passes);
+  ir::Graph inference = g;
+  passes::run_passes(inference, enabled, {/*training=*/false, nullptr});
+  ir::Graph training = g;
+  if (o.training) passes::run_passes(training, enabled, {/*training=*/true, nullptr});
+  lower::Program program =
+      lower::lower_program(g, inference, o.training ? &training : nullptr, built.max_batch,
+                           passes::pass_enabled(enabled, "plan_memory"));
   lower::ParamLayout params = lower::layout_params(g);
 
   Toolchain tools = find_toolchain();
@@ -106,7 +114,7 @@ std::string cached_driver(const BuildOptions& options) {
   std::string text = read_file(options.model_path);
   std::ostringstream key;
   key << text << "\n" << options.target << "\n" << options.max_batch << "\n"
-      << options.training << "\n" << build_id();
+      << options.training << "\n" << options.passes << "\n" << build_id();
   std::string dir = cache_dir() + "/models/" + std::to_string(std::hash<std::string>{}(key.str()));
   std::string driver = dir + "/cnnc_model_driver";
   if (fs::exists(driver)) return driver;

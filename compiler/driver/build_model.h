@@ -13,6 +13,7 @@ struct BuildOptions {
   int max_batch = 0;      // 0: the recipe's batch size
   bool training = true;   // also generate train_step
   bool verbose = true;    // say what is being compiled
+  std::string passes = "all";  // --passes: all, none or a comma list
 };
 
 struct BuiltModel {

@@ -92,6 +92,7 @@ int compile_command(Args& a) {
   take_value(a.rest, "--target", &o.target);
   if (take_value(a.rest, "--batch", &batch)) o.max_batch = parse_int("--batch", batch);
   if (take_flag(a.rest, "--inference-only")) o.training = false;
+  take_value(a.rest, "--passes", &o.passes);
   refuse_leftovers("compile", a.rest);
   BuiltModel built = build_model(o);
   std::cout << "wrote " << built.library << " and " << built.header << " (max batch "
@@ -125,6 +126,7 @@ int run_command(Args& a) {
   o.verbose = false;
   std::string batch;
   take_value(a.rest, "--target", &o.target);
+  take_value(a.rest, "--passes", &o.passes);
   if (take_value(a.rest, "--batch", &batch)) o.max_batch = parse_int("--batch", batch);
   return exec_driver(o, "run", a.rest);
 }
@@ -134,6 +136,7 @@ int train_command(Args& a) {
   o.model_path = a.model;
   std::string batch, dataset;
   take_value(a.rest, "--target", &o.target);
+  take_value(a.rest, "--passes", &o.passes);
   // The library's largest batch is the training batch size.
   for (size_t i = 0; i + 1 < a.rest.size(); ++i) {
     if (a.rest[i] == "--batch-size") o.max_batch = parse_int("--batch-size", a.rest[i + 1]);

@@ -65,6 +65,11 @@ struct Attrs {
   // LocalResponseNormalization
   int64_t lrn_size = 5;
   double lrn_alpha = 0.0001, lrn_beta = 0.75, lrn_bias = 2.0;
+  // Conv2D / Dense after the fold_batchnorm pass: the BatchNormalization layer
+  // folded into this one (its variables scale the kernel and shift the bias).
+  std::string folded_batchnorm;  // layer name, "" when none
+  double folded_epsilon = 0.001;
+  bool folded_center = true, folded_scale = true;
 };
 
 struct Node {

@@ -37,6 +37,7 @@ void append_dense_like(const Attrs& a, std::string* out) {
     *out += " init=";
     *out += initializer_name(a.kernel_init);
   }
+  if (!a.folded_batchnorm.empty()) *out += " folded_bn=\"" + a.folded_batchnorm + "\"";
 }
 
 std::string pad_right(const std::string& s, size_t width) {

@@ -52,7 +52,11 @@ void Lowering::end_grad(int id, std::vector<Step>* steps) {
 void Lowering::share_grad(int id, int tensor, std::vector<Step>* steps) {
   const ir::Node& n = g.node(id);
   if (n.kind == ir::OpKind::Input) return;
-  if (grad[id] < 0 && g.users(id).size() == 1) {
+  int uses = 0;  // a layer reading `id` twice (Add(x, x)) counts twice
+  for (const ir::Node& user : g.nodes) {
+    for (int in : user.inputs) uses += in == id;
+  }
+  if (grad[id] < 0 && uses == 1) {
     grad[id] = tensor;  // the only reader: no copy needed
     return;
   }

@@ -27,8 +27,8 @@ struct Lowering {
   std::vector<int> pending;    // node id -> scratch tensor of a gradient contribution to add
   std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
 
-  Lowering(const ir::Graph& graph, Program& p)
-      : g(graph), program(p), params(layout_params(graph)), value(graph.nodes.size()),
+  Lowering(const ir::Graph& graph, const ParamLayout& layout, Program& p)
+      : g(graph), program(p), params(layout), value(graph.nodes.size()),
         grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1),
         pending(graph.nodes.size(), -1), bn_mean(graph.nodes.size(), -1),
         bn_inv_std(graph.nodes.size(), -1) {}
@@ -39,6 +39,9 @@ struct Lowering {
   Operand grad_of(int id) const;
   Operand arena(int tensor, const ir::Shape& shape) const;
   Operand param(const std::string& variable, Space space) const;
+  // The kernel or bias a Conv2D/Dense layer computes with: its own variable, or
+  // the derived one when a BatchNorm was folded into it.
+  Operand layer_param(const ir::Node& n, const std::string& suffix);
 
   // Gradients of a node read by several layers are sums. The first contribution
   // writes d(id) itself; later ones go to a scratch tensor that end_grad adds in.

@@ -40,6 +40,46 @@ Operand Lowering::param(const std::string& variable, Space space) const {
   return o;
 }
 
+Operand Lowering::layer_param(const ir::Node& n, const std::string& suffix) {
+  if (n.attrs.folded_batchnorm.empty()) return param(n.name + "." + suffix, Space::Params);
+  BatchNormFold* fold = nullptr;
+  for (BatchNormFold& f : program.folds) {
+    if (f.layer == n.name) fold = &f;
+  }
+  if (!fold) {
+    BatchNormFold f;
+    f.layer = n.name;
+    f.batchnorm = n.attrs.folded_batchnorm;
+    const ParamSlot& kernel = params.at(n.name + ".kernel");
+    auto offset = [&](const std::string& v) {
+      auto it = params.index.find(v);
+      return it == params.index.end() ? int64_t(-1) : params.slots[it->second].offset;
+    };
+    f.kernel = kernel.offset;
+    f.kernel_floats = kernel.size;
+    f.channels = kernel.variable.shape.back();
+    f.bias = offset(n.name + ".bias");
+    f.gamma = offset(f.batchnorm + ".gamma");
+    f.beta = offset(f.batchnorm + ".beta");
+    f.mean = offset(f.batchnorm + ".moving_mean");
+    f.variance = offset(f.batchnorm + ".moving_variance");
+    f.epsilon = n.attrs.folded_epsilon;
+    f.derived_kernel = program.derived_floats;
+    f.derived_bias = f.derived_kernel + (f.kernel_floats + 15) / 16 * 16;
+    program.derived_floats = f.derived_bias + (f.channels + 15) / 16 * 16;
+    program.folds.push_back(f);
+    fold = &program.folds.back();
+  }
+  Operand o = param(n.name + ".kernel", Space::Derived);
+  if (suffix == "kernel") {
+    o.offset = fold->derived_kernel;
+  } else {
+    o.offset = fold->derived_bias;
+    o.extents = {fold->channels};
+  }
+  return o;
+}
+
 namespace {
 
 using ir::OpKind;
@@ -74,38 +114,28 @@ void check_supported(const ir::Graph& g, bool training) {
   throw Error(msg.str());
 }
 
-// No liveness yet: every tensor gets its own place, one batch of max_batch images.
-void place_tensors(Program& p) {
-  int64_t offset = 0;
-  for (ArenaTensor& t : p.tensors) {
-    t.offset = offset;
-    // Keep every tensor 64-byte aligned (16 floats) for vector loads.
-    int64_t floats = t.per_image ? t.floats_per_image * p.max_batch : t.floats_per_image;
-    offset += (floats + 15) / 16 * 16;
-  }
-  p.arena_floats = offset;
-}
-
 }  // namespace
 
-Program lower_program(const ir::Graph& g, int max_batch, bool with_training) {
-  check_supported(g, with_training);
+Program lower_program(const ir::Graph& original, const ir::Graph& inference,
+                      const ir::Graph* training, int max_batch, bool plan) {
+  check_supported(original, training != nullptr);
+  ParamLayout layout = layout_params(original);
   Program p;
-  p.model = g.name;
+  p.model = original.name;
   p.max_batch = max_batch;
-  p.output_floats_per_image = ir::num_elements(g.node(g.output).shape);
+  p.output_floats_per_image = ir::num_elements(original.node(original.output).shape);
   {
-    Lowering infer(g, p);
+    Lowering infer(inference, layout, p);
     lower_forward(infer, /*training=*/false, &p.infer);
   }
-  if (with_training) {
+  if (training) {
     p.has_training = true;
-    Lowering train(g, p);
+    Lowering train(*training, layout, p);
     lower_forward(train, /*training=*/true, &p.train);
     lower_backward(train, &p.train);
     lower_updates(train, &p.update);
   }
-  place_tensors(p);
+  plan_memory(p, plan);
   return p;
 }
 

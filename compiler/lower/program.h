@@ -15,7 +15,7 @@ namespace cnnc::lower {
 
 // Where a buffer lives. Params, Grads and Velocity share one layout (the
 // parameter block); Input, Labels and Output are the caller's pointers.
-enum class Space { Arena, Params, Grads, Velocity, Input, Labels, Output, Scalar };
+enum class Space { Arena, Params, Grads, Velocity, Derived, Input, Labels, Output, Scalar };
 
 // One argument of one kernel call.
 struct Operand {
@@ -51,6 +51,18 @@ struct ArenaTensor {
   int64_t offset = 0;         // in floats from the arena's start, assigned by planning
 };
 
+// A BatchNormalization folded into the Conv2D/Dense before it: at load time,
+// derived kernel = kernel * s and derived bias = (bias - mean) * s + beta, with
+// s = gamma / sqrt(variance + epsilon) per output channel. Offsets in floats:
+// into the parameter block, -1 where the variable does not exist.
+struct BatchNormFold {
+  std::string layer, batchnorm;
+  int64_t kernel = -1, bias = -1, gamma = -1, beta = -1, mean = -1, variance = -1;
+  int64_t kernel_floats = 0, channels = 0;
+  double epsilon = 0.001;
+  int64_t derived_kernel = 0, derived_bias = 0;  // into the derived block
+};
+
 struct Program {
   std::string model;
   int max_batch = 1;
@@ -59,15 +71,26 @@ struct Program {
   std::vector<Step> train;           // forward (training mode), loss, backward
   std::vector<Step> update;          // SGD updates of every trainable variable
   bool has_training = false;
-  int64_t arena_floats = 0;          // for max_batch images
+  int64_t arena_floats = 0;          // for max_batch images, after planning
+  int64_t unplanned_arena_floats = 0;  // every tensor in its own place
+  std::vector<BatchNormFold> folds;  // inference: computed from the parameters at load time
+  int64_t derived_floats = 0;
   int64_t output_floats_per_image = 0;
   // Arena tensors holding the per-image loss and the softmax probabilities of
   // the training forward pass (for the loss and accuracy the step reports).
   int64_t loss_tensor = -1, probs_tensor = -1;
 };
 
-// Lowers a verified, shape-inferred graph. Throws cnnc::Error (exit 2) naming
-// every layer that the target cannot run (yet), never fails later at run time.
-Program lower_program(const ir::Graph& g, int max_batch, bool with_training);
+// Lowers verified, shape-inferred graphs: `inference` (after the inference
+// passes) and, when given, `training` (after the training passes). Variables
+// are laid out as in `original` (the frontend's graph: the weights files'
+// naming). Throws cnnc::Error (exit 2) naming every layer that cannot run,
+// never fails later at run time.
+Program lower_program(const ir::Graph& original, const ir::Graph& inference,
+                      const ir::Graph* training, int max_batch, bool plan_memory = true);
+
+// Gives every arena tensor its offset: by liveness when `share`, else each its
+// own place. Sets arena_floats and unplanned_arena_floats.
+void plan_memory(Program& p, bool share);
 
 }  // namespace cnnc::lower

@@ -112,6 +112,22 @@ inline bool all_finite(const float* p, size_t n) {
   return bad == 0;
 }
 
+// A BatchNormalization folded into the Conv2D/Dense before it. The kernel's
+// output channel is its innermost axis ([kh, kw, c_in, c_out] or [in, out]).
+// bias, gamma, beta may be null (absent variables: 0, 1, 0).
+inline void fold_batchnorm(const float* kernel, size_t kernel_floats, size_t channels,
+                           const float* bias, const float* gamma, const float* beta,
+                           const float* mean, const float* variance, double epsilon,
+                           float* folded_kernel, float* folded_bias) {
+  for (size_t c = 0; c < channels; ++c) {
+    double scale = (gamma ? gamma[c] : 1.0) / std::sqrt(double(variance[c]) + epsilon);
+    folded_bias[c] = float(((bias ? bias[c] : 0.0) - mean[c]) * scale + (beta ? beta[c] : 0.0));
+    for (size_t i = c; i < kernel_floats; i += channels) {
+      folded_kernel[i] = float(kernel[i] * scale);
+    }
+  }
+}
+
 inline double l2_penalty(const float* w, size_t n, double l2) {
   double sum = 0.0;
   for (size_t i = 0; i < n; ++i) sum += double(w[i]) * w[i];
