@@ -306,7 +306,7 @@ void sgd_updates(Lowering& l, std::vector<Step>* steps) {
     if (!s.variable.trainable) continue;
     Step st;
     st.spec.kind = Kind::SgdUpdate;
-    st.layer = l.g.node(s.variable.node).name;
+    st.layer = s.variable.name.substr(0, s.variable.name.rfind('.'));  // ids differ after passes
     st.purpose = "update " + s.variable.name;
     auto flat = [&](Space space) {
       Operand o;
