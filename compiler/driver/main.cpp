@@ -8,6 +8,7 @@
 
 #include "compiler/driver/build_model.h"
 #include "compiler/driver/datasets.h"
+#include "compiler/driver/inspect.h"
 #include "compiler/driver/process.h"
 #include "compiler/ir/printer.h"
 #include "frontends/json/json_frontend.h"
@@ -19,7 +20,8 @@ namespace {
 const char* kUsage =
     "usage:\n"
     "  cnnc compile MODEL.json -o DIR [--target host] [--batch N] [--inference-only]\n"
-    "  cnnc inspect MODEL.json\n"
+    "               [--passes all|none|LIST]\n"
+    "  cnnc inspect MODEL.json [--passes all|none|LIST] [--batch N] [--dot]\n"
     "  cnnc run MODEL.json --weights W.safetensors --input X.npy --output Y.npy [--batch N]\n"
     "  cnnc train MODEL.json [--dataset mnist|fashion-mnist] [--train-images X --train-labels Y]\n"
     "             [--val-images X --val-labels Y] [--weights W0.safetensors]\n"
@@ -101,9 +103,14 @@ int compile_command(Args& a) {
 }
 
 int inspect_command(Args& a) {
+  InspectOptions o;
+  o.model_path = a.model;
+  std::string batch;
+  take_value(a.rest, "--passes", &o.passes);
+  if (take_value(a.rest, "--batch", &batch)) o.max_batch = parse_int("--batch", batch);
+  o.dot = take_flag(a.rest, "--dot");
   refuse_leftovers("inspect", a.rest);
-  frontend::Model m = frontend::load_model_file(a.model);
-  ir::print_summary(m.graph, std::cout);
+  inspect_model(o, std::cout);
   return 0;
 }
 

@@ -1,0 +1,85 @@
+#include "compiler/driver/inspect.h"
+
+#include <iomanip>
+#include <sstream>
+
+#include "compiler/ir/printer.h"
+#include "compiler/lower/program.h"
+#include "compiler/passes/passes.h"
+#include "frontends/json/json_frontend.h"
+
+namespace cnnc::driver {
+namespace {
+
+std::string mib(int64_t floats) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(2) << double(floats) * 4 / (1024.0 * 1024.0) << " MiB";
+  return s.str();
+}
+
+int count(const ir::Graph& g, ir::OpKind kind) {
+  int n = 0;
+  for (const ir::Node& node : g.nodes) n += node.kind == kind;
+  return n;
+}
+
+void print_dot(const ir::Graph& g, std::ostream& out) {
+  out << "digraph \"" << g.name << "\" {\n  node [shape=box, fontname=\"monospace\"];\n";
+  for (const ir::Node& n : g.nodes) {
+    out << "  n" << n.id << " [label=\"" << n.name << "\\n" << ir::op_name(n.kind)
+        << (n.attrs.folded_batchnorm.empty() ? "" : " + BN") << "\\n"
+        << ir::shape_str(n.shape) << "\"];\n";
+    for (int in : n.inputs) out << "  n" << in << " -> n" << n.id << ";\n";
+  }
+  out << "}\n";
+}
+
+}  // namespace
+
+void inspect_model(const InspectOptions& o, std::ostream& out) {
+  frontend::Model model = frontend::load_model_file(o.model_path);
+  const ir::Graph& g = model.graph;
+  std::vector<std::string> enabled = passes::parse_pass_list(o.passes);
+  std::ostringstream log;
+  ir::Graph inference = g, training = g;
+  passes::run_passes(inference, enabled, {/*training=*/false, &log});
+  passes::run_passes(training, enabled, {/*training=*/true, nullptr});
+  if (o.dot) {
+    print_dot(inference, out);
+    return;
+  }
+  ir::print_summary(g, out);
+
+  int folded = 0;
+  for (const ir::Node& n : inference.nodes) folded += !n.attrs.folded_batchnorm.empty();
+  out << "\nAfter the inference passes (" << o.passes << "): " << inference.nodes.size() - 1
+      << " layers (" << g.nodes.size() - 1 << " as written); " << folded
+      << " BatchNormalization folded, " << count(g, ir::OpKind::Activation) - count(inference, ir::OpKind::Activation)
+      << " activations fused, " << count(g, ir::OpKind::ZeroPad2D) - count(inference, ir::OpKind::ZeroPad2D)
+      << " paddings folded, " << count(g, ir::OpKind::Dropout) - count(inference, ir::OpKind::Dropout)
+      << " dropouts removed\n"
+      << log.str();
+  ir::print_graph(inference, out);
+
+  int batch = o.max_batch > 0 ? o.max_batch : model.recipe.batch_size;
+  bool plan = passes::pass_enabled(enabled, "plan_memory");
+  lower::Program infer = lower::lower_program(g, inference, nullptr, batch, plan);
+  out << "\nArena at batch " << batch << " (" << (plan ? "planned by liveness" : "unplanned")
+      << "):\n  inference: " << mib(infer.arena_floats) << " of "
+      << mib(infer.unplanned_arena_floats) << " for all tensors ("
+      << std::fixed << std::setprecision(1)
+      << 100.0 * double(infer.arena_floats) / double(std::max<int64_t>(1, infer.unplanned_arena_floats))
+      << "%)\n";
+  try {
+    lower::Program train = lower::lower_program(g, inference, &training, batch, plan);
+    // The training arena also holds the inference tensors' plan; report training's own.
+    out << "  training:  " << mib(train.arena_floats) << " of " << mib(train.unplanned_arena_floats)
+        << " for all tensors, inference's included ("
+        << 100.0 * double(train.arena_floats) / double(std::max<int64_t>(1, train.unplanned_arena_floats))
+        << "%)\n";
+  } catch (const std::exception& e) {
+    out << "  training:  not available: " << e.what() << "\n";
+  }
+}
+
+}  // namespace cnnc::driver

@@ -1,0 +1,146 @@
+// Structural tests of the graph passes: a small graph before and after each
+// pass in printed form, and a negative twin where the pass must not fire.
+#include <gtest/gtest.h>
+
+#include "compiler/ir/printer.h"
+#include "compiler/passes/passes.h"
+#include "frontends/json/json_frontend.h"
+
+namespace cnnc::passes {
+namespace {
+
+// A model of the given layers on a 6x6x2 input.
+ir::Graph graph_of(const std::string& layers) {
+  return frontend::parse_model(R"({"format": "cnnc/1", "name": "t", "input": {"shape": [6, 6, 2]},
+                                   "layers": [)" + layers + "]}",
+                               "test.json")
+      .graph;
+}
+
+// Runs one pass; returns the printed graph after it.
+std::string after(ir::Graph& g, bool (*pass)(ir::Graph&, const PassContext&), bool expect_change,
+                  bool training = false) {
+  std::string before = ir::graph_to_string(g);
+  bool changed = pass(g, PassContext{training, nullptr});
+  EXPECT_EQ(changed, expect_change) << before;
+  if (!expect_change) EXPECT_EQ(ir::graph_to_string(g), before);
+  return ir::graph_to_string(g);
+}
+
+TEST(RemoveDropout, RemovedAtInference) {
+  ir::Graph g = graph_of(R"({"type": "Flatten", "name": "f"}, {"type": "Dropout", "name": "d", "rate": 0.5},
+                            {"type": "Dense", "name": "fc", "units": 3})");
+  EXPECT_EQ(after(g, remove_dropout, true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Flatten \"f\" (%0) -> 72\n"
+            "%2 = Dense \"fc\" (%1) units=3 act=linear bias -> 3\n"
+            "output %2\n");
+}
+
+TEST(RemoveDropout, KeptForTraining) {
+  ir::Graph g = graph_of(R"({"type": "Dropout", "name": "d", "rate": 0.5}, {"type": "Flatten"})");
+  after(g, remove_dropout, false, /*training=*/true);
+}
+
+TEST(FoldZeroPadding, IntoTheConvolution) {
+  ir::Graph g = graph_of(R"({"type": "ZeroPadding2D", "name": "p", "padding": [[1, 2], [0, 1]]},
+                            {"type": "Conv2D", "name": "c", "filters": 4, "kernel_size": 3, "padding": "same"})");
+  EXPECT_EQ(after(g, fold_zero_padding, true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Conv2D \"c\" (%0) filters=4 kernel=3x3 stride=1x1 pads=2,3,1,2 act=linear bias -> 9x7x4\n"
+            "output %1\n");
+}
+
+TEST(FoldZeroPadding, NotIntoAPoolOrAConvWithOtherReaders) {
+  ir::Graph pool = graph_of(R"({"type": "ZeroPadding2D", "name": "p", "padding": 1},
+                               {"type": "MaxPooling2D", "name": "m"})");
+  after(pool, fold_zero_padding, false);
+  ir::Graph shared = graph_of(R"({"type": "ZeroPadding2D", "name": "p", "padding": 1},
+                                 {"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 3},
+                                 {"type": "Conv2D", "name": "c2", "inputs": ["p"], "filters": 2, "kernel_size": 3},
+                                 {"type": "Add", "inputs": ["c", "c2"]})");
+  after(shared, fold_zero_padding, false);
+}
+
+TEST(FoldBatchNorm, AfterALinearConvolution) {
+  ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 4, "kernel_size": 1, "use_bias": false},
+                            {"type": "BatchNormalization", "name": "bn", "epsilon": 0.01},
+                            {"type": "Activation", "name": "r", "activation": "relu"})");
+  EXPECT_EQ(after(g, fold_batchnorm, true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Conv2D \"c\" (%0) filters=4 kernel=1x1 stride=1x1 pads=0,0,0,0 act=linear folded_bn=\"bn\" -> 6x6x4\n"
+            "%2 = Activation \"r\" (%1) act=relu -> 6x6x4\n"
+            "output %2\n");
+  EXPECT_EQ(g.node(1).attrs.folded_epsilon, 0.01);
+}
+
+TEST(FoldBatchNorm, NotAfterAnActivationOrASharedConvolutionOrInTraining) {
+  ir::Graph after_relu = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 4, "kernel_size": 1, "activation": "relu"},
+                                     {"type": "BatchNormalization", "name": "bn"})");
+  after(after_relu, fold_batchnorm, false);
+  ir::Graph after_pool = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 4, "kernel_size": 1},
+                                     {"type": "MaxPooling2D"}, {"type": "BatchNormalization", "name": "bn"})");
+  after(after_pool, fold_batchnorm, false);
+  ir::Graph shared = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 4, "kernel_size": 1},
+                                 {"type": "BatchNormalization", "name": "bn"},
+                                 {"type": "Add", "inputs": ["bn", "c"]})");
+  after(shared, fold_batchnorm, false);
+  ir::Graph training = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 4, "kernel_size": 1},
+                                   {"type": "BatchNormalization", "name": "bn"})");
+  after(training, fold_batchnorm, false, /*training=*/true);
+}
+
+TEST(FuseActivation, IntoDenseAndConvolution) {
+  ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 3, "kernel_size": 3},
+                            {"type": "Activation", "name": "t", "activation": "tanh"},
+                            {"type": "Flatten", "name": "f"}, {"type": "Dense", "name": "d", "units": 2},
+                            {"type": "Activation", "name": "s", "activation": "softmax"})");
+  EXPECT_EQ(after(g, fuse_activation, true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Conv2D \"c\" (%0) filters=3 kernel=3x3 stride=1x1 pads=0,0,0,0 act=tanh bias -> 4x4x3\n"
+            "%2 = Flatten \"f\" (%1) -> 48\n"
+            "%3 = Dense \"d\" (%2) units=2 act=softmax bias -> 2\n"
+            "output %3\n");
+}
+
+TEST(FuseActivation, NotWhenTheLinearValueIsReadOrAlreadyActivated) {
+  ir::Graph read = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 1},
+                               {"type": "Activation", "name": "r", "activation": "relu"},
+                               {"type": "Add", "inputs": ["r", "c"]})");
+  after(read, fuse_activation, false);
+  ir::Graph twice = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 1, "activation": "relu"},
+                                {"type": "Activation", "name": "t", "activation": "tanh"})");
+  after(twice, fuse_activation, false);
+  ir::Graph inner_softmax = graph_of(R"({"type": "Flatten"}, {"type": "Dense", "name": "d", "units": 4},
+                                        {"type": "Activation", "activation": "softmax"},
+                                        {"type": "Dense", "units": 2, "activation": "softmax"})");
+  after(inner_softmax, fuse_activation, false, /*training=*/true);
+}
+
+TEST(RemoveDeadNodes, DropsWhatTheOutputDoesNotRead) {
+  ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "unused", "filters": 2, "kernel_size": 1},
+                            {"type": "Flatten", "name": "f", "inputs": ["input"]})");
+  EXPECT_EQ(after(g, remove_dead_nodes, true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Flatten \"f\" (%0) -> 72\n"
+            "output %1\n");
+  ir::Graph all_live = graph_of(R"({"type": "Flatten", "name": "f"})");
+  after(all_live, remove_dead_nodes, false);
+}
+
+TEST(PassList, NamesAndErrors) {
+  EXPECT_TRUE(parse_pass_list("none").empty());
+  EXPECT_EQ(parse_pass_list("all").size(), all_passes().size());
+  EXPECT_EQ(parse_pass_list("fold_batchnorm,plan_memory").size(), 2u);
+  try {
+    parse_pass_list("fold_bn");
+    FAIL() << "an unknown pass was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown pass 'fold_bn'"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("fold_batchnorm"), std::string::npos);
+    EXPECT_EQ(e.exit_code(), 2);
+  }
+}
+
+}  // namespace
+}  // namespace cnnc::passes
