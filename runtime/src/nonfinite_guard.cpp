@@ -29,6 +29,7 @@ std::string reported_place(const Step&, long) {
 }
 
 std::string number_text(double v) {
+  if (std::isnan(v)) return "nan";  // whatever its sign bit
   char buffer[40];
   std::snprintf(buffer, sizeof buffer, "%g", v);
   return buffer;
