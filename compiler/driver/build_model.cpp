@@ -132,7 +132,9 @@ std::string cached_driver(const BuildOptions& options) {
                         "return cnnc::train_main(model, argc - 1, argv + 1);\n"
                         "  if (argc > 1 && std::strcmp(argv[1], \"run\") == 0) "
                         "return cnnc::run_main(model, argc - 1, argv + 1);\n"
-                        "  std::fprintf(stderr, \"usage: %s train|run ...\\n\", argv[0]);\n"
+                        "  if (argc > 1 && std::strcmp(argv[1], \"bench\") == 0) "
+                        "return cnnc::bench_main(model, argc - 1, argv + 1);\n"
+                        "  std::fprintf(stderr, \"usage: %s train|run|bench ...\\n\", argv[0]);\n"
                         "  return 2;\n}\n");
   Toolchain tools = find_toolchain();
   std::string tmp = driver + ".tmp" + std::to_string(getpid());

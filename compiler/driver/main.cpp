@@ -27,6 +27,7 @@ const char* kUsage =
     "             [--val-images X --val-labels Y] [--weights W0.safetensors]\n"
     "             [--epochs N | --steps N] [--batch-size N] [--no-shuffle] [--seed N]\n"
     "             [--save W.safetensors] [--checkpoint CKPT] [--resume CKPT]\n"
+    "  cnnc bench MODEL.json [--batch N] [--iters K] [--train] [--passes LIST] [--json]\n"
     "Environment: CNNC_CACHE_DIR (compiled kernels and models), CNNC_DATA_DIR (data sets),\n"
     "CNNC_NUM_THREADS (threads), CNNC_CXX (C++ compiler for generated code).\n";
 
@@ -138,6 +139,22 @@ int run_command(Args& a) {
   return exec_driver(o, "run", a.rest);
 }
 
+int bench_command(Args& a) {
+  BuildOptions o;
+  o.model_path = a.model;
+  std::string batch;
+  take_value(a.rest, "--target", &o.target);
+  take_value(a.rest, "--passes", &o.passes);
+  // The library is built for the benchmark's batch; it is passed on as well.
+  for (size_t i = 0; i + 1 < a.rest.size(); ++i) {
+    if (a.rest[i] == "--batch") o.max_batch = parse_int("--batch", a.rest[i + 1]);
+  }
+  bool train = false;
+  for (const std::string& s : a.rest) train = train || s == "--train";
+  o.training = train;
+  return exec_driver(o, "bench", a.rest);
+}
+
 int train_command(Args& a) {
   BuildOptions o;
   o.model_path = a.model;
@@ -177,6 +194,7 @@ int main(int argc, char** argv) {
     if (a.command == "inspect") return inspect_command(a);
     if (a.command == "run") return run_command(a);
     if (a.command == "train") return train_command(a);
+    if (a.command == "bench") return bench_command(a);
     if (a.command == "--help" || a.command == "-h" || a.command == "help") {
       std::cout << kUsage;
       return 0;

@@ -186,6 +186,10 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
 int train_main(Network& net, int argc, char** argv);
 // --weights W.safetensors --input X.npy --output Y.npy; returns the exit code.
 int run_main(Network& net, int argc, char** argv);
+// `cnnc bench`: --batch N --iters K [--warmup W] [--train] [--json]; prints the
+// median time of K runs after W warm-up runs (with --json, also one JSON object
+// with median_ms and images_per_s on the last line). Returns the exit code.
+int bench_main(Network& net, int argc, char** argv);
 
 // Threads used by the kernels: CNNC_NUM_THREADS, else all cores.
 void set_num_threads(int n);

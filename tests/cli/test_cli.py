@@ -49,7 +49,14 @@ with tempfile.TemporaryDirectory() as tmp:
                           '{"type": "Dense", "units": 2, "activation": "softmax", "name": "b"}]}')
     check("untrainable layer named at compile time", ["compile", inner_softmax, "-o", tmp], 2,
           "layer 'a' (Dense)", "softmax before the last layer")
-    check("inspect LeNet-5", ["inspect", LENET], 0, "conv1", "545,546")
+    check("inspect LeNet-5", ["inspect", LENET], 0, "conv1", "545,546", "After the inference passes",
+          "Arena at batch 32")
+    check("inspect, unknown pass", ["inspect", LENET, "--passes", "fold_bn"], 2, "unknown pass 'fold_bn'")
+    check("inspect --dot", ["inspect", LENET, "--dot"], 0, "digraph", "->")
+    check("bench --json", ["bench", LENET, "--batch", "2", "--iters", "3", "--json"], 0,
+          '"median_ms"', '"images_per_s"')
+    check("bench --train", ["bench", LENET, "--batch", "2", "--iters", "2", "--train"], 0, "training step")
+    check("bench, bad flag", ["bench", LENET, "--iters", "x"], 2, "--iters")
 
     # run: weights and inputs that do not fit the model.
     x = np.zeros((2, 28, 28, 1), np.float32)
