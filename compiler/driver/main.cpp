@@ -132,6 +132,7 @@ int run_command(Args& a) {
   BuildOptions o;
   o.model_path = a.model;
   o.verbose = false;
+  o.training = false;  // an inference library: no gradients, a smaller arena
   std::string batch;
   take_value(a.rest, "--target", &o.target);
   take_value(a.rest, "--passes", &o.passes);
