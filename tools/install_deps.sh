@@ -2,14 +2,18 @@
 # Installs the Debian packages that are missing, and nothing else.
 #   tools/install_deps.sh build   what building cnnc and the demo need
 #   tools/install_deps.sh test    that, plus the test suite's references and data
+#   tools/install_deps.sh bench   build, plus the benchmarks' peers (oneDNN, Google Benchmark)
 set -euo pipefail
 
 build_packages=(cmake g++ make libhalide14-0-dev nlohmann-json3-dev zlib1g-dev npm)
+bench_packages=(libdnnl-dev libbenchmark-dev)
 test_packages=(libgtest-dev python3-torch python3-numpy dataset-fashion-mnist clang-14 libclang-rt-14-dev)
 
 wanted=("${build_packages[@]}")
 if [[ ${1:-build} == test ]]; then
   wanted+=("${test_packages[@]}")
+elif [[ ${1:-build} == bench ]]; then
+  wanted+=("${bench_packages[@]}")
 fi
 
 # A tool already on PATH counts as present, whatever package brought it (npm

@@ -77,8 +77,7 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   // pad_left, y - pad_top), zero outside. A copy only when a window crosses
   // the border.
   const int pl = static_cast<int>(s.pad_left), pt = static_cast<int>(s.pad_top);
-  const bool needs_padding = pl > 0 || pt > 0 ||
-                             (s.out_w - 1) * s.stride_w + s.kernel_w > s.in_w ||
+  const bool needs_padding = pl > 0 || pt > 0 || (s.out_w - 1) * s.stride_w + s.kernel_w > s.in_w ||
                              (s.out_h - 1) * s.stride_h + s.kernel_h > s.in_h;
   Func padded("padded_input");
   if (needs_padding) {
@@ -91,7 +90,7 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   acc(c, x, y, n) += weights(c, r.x, r.y, r.z) * padded(r.x, ix, iy, n);
   output(c, x, y, n) = detail::apply_act(acc(c, x, y, n), s.act);
   constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
-  detail::schedule_conv_forward(output, acc, padded, needs_padding, {r.x, r.y, r.z}, s, t);
+  detail::schedule_conv_forward(output, acc, padded, needs_padding, weights, {r.x, r.y, r.z}, s, t);
   return detail::finish_kernel(inputs, {output});
 }
 

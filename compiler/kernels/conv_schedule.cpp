@@ -3,7 +3,6 @@
 #include "compiler/kernels/conv_schedule.h"
 
 #include <algorithm>
-#include <cmath>
 
 namespace cnnc::kernels::detail {
 
@@ -38,48 +37,30 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Target& t) {
       // with too few independent accumulators.
       const double loads = static_cast<double>(cv + tx) / (cv * tx);
       const double latency = cv * tx < 12 ? 12.0 / (cv * tx) : 1.0;
-      const double cost = waste(channels, cv * lanes) * waste(width, tx) *
-                          std::max(1.0 + 0.5 * loads, latency);
+      const double cost =
+          waste(channels, cv * lanes) * waste(width, tx) * std::max(1.0 + 0.5 * loads, latency);
       if (cost < best_cost - 1e-9) best_cost = cost, best = ConvTile{lanes, cv, tx};
     }
   }
   return best;
 }
 
-void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
+void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy, ImageParam weights,
                            const std::vector<RVar>& rvars, const KernelSpec& s, const Target& t) {
   std::vector<Var> v = out.args();
   Var c = v[0], x = v[1], y = v[2], n = v[3];
   Var co("co"), ci("ci"), xo("xo"), xi("xi"), task("task");
   const ConvTile tile = choose_conv_tile(s.out_c, s.out_w, t);
   // Padding: a zero-bordered copy of the input, so the inner loop has no
-  // selects; the whole image when small, else the rows each task reads.
+  // selects; the whole image unless it is large, then the rows each task reads.
   const int64_t padded_bytes = 4 * s.in_c * (s.in_w + s.kernel_w) * (s.in_h + s.kernel_h);
-  const bool padded_at_root = padded_bytes <= (1 << 20);
+  const bool padded_at_root = !padded_is_copy || padded_bytes <= (4 << 20);
   if (padded_is_copy) {
-    Var pc = padded.args()[0], px = padded.args()[1], py = padded.args()[2];
     const int in_lanes = channel_lanes(s.in_c, t);
-    if (in_lanes > 0) padded.vectorize(pc, in_lanes, TailStrategy::GuardWithIf);
-    if (padded_at_root) padded.compute_root().parallel(py);
-    (void)px;
+    if (in_lanes > 0) padded.vectorize(padded.args()[0], in_lanes, TailStrategy::GuardWithIf);
+    if (padded_at_root) padded.compute_root().parallel(padded.args()[2]);
   }
-  if (tile.lanes > 0) {
-    const int tile_c = tile.vectors * tile.lanes;
-    out.split(c, co, ci, tile_c, TailStrategy::ShiftInwards)
-        .split(x, xo, xi, tile.columns, TailStrategy::ShiftInwards)
-        .reorder(ci, xi, xo, y, co, n)
-        .vectorize(ci, tile.lanes)
-        .unroll(ci)
-        .unroll(xi);
-    acc.compute_at(out, xo).vectorize(c, tile.lanes).unroll(c).unroll(x);
-    std::vector<VarOrRVar> order = {c, x};
-    for (const RVar& r : rvars) order.push_back(r);
-    order.push_back(y);
-    order.push_back(n);
-    acc.update().reorder(order).vectorize(c, tile.lanes).unroll(c).unroll(x);
-    // Consecutive tasks share a channel tile: its weights stay in cache.
-    out.fuse(y, co, task).fuse(task, n, task).parallel(task);
-  } else {
+  if (tile.lanes == 0) {
     // Few output channels: output columns are the vector axis.
     const int lanes = s.out_w >= 16 ? 16 : 8;
     if (s.out_w >= 8) {
@@ -89,16 +70,66 @@ void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
       acc.compute_at(out, c).vectorize(x);
       std::vector<VarOrRVar> order = {x};
       for (const RVar& r : rvars) order.push_back(r);
-      order.push_back(c);
-      order.push_back(y);
-      order.push_back(n);
+      order.insert(order.end(), {c, y, n});
       acc.update().reorder(order).vectorize(x);
     } else {
       acc.compute_at(out, x);
     }
     out.fuse(y, n, task).parallel(task);
+    if (!padded_at_root) padded.compute_at(out, task);
+    return;
   }
-  if (padded_is_copy && !padded_at_root) padded.compute_at(out, task);
+  // When a tile's weights overflow L1, the reduction over input channels is
+  // split into chunks whose weights stay in L1 while every column tile of
+  // the row accumulates into a row of accumulators (in L1 too).
+  const int tile_c = tile.vectors * tile.lanes;
+  const int64_t tile_weight_bytes = 4 * tile_c * s.in_c * s.kernel_w * s.kernel_h;
+  int chunk = 0;
+  if (tile_weight_bytes > (32 << 10) && s.out_w % tile.columns == 0 && s.out_w > tile.columns) {
+    const int max_chunk = (16 << 10) / (4 * tile_c);
+    for (int d = std::min<int>(max_chunk, static_cast<int>(s.in_c)); d >= 8 && !chunk; --d) {
+      if (s.in_c % d == 0) chunk = d;
+    }
+  }
+  out.split(c, co, ci, tile_c, TailStrategy::ShiftInwards)
+      .split(x, xo, xi, tile.columns, TailStrategy::ShiftInwards)
+      .vectorize(ci, tile.lanes)
+      .unroll(ci)
+      .unroll(xi);
+  out.fuse(y, n, task);
+  if (chunk > 0) {
+    Var axo("axo"), axi("axi");
+    RVar rco("rco"), rci("rci");
+    acc.compute_at(out, padded_at_root ? task : co).vectorize(c, tile.lanes);
+    acc.update()
+        .split(x, axo, axi, tile.columns, TailStrategy::GuardWithIf)
+        .split(rvars[0], rco, rci, chunk, TailStrategy::GuardWithIf)
+        .reorder(c, axi, rci, axo, rco, rvars[1], rvars[2], y, n)
+        .vectorize(c, tile.lanes)
+        .unroll(c)
+        .unroll(axi);
+  } else {
+    acc.compute_at(out, xo).vectorize(c, tile.lanes).unroll(c).unroll(x);
+    std::vector<VarOrRVar> order = {c, x};
+    for (const RVar& r : rvars) order.push_back(r);
+    order.insert(order.end(), {y, n});
+    acc.update().reorder(order).vectorize(c, tile.lanes).unroll(c).unroll(x);
+  }
+  // The weights of a channel tile, copied contiguously: read in place, the
+  // tile's rows lie out_c floats apart, a power of two that maps them onto
+  // few cache sets and many pages.
+  Func w = weights.in();
+  w.vectorize(w.args()[0], tile.lanes, TailStrategy::GuardWithIf);
+  if (padded_at_root) {
+    // Channel tiles outermost: each copies its weights once.
+    out.reorder(ci, xi, xo, task, co).parallel(co).parallel(task);
+    w.compute_at(out, co);
+  } else {
+    // A large image (few channels): rows outermost, each pads its rows.
+    out.reorder(ci, xi, xo, co, task).parallel(task);
+    w.compute_root();
+    padded.compute_at(out, task);
+  }
 }
 
 }  // namespace cnnc::kernels::detail

@@ -21,7 +21,8 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Halide::Target&
 // that is a zero-bordered copy when `padded_is_copy` (else an alias to
 // inline).
 void schedule_conv_forward(Halide::Func out, Halide::Func acc, Halide::Func padded,
-                           bool padded_is_copy, const std::vector<Halide::RVar>& rvars,
-                           const KernelSpec& spec, const Halide::Target& target);
+                           bool padded_is_copy, Halide::ImageParam weights,
+                           const std::vector<Halide::RVar>& rvars, const KernelSpec& spec,
+                           const Halide::Target& target);
 
 }  // namespace cnnc::kernels::detail

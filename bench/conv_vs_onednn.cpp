@@ -1,0 +1,215 @@
+// cnnc's Conv2D kernel (the cache's builder, JIT-compiled for the host)
+// against oneDNN's convolution (NHWC, fp32, bias + ReLU post-op) on every
+// distinct conv shape of the seed networks at batch 1. Each iteration runs
+// both on the same data, in alternating order; the counters are medians.
+//   bench_conv_vs_onednn [--benchmark_filter=...]   (threads: CNNC_BENCH_THREADS, 2)
+// bench/conv_vs_onednn.sh builds it, runs it and prints the table.
+#include <benchmark/benchmark.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "Halide.h"
+#include "bench/conv_shapes.h"
+#include "compiler/kernels/halide_kernels.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace {
+
+using cnnc::kernels::KernelSpec;
+using Clock = std::chrono::steady_clock;
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+// One shape: the data, cnnc's compiled pipeline and oneDNN's primitive.
+struct Case {
+  explicit Case(const KernelSpec& spec);
+  void run_cnnc() { kernel.pipeline.realize(Halide::Realization(cnnc_out), target); }
+  void run_onednn() {
+    prim.execute(stream, {{DNNL_ARG_SRC, src_mem},
+                          {DNNL_ARG_WEIGHTS, wei_mem},
+                          {DNNL_ARG_BIAS, bias_mem},
+                          {DNNL_ARG_DST, dst_mem}});
+    stream.wait();
+  }
+  double max_relative_error() const;
+
+  KernelSpec s;
+  Halide::Target target;
+  cnnc::kernels::BuiltKernel kernel;
+  std::vector<float> input, weights, bias, dnnl_out;
+  Halide::Buffer<float> in_buf, wei_buf, bias_buf, cnnc_out;
+  dnnl::stream stream{engine()};
+  dnnl::memory src_mem, wei_mem, bias_mem, dst_mem;
+  dnnl::convolution_forward prim;
+};
+
+Case::Case(const KernelSpec& spec) : s(spec), target(Halide::get_host_target()) {
+  kernel = cnnc::kernels::build_kernel(s, target);
+  kernel.pipeline.compile_jit(target);
+  const int ic = int(s.in_c), oc = int(s.out_c), kh = int(s.kernel_h), kw = int(s.kernel_w);
+  input = random_floats(size_t(s.in_h * s.in_w * ic), 1);
+  weights = random_floats(size_t(kh * kw * ic * oc), 2);
+  bias = random_floats(size_t(oc), 3);
+  dnnl_out.resize(size_t(s.out_h * s.out_w * oc));
+  in_buf = Halide::Buffer<float>(input.data(), std::vector<int>{ic, int(s.in_w), int(s.in_h), 1});
+  wei_buf = Halide::Buffer<float>(weights.data(), std::vector<int>{oc, ic, kw, kh});
+  bias_buf = Halide::Buffer<float>(bias.data(), std::vector<int>{oc});
+  cnnc_out = Halide::Buffer<float>(std::vector<int>{oc, int(s.out_w), int(s.out_h), 1});
+  kernel.inputs[0].set(in_buf);
+  kernel.inputs[1].set(wei_buf);
+  kernel.inputs[2].set(bias_buf);
+
+  using md = dnnl::memory::desc;
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  const md src_md({1, ic, s.in_h, s.in_w}, dt::f32, tag::nhwc);
+  const md dst_md({1, oc, s.out_h, s.out_w}, dt::f32, tag::nhwc);
+  const md bias_md({oc}, dt::f32, tag::x);
+  const md user_wei_md({oc, ic, kh, kw}, dt::f32, tag::hwio);
+  const md any_wei_md({oc, ic, kh, kw}, dt::f32, tag::any);
+  auto pad_after = [](int64_t in, int64_t out, int64_t k, int64_t stride, int64_t before) {
+    return std::max<int64_t>((out - 1) * stride + k - in - before, 0);
+  };
+  const dnnl::memory::dims strides = {s.stride_h, s.stride_w};
+  const dnnl::memory::dims pad_l = {s.pad_top, s.pad_left};
+  const dnnl::memory::dims pad_r = {pad_after(s.in_h, s.out_h, kh, s.stride_h, s.pad_top),
+                                    pad_after(s.in_w, s.out_w, kw, s.stride_w, s.pad_left)};
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                       dnnl::algorithm::convolution_auto, src_md, any_wei_md,
+                                       bias_md, dst_md, strides, pad_l, pad_r);
+  dnnl::post_ops ops;
+  ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
+  prim = dnnl::convolution_forward(pd);
+  src_mem = dnnl::memory(src_md, engine(), input.data());
+  bias_mem = dnnl::memory(bias_md, engine(), bias.data());
+  dst_mem = dnnl::memory(dst_md, engine(), dnnl_out.data());
+  // Weights reordered once, as a deployed model would hold them.
+  dnnl::memory user_wei(user_wei_md, engine(), weights.data());
+  wei_mem = dnnl::memory(pd.weights_desc(), engine());
+  dnnl::reorder(user_wei, wei_mem).execute(stream, user_wei, wei_mem);
+  stream.wait();
+}
+
+double Case::max_relative_error() const {
+  double worst = 0, scale = 1e-6;
+  for (size_t i = 0; i < dnnl_out.size(); ++i) {
+    worst = std::max(worst, double(std::fabs(cnnc_out.data()[i] - dnnl_out[i])));
+    scale = std::max(scale, double(std::fabs(dnnl_out[i])));
+  }
+  return worst / scale;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double fastest(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+
+struct Result {
+  double cnnc_ms, onednn_ms;
+};
+std::map<std::string, Result>& results() {
+  static std::map<std::string, Result> r;
+  return r;
+}
+
+void BM_Conv(benchmark::State& state, const cnnc::bench::ConvShape& shape) {
+  static std::map<std::string, std::unique_ptr<Case>> cases;  // compiled once per shape
+  std::unique_ptr<Case>& c = cases[shape.name];
+  if (!c) c = std::make_unique<Case>(shape.spec);
+  c->run_cnnc();  // warm up both
+  c->run_onednn();
+  const double err = c->max_relative_error();
+  if (err > 1e-4) state.SkipWithError(("cnnc differs from oneDNN: " + std::to_string(err)).c_str());
+  std::vector<double> t_cnnc, t_dnnl;
+  bool cnnc_first = true;
+  for (auto _ : state) {
+    for (int k = 0; k < 2; ++k) {
+      const bool cnnc_now = (k == 0) == cnnc_first;
+      const auto t0 = Clock::now();
+      cnnc_now ? c->run_cnnc() : c->run_onednn();
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      (cnnc_now ? t_cnnc : t_dnnl).push_back(ms);
+    }
+    state.SetIterationTime((t_cnnc.back() + t_dnnl.back()) / 1e3);
+    cnnc_first = !cnnc_first;
+  }
+  const KernelSpec& s = shape.spec;
+  const double gflop =
+      2e-9 * double(s.out_h * s.out_w * s.out_c * s.in_c * s.kernel_h * s.kernel_w);
+  const double mc = median(t_cnnc), md = median(t_dnnl);
+  results()[shape.name] = {mc, md};
+  state.counters["cnnc_ms"] = mc;
+  state.counters["onednn_ms"] = md;
+  state.counters["cnnc_gflops"] = gflop / (mc / 1e3);
+  state.counters["onednn_gflops"] = gflop / (md / 1e3);
+  state.counters["ratio"] = mc / md;
+  // On a shared machine the fastest runs are the least disturbed ones.
+  state.counters["ratio_min"] = fastest(t_cnnc) / fastest(t_dnnl);
+  state.counters["rel_err"] = err;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Two thread pools share the cores: OpenMP's must not spin while Halide's
+  // works (libgomp reads this when it loads, so re-run with it set).
+  if (!std::getenv("OMP_WAIT_POLICY")) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);
+  }
+  const char* env = std::getenv("CNNC_BENCH_THREADS");
+  const int threads = env ? std::atoi(env) : 2;
+  setenv("HL_NUM_THREADS", std::to_string(threads).c_str(), 1);
+  omp_set_num_threads(threads);
+  for (const cnnc::bench::ConvShape& shape : cnnc::bench::seed_conv_shapes()) {
+    benchmark::RegisterBenchmark(("conv/" + shape.name).c_str(), BM_Conv, shape)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(0.3);
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  double log_sum = 0, worst = 0;
+  std::string worst_name;
+  for (const auto& [name, r] : results()) {
+    const double ratio = r.cnnc_ms / r.onednn_ms;
+    log_sum += std::log(ratio);
+    if (ratio > worst) worst = ratio, worst_name = name;
+  }
+  if (!results().empty()) {
+    std::fprintf(stderr,
+                 "summary: %zu shapes, geometric mean cnnc/oneDNN time %.3f, worst %.3f (%s), "
+                 "%d threads\n",
+                 results().size(), std::exp(log_sum / double(results().size())), worst,
+                 worst_name.c_str(), threads);
+  }
+  return 0;
+}
