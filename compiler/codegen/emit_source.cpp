@@ -149,6 +149,17 @@ std::string emit_source(const ModelSource& m) {
       << ", " << number(f.epsilon) << ", " << at("derived", f.derived_kernel) << ", "
       << at("derived", f.derived_bias) << ");\n";
   }
+  for (const lower::MergedWeights& mw : p.merges) {
+    s << "  // " << mw.layer << ": the parts side by side along the output channels\n";
+    int64_t begin = 0;
+    for (const lower::MergedWeights::Part& part : mw.parts) {
+      const char* block = part.derived ? "derived" : "params";
+      s << "  cnnc::abi::copy_output_channels(" << at(block, part.kernel) << ", " << at(block, part.bias)
+        << ", " << mw.rows << ", " << part.channels << ", " << at("derived", mw.derived_kernel) << ", "
+        << at("derived", mw.derived_bias) << ", " << mw.channels << ", " << begin << ");\n";
+      begin += part.channels;
+    }
+  }
   s << "}\n\n";
   s << "// Inference on n <= kMaxBatch images.\n"
     << "void infer_batch(float* arena, float* params, float* derived, const float* input, int n,\n"

@@ -50,14 +50,19 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
   }
   ir::print_summary(g, out);
 
-  int folded = 0;
-  for (const ir::Node& n : inference.nodes) folded += !n.attrs.folded_batchnorm.empty();
+  int folded = 0, merged = 0, merges = 0;
+  for (const ir::Node& n : inference.nodes) {
+    folded += !n.attrs.folded_batchnorm.empty();
+    for (const ir::Attrs::MergedPart& part : n.attrs.merged) folded += !part.folded_batchnorm.empty();
+    merged += int(n.attrs.merged.size());
+    merges += !n.attrs.merged.empty();
+  }
   out << "\nAfter the inference passes (" << o.passes << "): " << inference.nodes.size() - 1
       << " layers (" << g.nodes.size() - 1 << " as written); " << folded
       << " BatchNormalization folded, " << count(g, ir::OpKind::Activation) - count(inference, ir::OpKind::Activation)
       << " activations fused, " << count(g, ir::OpKind::ZeroPad2D) - count(inference, ir::OpKind::ZeroPad2D)
       << " paddings folded, " << count(g, ir::OpKind::Dropout) - count(inference, ir::OpKind::Dropout)
-      << " dropouts removed\n"
+      << " dropouts removed, " << merged << " parallel 1x1 convolutions merged into " << merges << "\n"
       << log.str();
   ir::print_graph(inference, out);
 

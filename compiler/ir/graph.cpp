@@ -53,6 +53,7 @@ int op_max_inputs(OpKind kind) { return kOpRows[static_cast<int>(kind)].max_inpu
 
 bool op_from_name(const std::string& name, OpKind* kind) {
   for (size_t i = 0; i < std::size(kOpRows); ++i) {
+    if (static_cast<OpKind>(i) == OpKind::ChannelSlice) continue;  // internal
     if (name == kOpRows[i].name) {
       *kind = static_cast<OpKind>(i);
       return true;

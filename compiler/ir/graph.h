@@ -70,6 +70,19 @@ struct Attrs {
   std::string folded_batchnorm;  // layer name, "" when none
   double folded_epsilon = 0.001;
   bool folded_center = true, folded_scale = true;
+  // ChannelSlice: the first channel taken (the count is `filters`).
+  int64_t slice_begin = 0;
+  // Conv2D made by merge_parallel_1x1: the convolutions it computes at once, in
+  // output-channel order (each keeps its variables; the merged kernel and bias
+  // are derived from them at load time).
+  struct MergedPart {
+    std::string layer;
+    int64_t filters = 0;
+    bool use_bias = true;
+    std::string folded_batchnorm;
+    double folded_epsilon = 0.001;
+  };
+  std::vector<MergedPart> merged;
 };
 
 struct Node {

@@ -38,6 +38,10 @@ void append_dense_like(const Attrs& a, std::string* out) {
     *out += initializer_name(a.kernel_init);
   }
   if (!a.folded_batchnorm.empty()) *out += " folded_bn=\"" + a.folded_batchnorm + "\"";
+  if (!a.merged.empty()) {
+    *out += " merged=";
+    for (size_t i = 0; i < a.merged.size(); ++i) *out += (i ? "," : "") + a.merged[i].layer;
+  }
 }
 
 std::string pad_right(const std::string& s, size_t width) {
@@ -82,6 +86,10 @@ std::string node_attrs_str(const Node& n) {
       break;
     case OpKind::ZeroPad2D:
       out += " pads=" + pads_str(a.pads);
+      break;
+    case OpKind::ChannelSlice:
+      out += " channels=" + std::to_string(a.slice_begin) + ".." +
+             std::to_string(a.slice_begin + a.filters) + " act=" + activation_name(a.activation);
       break;
     case OpKind::Input:
     case OpKind::GlobalAvgPool2D:

@@ -125,6 +125,13 @@ class NodeShaper {
       }
       case OpKind::Concat:
         return concat();
+      case OpKind::ChannelSlice:
+        out_ = in();
+        if (out_.empty() || a.slice_begin < 0 || a.slice_begin + a.filters > out_.back()) {
+          return "the channel slice does not fit its input";
+        }
+        out_.back() = a.filters;
+        return "";
       case OpKind::Add:
         for (size_t i = 1; i < n_.inputs.size(); ++i) {
           if (in(i) != in()) {

@@ -208,6 +208,7 @@ std::string KernelSpec::key() const {
     case Kind::ChannelCopy:
       out << " hw=" << in_h << "x" << in_w << " channels=" << channels << " in_c=" << in_c
           << " out_c=" << out_c;
+      if (act != Act::Linear) out << " act=" << int(act);
       break;
     case Kind::Add:
       out << " elems=" << in_h * in_w * in_c << " act=" << act_name(act);

@@ -60,7 +60,7 @@
 //   ZeroPad               input(c,in_w,in_h,n) -> output(c,out_w,out_h,n)
 //                         pad_top / pad_left before; the rest of out_h/out_w after
 //   ZeroPadBackward       d_output(c,out_w,out_h,n) -> d_input(c,in_w,in_h,n) (the crop)
-//   ChannelCopy           input(channels,w,h,n) -> output(channels,w,h,n), w = in_w,
+//   ChannelCopy           input(channels,w,h,n) -> output(channels,w,h,n) act applied, w = in_w,
 //                         h = in_h. Host pointers point at the first copied channel
 //                         (min 0 everywhere); strides are constant: input (1, in_c,
 //                         in_c*w, in_c*w*h), output (1, out_c, out_c*w, out_c*w*h).

@@ -84,7 +84,8 @@ BuiltKernel build_channel_copy(const KernelSpec& s, const Target& t) {
   constrain_channel_window(input, s, s.in_c);
   Var c("c"), x("x"), y("y"), n("n");
   Func output("output");
-  output(c, x, y, n) = input(c, x, y, n);
+  // An activation on the copy serves the slices of merged convolutions.
+  output(c, x, y, n) = detail::apply_act(input(c, x, y, n), s.act);
   constrain_channel_window(output.output_buffer(), s, s.out_c);
   schedule_image_copy(output, s.channels, s.in_w, t);
   return detail::finish_kernel({input}, {output});

@@ -158,7 +158,8 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.spec.stride_h = n.attrs.stride_h, st.spec.stride_w = n.attrs.stride_w;
         st.spec.pad_top = n.attrs.pads.top, st.spec.pad_left = n.attrs.pads.left;
         st.spec.act = kernel_act(n.attrs.activation);
-        st.spec.use_bias = n.attrs.use_bias || !n.attrs.folded_batchnorm.empty();
+        st.spec.use_bias = n.attrs.use_bias || !n.attrs.folded_batchnorm.empty() ||
+                           !n.attrs.merged.empty();
         st.operands["input"] = x;
         st.operands["weights"] = l.layer_param(n, "kernel");
         if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");
@@ -261,6 +262,25 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         break;
       }
       case OpKind::Concat: concat_forward(l, n, out, steps); break;
+      case OpKind::ChannelSlice: {
+        // Its channels of the merged convolution, activation applied, into a tensor of its own.
+        int64_t h, w, total, c = n.attrs.filters;
+        hwc(in->shape, &h, &w, &total);
+        Step st = make_step(Kind::ChannelCopy, n, "slice of " + in->name);
+        st.spec.in_h = st.spec.out_h = h;
+        st.spec.in_w = st.spec.out_w = w;
+        st.spec.in_c = total;
+        st.spec.out_c = c;
+        st.spec.channels = c;
+        st.spec.act = kernel_act(n.attrs.activation);
+        x.extents = out.extents = {c, w, h};
+        x.element_offset = n.attrs.slice_begin;
+        x.strides = {1, total, total * w, total * w * h};
+        st.operands["input"] = x;
+        st.operands["output"] = out;
+        steps->push_back(st);
+        break;
+      }
       case OpKind::Add: {
         // Pairwise: out = in0 + in1, then out += in_k.
         int64_t elems = ir::num_elements(n.shape);

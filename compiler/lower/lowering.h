@@ -42,6 +42,11 @@ struct Lowering {
   // The kernel or bias a Conv2D/Dense layer computes with: its own variable, or
   // the derived one when a BatchNorm was folded into it.
   Operand layer_param(const ir::Node& n, const std::string& suffix);
+  // The fold of BatchNorm `batchnorm` into `layer` (registered on first use).
+  const BatchNormFold& fold(const std::string& layer, const std::string& batchnorm,
+                            double epsilon);
+  // Floats in the derived block, 64-byte aligned.
+  int64_t derive(int64_t floats);
 
   // Gradients of a node read by several layers are sums. The first contribution
   // writes d(id) itself; later ones go to a scratch tensor that end_grad adds in.

@@ -40,42 +40,96 @@ Operand Lowering::param(const std::string& variable, Space space) const {
   return o;
 }
 
+int64_t Lowering::derive(int64_t floats) {
+  int64_t at = program.derived_floats;
+  program.derived_floats += (floats + 15) / 16 * 16;
+  return at;
+}
+
+const BatchNormFold& Lowering::fold(const std::string& layer, const std::string& batchnorm,
+                                    double epsilon) {
+  for (const BatchNormFold& f : program.folds) {
+    if (f.layer == layer) return f;
+  }
+  auto offset = [&](const std::string& v) {
+    auto it = params.index.find(v);
+    return it == params.index.end() ? int64_t(-1) : params.slots[it->second].offset;
+  };
+  const ParamSlot& kernel = params.at(layer + ".kernel");
+  BatchNormFold f;
+  f.layer = layer;
+  f.batchnorm = batchnorm;
+  f.kernel = kernel.offset;
+  f.kernel_floats = kernel.size;
+  f.channels = kernel.variable.shape.back();
+  f.bias = offset(layer + ".bias");
+  f.gamma = offset(batchnorm + ".gamma");
+  f.beta = offset(batchnorm + ".beta");
+  f.mean = offset(batchnorm + ".moving_mean");
+  f.variance = offset(batchnorm + ".moving_variance");
+  f.epsilon = epsilon;
+  f.derived_kernel = derive(f.kernel_floats);
+  f.derived_bias = derive(f.channels);
+  program.folds.push_back(f);
+  return program.folds.back();
+}
+
 Operand Lowering::layer_param(const ir::Node& n, const std::string& suffix) {
-  if (n.attrs.folded_batchnorm.empty()) return param(n.name + "." + suffix, Space::Params);
-  BatchNormFold* fold = nullptr;
-  for (BatchNormFold& f : program.folds) {
-    if (f.layer == n.name) fold = &f;
-  }
-  if (!fold) {
-    BatchNormFold f;
-    f.layer = n.name;
-    f.batchnorm = n.attrs.folded_batchnorm;
-    const ParamSlot& kernel = params.at(n.name + ".kernel");
-    auto offset = [&](const std::string& v) {
-      auto it = params.index.find(v);
-      return it == params.index.end() ? int64_t(-1) : params.slots[it->second].offset;
-    };
-    f.kernel = kernel.offset;
-    f.kernel_floats = kernel.size;
-    f.channels = kernel.variable.shape.back();
-    f.bias = offset(n.name + ".bias");
-    f.gamma = offset(f.batchnorm + ".gamma");
-    f.beta = offset(f.batchnorm + ".beta");
-    f.mean = offset(f.batchnorm + ".moving_mean");
-    f.variance = offset(f.batchnorm + ".moving_variance");
-    f.epsilon = n.attrs.folded_epsilon;
-    f.derived_kernel = program.derived_floats;
-    f.derived_bias = f.derived_kernel + (f.kernel_floats + 15) / 16 * 16;
-    program.derived_floats = f.derived_bias + (f.channels + 15) / 16 * 16;
-    program.folds.push_back(f);
-    fold = &program.folds.back();
-  }
-  Operand o = param(n.name + ".kernel", Space::Derived);
-  if (suffix == "kernel") {
-    o.offset = fold->derived_kernel;
+  int64_t kernel_offset = -1, bias_offset = -1, channels = n.attrs.filters;
+  if (!n.attrs.merged.empty()) {
+    MergedWeights* merge = nullptr;
+    for (MergedWeights& m : program.merges) {
+      if (m.layer == n.name) merge = &m;
+    }
+    if (!merge) {
+      MergedWeights m;
+      m.layer = n.name;
+      m.channels = n.attrs.filters;
+      for (const ir::Attrs::MergedPart& part : n.attrs.merged) {
+        MergedWeights::Part p;
+        p.channels = part.filters;
+        if (!part.folded_batchnorm.empty()) {
+          const BatchNormFold& f = fold(part.layer, part.folded_batchnorm, part.folded_epsilon);
+          p.derived = true;
+          p.kernel = f.derived_kernel;
+          p.bias = f.derived_bias;
+        } else {
+          p.kernel = params.at(part.layer + ".kernel").offset;
+          if (part.use_bias) p.bias = params.at(part.layer + ".bias").offset;
+        }
+        m.rows = params.at(part.layer + ".kernel").size / part.filters;
+        m.parts.push_back(p);
+      }
+      m.derived_kernel = derive(m.rows * m.channels);
+      m.derived_bias = derive(m.channels);
+      program.merges.push_back(m);
+      merge = &program.merges.back();
+    }
+    kernel_offset = merge->derived_kernel;
+    bias_offset = merge->derived_bias;
+  } else if (!n.attrs.folded_batchnorm.empty()) {
+    const BatchNormFold& f = fold(n.name, n.attrs.folded_batchnorm, n.attrs.folded_epsilon);
+    kernel_offset = f.derived_kernel;
+    bias_offset = f.derived_bias;
   } else {
-    o.offset = fold->derived_bias;
-    o.extents = {fold->channels};
+    return param(n.name + "." + suffix, Space::Params);
+  }
+  Operand o;
+  o.space = Space::Derived;
+  o.batched = false;
+  if (suffix == "kernel") {
+    // Halide order of a Conv2D kernel (out, in, kw, kh) or a Dense one (out, in).
+    int64_t in = n.kind == ir::OpKind::Dense ? g.node(n.inputs[0]).shape.back()
+                                             : g.node(n.inputs[0]).shape.back();
+    o.offset = kernel_offset;
+    o.extents = {channels, in};
+    if (n.kind == ir::OpKind::Conv2D) {
+      o.extents.push_back(n.attrs.kernel_w);
+      o.extents.push_back(n.attrs.kernel_h);
+    }
+  } else {
+    o.offset = bias_offset;
+    o.extents = {channels};
   }
   return o;
 }

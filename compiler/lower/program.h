@@ -63,6 +63,22 @@ struct BatchNormFold {
   int64_t derived_kernel = 0, derived_bias = 0;  // into the derived block
 };
 
+// A convolution merged from parallel 1x1 ones: its kernel and bias are the
+// parts' (or their BatchNorm-folded versions) side by side along the output
+// channels. Offsets in floats; *_derived says which block they are in.
+struct MergedWeights {
+  std::string layer;
+  struct Part {
+    int64_t kernel = 0, bias = -1;  // bias -1: the part has none (zeros)
+    bool derived = false;           // kernel and bias come from a fold
+    int64_t channels = 0;
+  };
+  std::vector<Part> parts;
+  int64_t rows = 0;  // kernel floats per output channel (kh * kw * c_in)
+  int64_t channels = 0;
+  int64_t derived_kernel = 0, derived_bias = 0;
+};
+
 struct Program {
   std::string model;
   int max_batch = 1;
@@ -74,6 +90,7 @@ struct Program {
   int64_t arena_floats = 0;          // for max_batch images, after planning
   int64_t unplanned_arena_floats = 0;  // every tensor in its own place
   std::vector<BatchNormFold> folds;  // inference: computed from the parameters at load time
+  std::vector<MergedWeights> merges;  // after the folds
   int64_t derived_floats = 0;
   int64_t output_floats_per_image = 0;
   // Arena tensors holding the per-image loss and the softmax probabilities of

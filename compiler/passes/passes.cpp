@@ -17,6 +17,8 @@ const std::vector<PassInfo>& all_passes() {
        "BatchNormalization after a linear Conv2D/Dense folds into its kernel and bias"},
       {"fuse_activation", fuse_activation, true, true,
        "an Activation after a linear Conv2D/Dense becomes its epilogue"},
+      {"merge_parallel_1x1", merge_parallel_1x1, true, false,
+       "1x1 convolutions reading one tensor with one stride become one convolution"},
       {"remove_dead_nodes", remove_dead_nodes, true, true, "nothing the output does not need"},
       // Not a graph pass: the lowered program's arena is planned by liveness.
       {"plan_memory", nullptr, true, true, "tensors that are not alive together share memory"},

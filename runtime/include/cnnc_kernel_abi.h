@@ -128,6 +128,18 @@ inline void fold_batchnorm(const float* kernel, size_t kernel_floats, size_t cha
   }
 }
 
+// Puts a part's kernel ([rows, channels], output channels innermost) and bias
+// (null: zeros) at output channels [begin, begin + channels) of a merged one.
+inline void copy_output_channels(const float* kernel, const float* bias, size_t rows,
+                                 size_t channels, float* merged_kernel, float* merged_bias,
+                                 size_t merged_channels, size_t begin) {
+  for (size_t r = 0; r < rows; ++r) {
+    std::memcpy(merged_kernel + r * merged_channels + begin, kernel + r * channels,
+                channels * sizeof(float));
+  }
+  for (size_t c = 0; c < channels; ++c) merged_bias[begin + c] = bias ? bias[c] : 0.0f;
+}
+
 inline double l2_penalty(const float* w, size_t n, double l2) {
   double sum = 0.0;
   for (size_t i = 0; i < n; ++i) sum += double(w[i]) * w[i];

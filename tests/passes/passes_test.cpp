@@ -23,7 +23,9 @@ std::string after(ir::Graph& g, bool (*pass)(ir::Graph&, const PassContext&), bo
   std::string before = ir::graph_to_string(g);
   bool changed = pass(g, PassContext{training, nullptr});
   EXPECT_EQ(changed, expect_change) << before;
-  if (!expect_change) EXPECT_EQ(ir::graph_to_string(g), before);
+  if (!expect_change) {
+    EXPECT_EQ(ir::graph_to_string(g), before);
+  }
   return ir::graph_to_string(g);
 }
 
@@ -115,6 +117,40 @@ TEST(FuseActivation, NotWhenTheLinearValueIsReadOrAlreadyActivated) {
                                         {"type": "Activation", "activation": "softmax"},
                                         {"type": "Dense", "units": 2, "activation": "softmax"})");
   after(inner_softmax, fuse_activation, false, /*training=*/true);
+}
+
+TEST(MergeParallel1x1, ThreeReducesBecomeOneConvolutionAndSlices) {
+  ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 3, "kernel_size": 1, "activation": "relu"},
+                            {"type": "Conv2D", "name": "b", "inputs": ["input"], "filters": 2, "kernel_size": 1},
+                            {"type": "Conv2D", "name": "c", "inputs": ["input"], "filters": 4, "kernel_size": 1, "use_bias": false},
+                            {"type": "Concatenate", "name": "cat", "inputs": ["a", "b", "c"]})");
+  EXPECT_EQ(after(g, merge_parallel_1x1, true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Conv2D \"merged(a,b,c)\" (%0) filters=9 kernel=1x1 stride=1x1 pads=0,0,0,0 act=linear bias merged=a,b,c -> 6x6x9\n"
+            "%2 = ChannelSlice \"a\" (%1) channels=0..3 act=relu -> 6x6x3\n"
+            "%3 = ChannelSlice \"b\" (%1) channels=3..5 act=linear -> 6x6x2\n"
+            "%4 = ChannelSlice \"c\" (%1) channels=5..9 act=linear -> 6x6x4\n"
+            "%5 = Concatenate \"cat\" (%2, %3, %4) -> 6x6x9\n"
+            "output %5\n");
+  EXPECT_FALSE(g.node(1).attrs.merged[2].use_bias);
+}
+
+TEST(MergeParallel1x1, NotAcrossStridesKernelsOrInputsNorInTraining) {
+  ir::Graph strides = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 3, "kernel_size": 1, "strides": 2},
+                                  {"type": "Conv2D", "name": "b", "inputs": ["input"], "filters": 3, "kernel_size": 1},
+                                  {"type": "Add", "inputs": ["a", "a"]})");
+  after(strides, merge_parallel_1x1, false);
+  ir::Graph kernels = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 3, "kernel_size": 1},
+                                  {"type": "Conv2D", "name": "b", "inputs": ["input"], "filters": 3, "kernel_size": 3, "padding": "same"},
+                                  {"type": "Add", "inputs": ["a", "b"]})");
+  after(kernels, merge_parallel_1x1, false);
+  ir::Graph inputs = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 2, "kernel_size": 1},
+                                 {"type": "Conv2D", "name": "b", "filters": 2, "kernel_size": 1})");
+  after(inputs, merge_parallel_1x1, false);
+  ir::Graph training = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 3, "kernel_size": 1},
+                                   {"type": "Conv2D", "name": "b", "inputs": ["input"], "filters": 3, "kernel_size": 1},
+                                   {"type": "Add", "inputs": ["a", "b"]})");
+  after(training, merge_parallel_1x1, false, /*training=*/true);
 }
 
 TEST(RemoveDeadNodes, DropsWhatTheOutputDoesNotRead) {
