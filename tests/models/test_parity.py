@@ -57,8 +57,10 @@ def random_weights(model, rng):
 
 
 def without_dropout(model):
-    """A copy with every Dropout rate 0, in modules too."""
+    """A copy with every Dropout rate 0, in modules too, and no data
+    augmentation (random crops and flips would change the training batches)."""
     model = json.loads(json.dumps(model))
+    model.get("training", {}).pop("augmentation", None)
     layer_lists = [model["layers"]] + [m["layers"] for m in model.get("modules", {}).values()]
     for layers in layer_lists:
         for layer in layers:
@@ -101,7 +103,7 @@ def forward_check(args, model, tmp, rng):
     ref.write_safetensors(os.path.join(tmp, "w.safetensors"), weights)
     x = rng.random([args.batch] + model["input"]["shape"], dtype=np.float32)
     np.save(os.path.join(tmp, "x.npy"), x)
-    run([args.cnnc, "run", args.model, "--weights", os.path.join(tmp, "w.safetensors"),
+    run([args.cnnc, "run", args.model, "--passes", args.passes, "--weights", os.path.join(tmp, "w.safetensors"),
          "--input", os.path.join(tmp, "x.npy"), "--output", os.path.join(tmp, "y.npy")])
     got = np.load(os.path.join(tmp, "y.npy")).reshape(args.batch, -1)
     with torch.no_grad():
@@ -136,7 +138,7 @@ def sgd_check(args, model, tmp, rng):
     model_file = os.path.join(tmp, os.path.basename(args.model))
     with open(model_file, "w") as f:
         json.dump(model, f)
-    run([args.cnnc, "train", model_file, "--weights", w0, "--train-images", os.path.join(tmp, "x.npy"),
+    run([args.cnnc, "train", model_file, "--passes", args.passes, "--weights", w0, "--train-images", os.path.join(tmp, "x.npy"),
          "--train-labels", os.path.join(tmp, "y.npy"), "--steps", str(args.steps), "--no-shuffle",
          "--batch-size", str(args.batch), "--save", out])
     got = ref.read_safetensors(out)
@@ -188,6 +190,7 @@ def main():
     p.add_argument("--batch", type=int, default=3)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--passes", default="all", help="cnnc's --passes (all, none or a list)")
     args = p.parse_args()
     with open(args.model) as f:
         model = json.load(f)
