@@ -17,7 +17,8 @@ namespace {
 
 int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
-// Register tile of output-channel vectors by weight-input-channels, the
+// Register tile of output-channel vectors (fewer than 8 channels: one
+// 8-lane vector over a zero-extended d_output) by up to 6 input channels, the
 // reduction over (x, y, n) just outside; parallel over (ci, kx, ky) tiles.
 void schedule_conv2d_backward_filter(Func d_weights, Func acc, const RDom& r, Func d_bias,
                                      Func bias_acc, const RDom& rb, const KernelSpec& s,
@@ -25,27 +26,34 @@ void schedule_conv2d_backward_filter(Func d_weights, Func acc, const RDom& r, Fu
   Var co = d_weights.args()[0], ci = d_weights.args()[1];
   Var kx = d_weights.args()[2], ky = d_weights.args()[3];
   Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), task("task");
-  const int lanes = channel_lanes(s.out_c, t);
-  const int tile_ci = static_cast<int>(std::min<int64_t>(s.in_c, 4));
-  if (lanes > 0) {
-    const int tile_co = s.out_c >= 2 * lanes ? 2 * lanes : lanes;
-    d_weights.split(co, coo, coi, tile_co, TailStrategy::ShiftInwards)
-        .split(ci, cio, cii, tile_ci, TailStrategy::ShiftInwards)
-        .reorder(coi, cii, coo, cio, kx, ky)
-        .vectorize(coi, lanes)
-        .unroll(cii);
-    acc.compute_at(d_weights, coo).vectorize(co, lanes).unroll(ci);
-    acc.update().reorder(co, ci, r.x, r.y, r.z, kx, ky).vectorize(co, lanes).unroll(ci);
+  const bool few = channel_lanes(s.out_c, t) == 0;
+  const int lanes = few ? 8 : channel_lanes(s.out_c, t);
+  const int vectors = s.out_c >= 3 * lanes ? 3 : s.out_c >= 2 * lanes ? 2 : 1;
+  const int tile_co = vectors * lanes;
+  const int tile_ci = static_cast<int>(std::min<int64_t>(s.in_c, 6));
+  const TailStrategy tail = few ? TailStrategy::GuardWithIf : TailStrategy::ShiftInwards;
+  // Too few accumulators for the FMA latency: kernel columns join the tile.
+  const bool tile_kx = vectors * tile_ci < 4 && s.kernel_w <= 8;
+  d_weights.split(co, coo, coi, tile_co, tail)
+      .split(ci, cio, cii, tile_ci, TailStrategy::ShiftInwards)
+      .vectorize(coi, lanes, tail)
+      .unroll(cii);
+  const TailStrategy acc_tail = few ? TailStrategy::RoundUp : TailStrategy::Auto;
+  acc.compute_at(d_weights, coo).vectorize(co, lanes, acc_tail).unroll(ci);
+  if (tile_kx) {
+    d_weights.reorder(coi, cii, kx, coo, cio, ky).unroll(kx);
+    d_weights.fuse(cio, ky, task).parallel(task);
+    acc.unroll(kx);
+    acc.update().reorder(co, ci, kx, r.x, r.y, r.z, ky).unroll(kx);
   } else {
-    d_weights.split(ci, cio, cii, tile_ci, TailStrategy::ShiftInwards)
-        .reorder(co, cii, cio, kx, ky);
+    d_weights.reorder(coi, cii, coo, cio, kx, ky);
+    d_weights.fuse(cio, kx, task).fuse(task, ky, task).parallel(task);
     acc.update().reorder(co, ci, r.x, r.y, r.z, kx, ky);
   }
-  d_weights.fuse(cio, kx, task).fuse(task, ky, task).parallel(task);
-  if (lanes == 0) acc.compute_at(d_weights, task);
+  acc.update().vectorize(co, lanes, acc_tail).unroll(ci);
   if (d_bias.defined()) {
     Var c = d_bias.args()[0], o("o"), i("i");
-    if (lanes > 0) {
+    if (!few) {
       d_bias.split(c, o, i, lanes, TailStrategy::ShiftInwards).vectorize(i);
       bias_acc.compute_at(d_bias, o).vectorize(c);
       bias_acc.update().reorder(c, rb.x, rb.y, rb.z).vectorize(c);
@@ -90,7 +98,8 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   acc(c, x, y, n) += weights(c, r.x, r.y, r.z) * padded(r.x, ix, iy, n);
   output(c, x, y, n) = detail::apply_act(acc(c, x, y, n), s.act);
   constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
-  detail::schedule_conv_forward(output, acc, padded, needs_padding, weights, {r.x, r.y, r.z}, s, t);
+  detail::schedule_conv_forward(output, acc, padded, needs_padding, weights.in(), {r.x, r.y, r.z},
+                                s, t);
   return detail::finish_kernel(inputs, {output});
 }
 
@@ -109,21 +118,37 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   Func weights_t("weights_t");
   weights_t(c, co, kx, ky) =
       select(kx < kw && ky < kh, weights(co, c, min(kx, kw - 1), min(ky, kh - 1)), 0.0f);
-  RDom r(0, static_cast<int>(s.out_c), 0, ceil_div(kw, sw), 0, ceil_div(kh, sh), "r");
+  const int rx = ceil_div(kw, sw), ry = ceil_div(kh, sh);
+  RDom r(0, static_cast<int>(s.out_c), 0, rx, 0, ry, "r");
   Expr tx = x + static_cast<int>(s.pad_left), ty = y + static_cast<int>(s.pad_top);
   Expr tap_x = tx % sw + r.y * sw, tap_y = ty % sh + r.z * sh;
-  Expr ox = tx / sw - r.y, oy = ty / sh - r.z;
+  // d_output shifted by (rx - 1, ry - 1) so that every index read is >= 0;
+  // zero outside. A copy only when some read falls outside.
+  const bool needs_padding = rx > 1 || ry > 1 || (s.in_w - 1 + s.pad_left) / sw > s.out_w - 1 ||
+                             (s.in_h - 1 + s.pad_top) / sh > s.out_h - 1;
+  Func padded("padded_d_output");
+  if (needs_padding) {
+    padded(c, x, y, n) = zero_padded(d_output, c, x - (rx - 1), y - (ry - 1), n, s.out_w, s.out_h);
+  } else {
+    padded(c, x, y, n) = d_output(c, x, y, n);
+  }
+  Expr ox = tx / sw - r.y + (rx - 1), oy = ty / sh - r.z + (ry - 1);
   Func acc("conv_bwd_data_acc"), d_input("d_input");
   acc(c, x, y, n) = 0.0f;
-  acc(c, x, y, n) +=
-      weights_t(c, r.x, tap_x, tap_y) * zero_padded(d_output, r.x, ox, oy, n, s.out_w, s.out_h);
+  acc(c, x, y, n) += weights_t(c, r.x, tap_x, tap_y) * padded(r.x, ox, oy, n);
   d_input(c, x, y, n) = acc(c, x, y, n);
   constrain_output(d_input, {s.in_c, s.in_w, s.in_h}, true);
-  // Schedule: the transposed weights once, then the tiled accumulation.
+  // Schedule: the transposed weights once, then the forward convolution's
+  // schedule for the equivalent convolution (in_c outputs over in_w x in_h).
   weights_t.compute_root();
   const int lanes = channel_lanes(s.in_c, t);
   if (lanes > 0) weights_t.vectorize(c, lanes, TailStrategy::ShiftInwards);
-  detail::schedule_tiled_accumulation(d_input, acc, {r.x, r.y, r.z}, s.in_c, s.in_w, t);
+  KernelSpec equiv = s;
+  equiv.out_c = s.in_c, equiv.out_w = s.in_w, equiv.out_h = s.in_h;
+  equiv.in_c = s.out_c, equiv.in_w = s.out_w, equiv.in_h = s.out_h;
+  equiv.kernel_w = rx, equiv.kernel_h = ry, equiv.stride_w = equiv.stride_h = 1;
+  detail::schedule_conv_forward(d_input, acc, padded, needs_padding, Func(), {r.x, r.y, r.z}, equiv,
+                                t);
   return detail::finish_kernel({d_output, weights}, {d_input});
 }
 
@@ -134,12 +159,34 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   Expr batch = d_output.dim(3).extent();
   Var co("co"), ci("ci"), kx("kx"), ky("ky");
   RDom r(0, static_cast<int>(s.out_w), 0, static_cast<int>(s.out_h), 0, batch, "r");
-  Expr ix = r.x * static_cast<int>(s.stride_w) + kx - static_cast<int>(s.pad_left);
-  Expr iy = r.y * static_cast<int>(s.stride_h) + ky - static_cast<int>(s.pad_top);
+  // The input zero-bordered (a copy, when a window crosses the border) and,
+  // with fewer than 8 output channels, d_output zero-extended to 8 of them.
+  const int pl = static_cast<int>(s.pad_left), pt = static_cast<int>(s.pad_top);
+  const bool needs_padding = pl > 0 || pt > 0 || (s.out_w - 1) * s.stride_w + s.kernel_w > s.in_w ||
+                             (s.out_h - 1) * s.stride_h + s.kernel_h > s.in_h;
+  Var c("c"), x("x"), y("y"), n("n");
+  Func padded("padded_input"), dout("d_output_lanes");
+  if (needs_padding) {
+    padded(c, x, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
+    padded.compute_root().parallel(y);
+    const int lanes = channel_lanes(s.in_c, t);
+    if (lanes > 0) padded.vectorize(c, lanes, TailStrategy::GuardWithIf);
+  } else {
+    padded(c, x, y, n) = input(c, x, y, n);
+  }
+  const bool few = channel_lanes(s.out_c, t) == 0;
+  if (few) {
+    const int oc = static_cast<int>(s.out_c);
+    dout(c, x, y, n) = select(c < oc, d_output(min(c, oc - 1), x, y, n), 0.0f);
+    dout.compute_root().bound(c, 0, 8).vectorize(c, 8).parallel(y);
+  } else {
+    dout(c, x, y, n) = d_output(c, x, y, n);
+  }
+  Expr ix = r.x * static_cast<int>(s.stride_w) + kx;
+  Expr iy = r.y * static_cast<int>(s.stride_h) + ky;
   Func acc("conv_bwd_filter_acc"), d_weights("d_weights");
   acc(co, ci, kx, ky) = 0.0f;
-  acc(co, ci, kx, ky) +=
-      d_output(co, r.x, r.y, r.z) * zero_padded(input, ci, ix, iy, r.z, s.in_w, s.in_h);
+  acc(co, ci, kx, ky) += dout(co, r.x, r.y, r.z) * padded(ci, ix, iy, r.z);
   d_weights(co, ci, kx, ky) = acc(co, ci, kx, ky);
   constrain_output(d_weights, {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
   std::vector<Func> outputs = {d_weights};

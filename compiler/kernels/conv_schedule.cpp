@@ -45,7 +45,7 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Target& t) {
   return best;
 }
 
-void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy, ImageParam weights,
+void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy, Func w,
                            const std::vector<RVar>& rvars, const KernelSpec& s, const Target& t) {
   std::vector<Var> v = out.args();
   Var c = v[0], x = v[1], y = v[2], n = v[3];
@@ -55,28 +55,34 @@ void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
   // selects; the whole image unless it is large, then the rows each task reads.
   const int64_t padded_bytes = 4 * s.in_c * (s.in_w + s.kernel_w) * (s.in_h + s.kernel_h);
   const bool padded_at_root = !padded_is_copy || padded_bytes <= (4 << 20);
-  if (padded_is_copy) {
+  if (padded_is_copy && tile.lanes > 0) {
     const int in_lanes = channel_lanes(s.in_c, t);
     if (in_lanes > 0) padded.vectorize(padded.args()[0], in_lanes, TailStrategy::GuardWithIf);
     if (padded_at_root) padded.compute_root().parallel(padded.args()[2]);
   }
   if (tile.lanes == 0) {
-    // Few output channels: output columns are the vector axis.
+    // Few output channels: output columns are the vector axis, and the
+    // padded input is stored with columns innermost so that they load as
+    // vectors.
     const int lanes = s.out_w >= 16 ? 16 : 8;
     if (s.out_w >= 8) {
+      std::vector<Var> p = padded.args();
+      padded.compute_root().reorder_storage(p[1], p[0], p[2], p[3]).parallel(p[2]);
+      if (s.in_w >= lanes) padded.reorder(p[1], p[0], p[2], p[3]).vectorize(p[1], lanes);
       out.split(x, xo, xi, lanes, TailStrategy::ShiftInwards)
           .reorder(xi, c, xo, y, n)
           .vectorize(xi);
-      acc.compute_at(out, c).vectorize(x);
-      std::vector<VarOrRVar> order = {x};
+      // Every channel (fewer than 8) in registers: independent accumulators.
+      acc.compute_at(out, xo).reorder_storage(x, c, y, n).vectorize(x).unroll(c);
+      std::vector<VarOrRVar> order = {x, c};
       for (const RVar& r : rvars) order.push_back(r);
-      order.insert(order.end(), {c, y, n});
-      acc.update().reorder(order).vectorize(x);
+      order.insert(order.end(), {y, n});
+      acc.update().reorder(order).vectorize(x).unroll(c);
     } else {
       acc.compute_at(out, x);
     }
     out.fuse(y, n, task).parallel(task);
-    if (!padded_at_root) padded.compute_at(out, task);
+    if (s.out_w < 8 && padded_is_copy) padded.compute_root();
     return;
   }
   // When a tile's weights overflow L1, the reduction over input channels is
@@ -118,16 +124,15 @@ void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
   // The weights of a channel tile, copied contiguously: read in place, the
   // tile's rows lie out_c floats apart, a power of two that maps them onto
   // few cache sets and many pages.
-  Func w = weights.in();
-  w.vectorize(w.args()[0], tile.lanes, TailStrategy::GuardWithIf);
+  if (w.defined()) w.vectorize(w.args()[0], tile.lanes, TailStrategy::GuardWithIf);
   if (padded_at_root) {
     // Channel tiles outermost: each copies its weights once.
     out.reorder(ci, xi, xo, task, co).parallel(co).parallel(task);
-    w.compute_at(out, co);
+    if (w.defined()) w.compute_at(out, co);
   } else {
     // A large image (few channels): rows outermost, each pads its rows.
     out.reorder(ci, xi, xo, co, task).parallel(task);
-    w.compute_root();
+    if (w.defined()) w.compute_root();
     padded.compute_at(out, task);
   }
 }

@@ -19,9 +19,11 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Halide::Target&
 // out(c, x, y, n) = act(acc(c, x, y, n)); acc's one update reduces over
 // `rvars` (input channel, kx, ky) reading `padded`, a Func over the input
 // that is a zero-bordered copy when `padded_is_copy` (else an alias to
-// inline).
+// inline). `weights_stage`, when defined, wraps the weights (read with the
+// channel first): it is copied per channel tile. The spec is that of the
+// forward convolution computed (for a gradient, the equivalent one).
 void schedule_conv_forward(Halide::Func out, Halide::Func acc, Halide::Func padded,
-                           bool padded_is_copy, Halide::ImageParam weights,
+                           bool padded_is_copy, Halide::Func weights_stage,
                            const std::vector<Halide::RVar>& rvars, const KernelSpec& spec,
                            const Halide::Target& target);
 

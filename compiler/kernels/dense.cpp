@@ -2,6 +2,7 @@
 // (out, in), output (out, rows); rows is the free outermost extent.
 #include <algorithm>
 
+#include "compiler/kernels/conv_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -13,20 +14,34 @@ using detail::make_input;
 
 namespace {
 
-// out(o, row) = f(acc(o, row)), acc reduced over `k`: a tile of up to four
-// vectors of o, the reduction just outside it, parallel over rows.
-void schedule_row_matvec(Func out, Func acc, const RVar& k, int64_t out_extent, const Target& t) {
-  Var o = out.args()[0], row = out.args()[1], oo("oo"), oi("oi");
-  const int lanes = channel_lanes(out_extent, t);
-  if (lanes > 0) {
-    const int tile = static_cast<int>(std::min<int64_t>(out_extent / lanes, 4)) * lanes;
-    out.split(o, oo, oi, tile, TailStrategy::ShiftInwards).vectorize(oi, lanes);
-    acc.compute_at(out, oo).vectorize(o, lanes);
-    acc.update().reorder(o, k, row).vectorize(o, lanes);
-  } else {
+// out(o, row) = f(acc(o, row)), acc reduced over `k` reading a(o, k) as
+// vectors and a broadcast b(k, row): a register tile of up to 4 vectors of o
+// by a few rows (when the batch has that many), the reduction just outside.
+// Parallel over tiles of o (GEMV at batch 1) and rows. `a_tile`, when
+// defined, is a Func computed per o tile (the transposed weights' slice).
+void schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, int64_t out_extent,
+                         const Target& t) {
+  Var o = out.args()[0], row = out.args()[1], oo("oo"), oi("oi"), ro("ro"), ri("ri");
+  const detail::ConvTile tile = detail::choose_conv_tile(out_extent, 6, t);
+  if (tile.lanes == 0) {
     acc.compute_at(out, row);
+    out.parallel(row);
+    return;
   }
-  out.parallel(row);
+  const int tile_o = tile.vectors * tile.lanes, tile_r = tile.columns;
+  out.split(o, oo, oi, tile_o, TailStrategy::ShiftInwards).vectorize(oi, tile.lanes).unroll(oi);
+  if (a_tile.defined()) {
+    a_tile.compute_at(out, oo).vectorize(a_tile.args()[0], tile.lanes, TailStrategy::GuardWithIf);
+  }
+  out.specialize(out.output_buffer().dim(1).extent() >= tile_r)
+      .split(row, ro, ri, tile_r, TailStrategy::ShiftInwards)
+      .reorder(oi, ri, ro, oo)
+      .unroll(ri)
+      .parallel(oo)
+      .parallel(ro);
+  out.split(row, ro, ri, 1).reorder(oi, ri, ro, oo).parallel(oo).parallel(ro);
+  acc.compute_at(out, ro).vectorize(o, tile.lanes).unroll(o).unroll(row);
+  acc.update().reorder(o, row, k).vectorize(o, tile.lanes).unroll(o).unroll(row);
 }
 
 // out(o, i) = acc(o, i), reduced over rows: vectors of o by 4 values of i.
@@ -84,7 +99,7 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   acc(o, row) += weights(o, k) * input(k, row);
   output(o, row) = detail::apply_act(acc(o, row), s.act);
   constrain_output(output, {s.out_c}, true);
-  schedule_row_matvec(output, acc, k, s.out_c, t);
+  schedule_row_matvec(output, acc, Func(), k, s.out_c, t);
   return detail::finish_kernel(inputs, {output});
 }
 
@@ -100,8 +115,7 @@ BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
   acc(i, row) += weights_t(i, k) * d_output(k, row);
   d_input(i, row) = acc(i, row);
   constrain_output(d_input, {s.in_c}, true);
-  weights_t.compute_root();
-  schedule_row_matvec(d_input, acc, k, s.in_c, t);
+  schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, t);
   return detail::finish_kernel({d_output, weights}, {d_input});
 }
 
