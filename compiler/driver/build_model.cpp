@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -51,7 +53,51 @@ void archive(const std::string& library, const std::vector<std::string>& objects
   fs::rename(tmp, library);
 }
 
+std::string gib(double bytes) {
+  char buf[64];
+  bool large = bytes >= 1024.0 * 1024 * 1024;
+  std::snprintf(buf, sizeof buf, "%.2f %s (%.0f bytes)",
+                bytes / (large ? 1024.0 * 1024 * 1024 : 1024.0 * 1024), large ? "GiB" : "MiB", bytes);
+  return buf;
+}
+
+// What a model instance allocates: parameters, gradients and velocity (and the
+// derived inference weights), the arena. Refused before any kernel is built.
+void check_memory(const std::string& name, const lower::Program& p,
+                  const lower::ParamLayout& params, const BuildOptions& o) {
+  double param_bytes = 4.0 * double(params.total_floats) * (p.has_training ? 3 : 2);
+  double bytes = param_bytes + 4.0 * double(p.derived_floats) + 4.0 * double(p.arena_floats);
+  double limit = double(o.memory_limit);
+  if (limit <= 0) limit = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
+  if (bytes <= limit) return;
+  throw Error("model '" + name + "' needs " + gib(bytes) + " at batch " +
+              std::to_string(p.max_batch) + " (arena " + gib(4.0 * double(p.arena_floats)) +
+              ", parameters and optimiser state " + gib(param_bytes) + "), more than the limit of " +
+              gib(limit) + (o.memory_limit > 0 ? " (--memory-limit)" : " (this machine's memory)") +
+              "; use a smaller --batch, --inference-only, or raise --memory-limit");
+}
+
 }  // namespace
+
+int64_t parse_bytes(const std::string& flag, const std::string& text) {
+  size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+  }
+  std::string unit = text.substr(std::min(used, text.size()));
+  double scale = unit.empty() || unit == "B" ? 1
+                 : unit == "K" || unit == "KiB" ? 1024.0
+                 : unit == "M" || unit == "MiB" ? 1024.0 * 1024
+                 : unit == "G" || unit == "GiB" ? 1024.0 * 1024 * 1024
+                 : unit == "T" || unit == "TiB" ? 1024.0 * 1024 * 1024 * 1024
+                                                : -1;
+  if (value <= 0 || scale < 0 || value * scale > 9e18) {
+    throw Error(flag + " " + text + ": expected a size such as 512M, 8G or a number of bytes");
+  }
+  return int64_t(value * scale);
+}
 
 BuiltModel build_model(const BuildOptions& o) {
   frontend::Model model = frontend::load_model_file(o.model_path);
@@ -72,6 +118,7 @@ BuiltModel build_model(const BuildOptions& o) {
       lower::lower_program(g, inference, o.training ? &training : nullptr, built.max_batch,
                            passes::pass_enabled(enabled, "plan_memory"));
   lower::ParamLayout params = lower::layout_params(g);
+  check_memory(g.name, program, params, o);
 
   Toolchain tools = find_toolchain();
   kernels::KernelCache cache(cache_dir() + "/kernels", o.target);
@@ -114,7 +161,8 @@ std::string cached_driver(const BuildOptions& options) {
   std::string text = read_file(options.model_path);
   std::ostringstream key;
   key << text << "\n" << options.target << "\n" << options.max_batch << "\n"
-      << options.training << "\n" << options.passes << "\n" << build_id();
+      << options.training << "\n" << options.passes << "\n" << options.memory_limit << "\n"
+      << build_id();
   std::string dir = cache_dir() + "/models/" + std::to_string(std::hash<std::string>{}(key.str()));
   std::string driver = dir + "/cnnc_model_driver";
   if (fs::exists(driver)) return driver;

@@ -14,7 +14,11 @@ struct BuildOptions {
   bool training = true;   // also generate train_step
   bool verbose = true;    // say what is being compiled
   std::string passes = "all";  // --passes: all, none or a comma list
+  int64_t memory_limit = 0;    // --memory-limit in bytes; 0: this machine's memory
 };
+
+// "512M", "4G", "1000000" -> bytes; throws cnnc::Error on anything else.
+int64_t parse_bytes(const std::string& flag, const std::string& text);
 
 struct BuiltModel {
   std::string name;

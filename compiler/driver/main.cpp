@@ -20,13 +20,14 @@ namespace {
 const char* kUsage =
     "usage:\n"
     "  cnnc compile MODEL.json -o DIR [--target host] [--batch N] [--inference-only]\n"
-    "               [--passes all|none|LIST]\n"
+    "               [--passes all|none|LIST] [--memory-limit SIZE]\n"
     "  cnnc inspect MODEL.json [--passes all|none|LIST] [--batch N] [--dot]\n"
     "  cnnc run MODEL.json --weights W.safetensors --input X.npy --output Y.npy [--batch N]\n"
     "  cnnc train MODEL.json [--dataset mnist|fashion-mnist] [--train-images X --train-labels Y]\n"
     "             [--val-images X --val-labels Y] [--weights W0.safetensors]\n"
     "             [--epochs N | --steps N] [--batch-size N] [--no-shuffle] [--seed N]\n"
     "             [--save W.safetensors] [--checkpoint CKPT] [--resume CKPT]\n"
+    "             [--skip-nonfinite] [--passes LIST] [--memory-limit SIZE]\n"
     "  cnnc bench MODEL.json [--batch N] [--iters K] [--train] [--passes LIST] [--json]\n"
     "Environment: CNNC_CACHE_DIR (compiled kernels and models), CNNC_DATA_DIR (data sets),\n"
     "CNNC_NUM_THREADS (threads), CNNC_CXX (C++ compiler for generated code).\n";
@@ -85,6 +86,11 @@ void refuse_leftovers(const std::string& command, const std::vector<std::string>
   if (!rest.empty()) throw Error("cnnc " + command + ": unknown argument '" + rest[0] + "'\n" + kUsage);
 }
 
+void take_memory_limit(std::vector<std::string>& rest, BuildOptions* o) {
+  std::string limit;
+  if (take_value(rest, "--memory-limit", &limit)) o->memory_limit = parse_bytes("--memory-limit", limit);
+}
+
 int compile_command(Args& a) {
   BuildOptions o;
   o.model_path = a.model;
@@ -96,6 +102,7 @@ int compile_command(Args& a) {
   if (take_value(a.rest, "--batch", &batch)) o.max_batch = parse_int("--batch", batch);
   if (take_flag(a.rest, "--inference-only")) o.training = false;
   take_value(a.rest, "--passes", &o.passes);
+  take_memory_limit(a.rest, &o);
   refuse_leftovers("compile", a.rest);
   BuiltModel built = build_model(o);
   std::cout << "wrote " << built.library << " and " << built.header << " (max batch "
@@ -136,6 +143,7 @@ int run_command(Args& a) {
   std::string batch;
   take_value(a.rest, "--target", &o.target);
   take_value(a.rest, "--passes", &o.passes);
+  take_memory_limit(a.rest, &o);
   if (take_value(a.rest, "--batch", &batch)) o.max_batch = parse_int("--batch", batch);
   return exec_driver(o, "run", a.rest);
 }
@@ -162,6 +170,7 @@ int train_command(Args& a) {
   std::string batch, dataset;
   take_value(a.rest, "--target", &o.target);
   take_value(a.rest, "--passes", &o.passes);
+  take_memory_limit(a.rest, &o);
   // The library's largest batch is the training batch size.
   for (size_t i = 0; i + 1 < a.rest.size(); ++i) {
     if (a.rest[i] == "--batch-size") o.max_batch = parse_int("--batch-size", a.rest[i + 1]);

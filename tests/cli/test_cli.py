@@ -42,6 +42,12 @@ with tempfile.TemporaryDirectory() as tmp:
     check("malformed model", ["inspect", bad], 2, "bad.json", "/layers/0", "filter", "filters")
     check("compile without -o", ["compile", LENET], 2, "-o DIR")
     check("compile, bad --batch", ["compile", LENET, "-o", tmp, "--batch", "0"], 2, "--batch")
+    check("compile, over the memory limit", ["compile", LENET, "-o", tmp, "--memory-limit", "1M"], 2,
+          "needs 9.59 MiB", "at batch 32", "--memory-limit")
+    check("compile, bad memory limit", ["compile", LENET, "-o", tmp, "--memory-limit", "lots"], 2,
+          "--memory-limit lots")
+    check("compile, bigger than this machine", ["compile", os.path.join(ROOT, "models", "vgg16.json"), "-o", tmp,
+                                                "--batch", "4096"], 2, "vgg16", "GiB", "this machine's memory")
     check("compile, unknown flag", ["compile", LENET, "-o", tmp, "--fast"], 2, "'--fast'")
     inner_softmax = write(os.path.join(tmp, "inner_softmax.json"),
                           '{"format": "cnnc/1", "name": "m", "input": {"shape": [4, 4, 1]}, "layers": ['
