@@ -116,7 +116,8 @@ BuiltModel build_model(const BuildOptions& o) {
   if (o.training) passes::run_passes(training, enabled, {/*training=*/true, nullptr});
   lower::Program program =
       lower::lower_program(g, inference, o.training ? &training : nullptr, built.max_batch,
-                           passes::pass_enabled(enabled, "plan_memory"));
+                           {passes::pass_enabled(enabled, "plan_memory"),
+                            passes::pass_enabled(enabled, "gemm_1x1")});
   lower::ParamLayout params = lower::layout_params(g);
   check_memory(g.name, program, params, o);
 

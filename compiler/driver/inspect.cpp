@@ -68,7 +68,8 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
 
   int batch = o.max_batch > 0 ? o.max_batch : model.recipe.batch_size;
   bool plan = passes::pass_enabled(enabled, "plan_memory");
-  lower::Program infer = lower::lower_program(g, inference, nullptr, batch, plan);
+  lower::LowerOptions lowering{plan, passes::pass_enabled(enabled, "gemm_1x1")};
+  lower::Program infer = lower::lower_program(g, inference, nullptr, batch, lowering);
   out << "\nArena at batch " << batch << " (" << (plan ? "planned by liveness" : "unplanned")
       << "):\n  inference: " << mib(infer.arena_floats) << " of "
       << mib(infer.unplanned_arena_floats) << " for all tensors ("
@@ -76,7 +77,7 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
       << 100.0 * double(infer.arena_floats) / double(std::max<int64_t>(1, infer.unplanned_arena_floats))
       << "%)\n";
   try {
-    lower::Program train = lower::lower_program(g, inference, &training, batch, plan);
+    lower::Program train = lower::lower_program(g, inference, &training, batch, lowering);
     // The training arena also holds the inference tensors' plan; report training's own.
     out << "  training:  " << mib(train.arena_floats) << " of " << mib(train.unplanned_arena_floats)
         << " for all tensors, inference's included ("

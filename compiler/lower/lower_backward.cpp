@@ -60,7 +60,13 @@ Operand pre_activation_grad(Lowering& l, const Node& n, std::vector<Step>* steps
   return l.arena(dz, n.shape);
 }
 
+void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps);
+
 void conv_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  if (l.gemm_1x1 && is_pointwise_conv(n)) {
+    dense_backward(l, n, steps);  // as its forward: a matrix product over pixels
+    return;
+  }
   const Node& in = l.g.node(n.inputs[0]);
   Operand dz = pre_activation_grad(l, n, steps);
   Step base = make_step(Kind::Conv2D, n, "");
@@ -112,7 +118,9 @@ void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   x.rows_per_image = rows;
   weights.operands["input"] = x;
   weights.operands["d_output"] = dz;
-  weights.operands["d_weights"] = l.param(n.name + ".kernel", Space::Grads);
+  Operand d_weights = l.param(n.name + ".kernel", Space::Grads);
+  d_weights.extents.resize(2);  // a 1x1 convolution's kernel as a Dense one
+  weights.operands["d_weights"] = d_weights;
   if (n.attrs.use_bias) weights.operands["d_bias"] = l.param(n.name + ".bias", Space::Grads);
   steps->push_back(weights);
 
@@ -122,7 +130,9 @@ void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   data.spec.use_bias = false;
   data.purpose = "backward data";
   data.operands["d_output"] = dz;
-  data.operands["weights"] = l.param(n.name + ".kernel", Space::Params);
+  Operand w = l.param(n.name + ".kernel", Space::Params);
+  w.extents.resize(2);
+  data.operands["weights"] = w;
   Operand dx = l.begin_grad(in.id);
   dx.extents = {in_features};
   dx.rows_per_image = rows;

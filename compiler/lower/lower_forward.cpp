@@ -152,6 +152,28 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
     Operand x = l.output_of(in->id);
     switch (n.kind) {
       case OpKind::Conv2D: {
+        if (l.gemm_1x1 && is_pointwise_conv(n)) {
+          // The kernel [1, 1, c_in, c_out] is the Dense kernel [c_in, c_out]; pixels are rows.
+          Step st = make_step(Kind::Dense, n, "forward, 1x1 as a matrix product");
+          int64_t c_in = in->shape.back(), rows = n.shape[0] * n.shape[1];
+          st.spec.in_c = c_in;
+          st.spec.out_c = n.attrs.filters;
+          st.spec.out_h = st.spec.out_w = 1;
+          st.spec.act = kernel_act(n.attrs.activation);
+          st.spec.use_bias = n.attrs.use_bias || !n.attrs.folded_batchnorm.empty() ||
+                             !n.attrs.merged.empty();
+          x.extents = {c_in};
+          out.extents = {n.attrs.filters};
+          x.rows_per_image = out.rows_per_image = rows;
+          Operand w = l.layer_param(n, "kernel");
+          w.extents.resize(2);
+          st.operands["input"] = x;
+          st.operands["weights"] = w;
+          if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");
+          st.operands["output"] = out;
+          steps->push_back(st);
+          break;
+        }
         Step st = make_step(Kind::Conv2D, n, "forward");
         hwc(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
         st.spec.kernel_h = n.attrs.kernel_h, st.spec.kernel_w = n.attrs.kernel_w;

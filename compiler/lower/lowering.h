@@ -26,6 +26,7 @@ struct Lowering {
   int labels_d_logits = -1;    // training: d(loss)/d(logits) of the output node
   std::vector<int> pending;    // node id -> scratch tensor of a gradient contribution to add
   std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
+  bool gemm_1x1 = true;  // LowerOptions::gemm_1x1
 
   Lowering(const ir::Graph& graph, const ParamLayout& layout, Program& p)
       : g(graph), program(p), params(layout), value(graph.nodes.size()),

@@ -40,6 +40,13 @@ Operand Lowering::param(const std::string& variable, Space space) const {
   return o;
 }
 
+bool is_pointwise_conv(const ir::Node& n) {
+  const ir::Attrs& a = n.attrs;
+  return n.kind == ir::OpKind::Conv2D && a.kernel_h == 1 && a.kernel_w == 1 && a.stride_h == 1 &&
+         a.stride_w == 1 && a.pads.top == 0 && a.pads.bottom == 0 && a.pads.left == 0 &&
+         a.pads.right == 0;
+}
+
 int64_t Lowering::derive(int64_t floats) {
   int64_t at = program.derived_floats;
   program.derived_floats += (floats + 15) / 16 * 16;
@@ -171,7 +178,7 @@ void check_supported(const ir::Graph& g, bool training) {
 }  // namespace
 
 Program lower_program(const ir::Graph& original, const ir::Graph& inference,
-                      const ir::Graph* training, int max_batch, bool plan) {
+                      const ir::Graph* training, int max_batch, const LowerOptions& options) {
   check_supported(original, training != nullptr);
   ParamLayout layout = layout_params(original);
   Program p;
@@ -180,16 +187,18 @@ Program lower_program(const ir::Graph& original, const ir::Graph& inference,
   p.output_floats_per_image = ir::num_elements(original.node(original.output).shape);
   {
     Lowering infer(inference, layout, p);
+    infer.gemm_1x1 = options.gemm_1x1;
     lower_forward(infer, /*training=*/false, &p.infer);
   }
   if (training) {
     p.has_training = true;
     Lowering train(*training, layout, p);
+    train.gemm_1x1 = options.gemm_1x1;
     lower_forward(train, /*training=*/true, &p.train);
     lower_backward(train, &p.train);
     lower_updates(train, &p.update);
   }
-  plan_memory(p, plan);
+  plan_memory(p, options.plan_memory);
   return p;
 }
 

@@ -103,8 +103,15 @@ struct Program {
 // are laid out as in `original` (the frontend's graph: the weights files'
 // naming). Throws cnnc::Error (exit 2) naming every layer that cannot run,
 // never fails later at run time.
+struct LowerOptions {
+  bool plan_memory = true;  // arena by liveness (else every tensor in its own place)
+  bool gemm_1x1 = true;     // 1x1 stride-1 convolutions run as matrix products (Dense kernels)
+};
 Program lower_program(const ir::Graph& original, const ir::Graph& inference,
-                      const ir::Graph* training, int max_batch, bool plan_memory = true);
+                      const ir::Graph* training, int max_batch, const LowerOptions& options = {});
+
+// A 1x1 convolution with stride 1 and no padding: a matrix product over pixels.
+bool is_pointwise_conv(const ir::Node& n);
 
 // Gives every arena tensor its offset: by liveness when `share`, else each its
 // own place. Sets arena_floats and unplanned_arena_floats.

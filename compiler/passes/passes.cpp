@@ -20,7 +20,8 @@ const std::vector<PassInfo>& all_passes() {
       {"merge_parallel_1x1", merge_parallel_1x1, true, false,
        "1x1 convolutions reading one tensor with one stride become one convolution"},
       {"remove_dead_nodes", remove_dead_nodes, true, true, "nothing the output does not need"},
-      // Not a graph pass: the lowered program's arena is planned by liveness.
+      // Not graph passes: choices of the lowering.
+      {"gemm_1x1", nullptr, true, true, "1x1 stride-1 convolutions run as matrix products"},
       {"plan_memory", nullptr, true, true, "tensors that are not alive together share memory"},
   };
   return table;

@@ -25,7 +25,7 @@ bool remove_dead_nodes(ir::Graph& g, const PassContext& ctx);
 
 struct PassInfo {
   const char* name;
-  bool (*run)(ir::Graph&, const PassContext&);  // null: not a graph pass (plan_memory)
+  bool (*run)(ir::Graph&, const PassContext&);  // null: a lowering choice (gemm_1x1, plan_memory)
   bool for_inference, for_training;
   const char* what;
 };
