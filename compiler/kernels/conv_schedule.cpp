@@ -18,9 +18,57 @@ double waste(int64_t extent, int64_t tile) {
   return static_cast<double>((extent + tile - 1) / tile * tile) / static_cast<double>(extent);
 }
 
+// A small image: one task per channel tile holds the accumulators of every
+// output pixel in L1, and the reduction runs in chunks of input channels
+// whose weights (copied contiguously per chunk) stay in L1 for all pixels:
+// each weight is read from memory once. False when the image is too large or
+// the channel tiles too few to keep both cores busy.
+bool schedule_whole_image(Func out, Func acc, Func w, const std::vector<RVar>& rvars,
+                          const KernelSpec& s, const Target& t) {
+  const int natural = std::max(t.natural_vector_size<float>(), 8);
+  const int64_t max_c = (26 << 10) / (4 * s.out_w * s.out_h) / natural * natural;
+  if (max_c < natural || s.out_c < natural) return false;
+  const ConvTile tile = choose_conv_tile(std::min(s.out_c, max_c), s.out_w, t, true);
+  const int tile_c = tile.vectors * tile.lanes;
+  if (tile.lanes == 0 || (s.out_c + tile_c - 1) / tile_c < 4) return false;
+  int chunk = static_cast<int>(s.in_c);
+  const int max_chunk = (8 << 10) / (4 * tile_c);
+  if (chunk > max_chunk) {
+    chunk = 0;
+    for (int d = max_chunk; d >= 4 && !chunk; --d) {
+      if (s.in_c % d == 0) chunk = d;
+    }
+    if (!chunk) return false;
+  }
+  std::vector<Var> v = out.args();
+  Var c = v[0], x = v[1], y = v[2], n = v[3];
+  Var co("co"), ci("ci"), xo("xo"), xi("xi"), task("task"), axo("axo"), axi("axi");
+  RVar rco("rco"), rci("rci");
+  out.split(c, co, ci, tile_c, TailStrategy::ShiftInwards)
+      .split(x, xo, xi, tile.columns, TailStrategy::ShiftInwards)
+      .reorder(ci, xi, xo, y, co, n)
+      .vectorize(ci, tile.lanes)
+      .unroll(ci)
+      .unroll(xi)
+      .fuse(co, n, task)
+      .parallel(task);
+  acc.compute_at(out, task).vectorize(c, tile.lanes);
+  acc.update()
+      .split(x, axo, axi, tile.columns, TailStrategy::GuardWithIf)
+      .split(rvars[0], rco, rci, chunk, TailStrategy::GuardWithIf)
+      .reorder(c, axi, rci, axo, y, rco, rvars[1], rvars[2], n)
+      .vectorize(c, tile.lanes)
+      .unroll(c)
+      .unroll(axi);
+  if (w.defined()) {
+    w.compute_at(acc, rco).vectorize(w.args()[0], tile.lanes, TailStrategy::GuardWithIf);
+  }
+  return true;
+}
+
 }  // namespace
 
-ConvTile choose_conv_tile(int64_t channels, int64_t width, const Target& t) {
+ConvTile choose_conv_tile(int64_t channels, int64_t width, const Target& t, bool exact) {
   ConvTile best;
   const int natural = std::max(t.natural_vector_size<float>(), 8);
   // The widest vectors, even with a ragged tail (recomputed): measured faster
@@ -30,7 +78,10 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Target& t) {
   if (lanes == 0) return best;
   double best_cost = 1e30;
   for (int cv = 1; cv <= 4 && cv * lanes <= channels; ++cv) {
-    for (int tx = 1; tx <= std::min<int64_t>(width, 12) && cv * tx <= kMaxAccumulators; ++tx) {
+    const int max_acc = exact ? kMaxAccumulators + 4 : kMaxAccumulators;
+    const int max_tx = static_cast<int>(std::min<int64_t>(width, exact ? 14 : 12));
+    for (int tx = 1; tx <= max_tx && cv * tx <= max_acc; ++tx) {
+      if (exact && width % tx != 0) continue;
       // Work done, counting recomputed overlap (ShiftInwards tails), times
       // the loads per FMA of the inner step and a latency term for tiles
       // with too few independent accumulators.
@@ -59,6 +110,7 @@ void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
     if (in_lanes > 0) padded.vectorize(padded.args()[0], in_lanes, TailStrategy::GuardWithIf);
     if (padded_at_root) padded.compute_root().parallel(padded.args()[2]);
   }
+  if (tile.lanes > 0 && padded_at_root && schedule_whole_image(out, acc, w, rvars, s, t)) return;
   if (tile.lanes == 0) {
     // Few output channels: output columns are the vector axis, and the
     // padded input is stored with columns innermost so that they load as

@@ -13,8 +13,10 @@ struct ConvTile {
   int lanes = 0, vectors = 1, columns = 1;
 };
 
-// The tile with the least estimated cost for these output extents.
-ConvTile choose_conv_tile(int64_t channels, int64_t width, const Halide::Target& target);
+// The tile with the least estimated cost for these output extents; with
+// `exact`, only column counts that divide the width.
+ConvTile choose_conv_tile(int64_t channels, int64_t width, const Halide::Target& target,
+                          bool exact = false);
 
 // out(c, x, y, n) = act(acc(c, x, y, n)); acc's one update reduces over
 // `rvars` (input channel, kx, ky) reading `padded`, a Func over the input
