@@ -88,18 +88,24 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   const bool needs_padding = pl > 0 || pt > 0 || (s.out_w - 1) * s.stride_w + s.kernel_w > s.in_w ||
                              (s.out_h - 1) * s.stride_h + s.kernel_h > s.in_h;
   Func padded("padded_input");
+  const int sw = static_cast<int>(s.stride_w), sh = static_cast<int>(s.stride_h);
+  // A strided 1x1 convolution reads a quarter (or less) of its input: copy
+  // that part densely first, so the tiles read contiguous pixels.
+  const bool subsample = !needs_padding && s.kernel_w == 1 && s.kernel_h == 1 && sw * sh > 1;
+  Expr ix = x * sw + r.y, iy = y * sh + r.z;
   if (needs_padding) {
     padded(c, x, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
+  } else if (subsample) {
+    padded(c, x, y, n) = input(c, x * sw, y * sh, n);
+    ix = x, iy = y;
   } else {
     padded(c, x, y, n) = input(c, x, y, n);
   }
-  Expr ix = x * static_cast<int>(s.stride_w) + r.y;
-  Expr iy = y * static_cast<int>(s.stride_h) + r.z;
   acc(c, x, y, n) += weights(c, r.x, r.y, r.z) * padded(r.x, ix, iy, n);
   output(c, x, y, n) = detail::apply_act(acc(c, x, y, n), s.act);
   constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
-  detail::schedule_conv_forward(output, acc, padded, needs_padding, weights.in(), {r.x, r.y, r.z},
-                                s, t);
+  detail::schedule_conv_forward(output, acc, padded, needs_padding || subsample, weights.in(),
+                                {r.x, r.y, r.z}, s, t);
   return detail::finish_kernel(inputs, {output});
 }
 

@@ -27,8 +27,10 @@ bool schedule_whole_image(Func out, Func acc, Func w, const std::vector<RVar>& r
                           const KernelSpec& s, const Target& t) {
   const int natural = std::max(t.natural_vector_size<float>(), 8);
   const int64_t max_c = (26 << 10) / (4 * s.out_w * s.out_h) / natural * natural;
+  // At least four channel tiles, so that both cores have work.
+  const int64_t quarter = std::max<int64_t>(s.out_c / 4 / natural * natural, natural);
   if (max_c < natural || s.out_c < natural) return false;
-  const ConvTile tile = choose_conv_tile(std::min(s.out_c, max_c), s.out_w, t, true);
+  const ConvTile tile = choose_conv_tile(std::min({s.out_c, max_c, quarter}), s.out_w, t, true);
   const int tile_c = tile.vectors * tile.lanes;
   if (tile.lanes == 0 || (s.out_c + tile_c - 1) / tile_c < 4) return false;
   int chunk = static_cast<int>(s.in_c);
