@@ -29,19 +29,37 @@ void schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, int64_t
     return;
   }
   const int tile_o = tile.vectors * tile.lanes, tile_r = tile.columns;
-  out.split(o, oo, oi, tile_o, TailStrategy::ShiftInwards).vectorize(oi, tile.lanes).unroll(oi);
-  if (a_tile.defined()) {
-    a_tile.compute_at(out, oo).vectorize(a_tile.args()[0], tile.lanes, TailStrategy::GuardWithIf);
-  }
-  out.specialize(out.output_buffer().dim(1).extent() >= tile_r)
+  // Fewer rows than a tile (GEMV): blocks of o as wide as two tasks allow
+  // (up to 2048), the reduction outermost, so the weights stream row by
+  // row; read in o tiles, each k step would jump out_extent floats, a page.
+  const int lanes = tile.lanes;
+  const int block = a_tile.defined() ? tile_o
+                                     : std::max(lanes, static_cast<int>(std::min<int64_t>(
+                                                           out_extent / 2 / lanes * lanes, 2048)));
+  Expr many = out.output_buffer().dim(1).extent() >= tile_r;
+  out.specialize(many)
+      .split(o, oo, oi, tile_o, TailStrategy::ShiftInwards)
       .split(row, ro, ri, tile_r, TailStrategy::ShiftInwards)
       .reorder(oi, ri, ro, oo)
+      .vectorize(oi, lanes)
+      .unroll(oi)
       .unroll(ri)
       .parallel(oo)
       .parallel(ro);
-  out.split(row, ro, ri, 1).reorder(oi, ri, ro, oo).parallel(oo).parallel(ro);
-  acc.compute_at(out, ro).vectorize(o, tile.lanes).unroll(o).unroll(row);
-  acc.update().reorder(o, row, k).vectorize(o, tile.lanes).unroll(o).unroll(row);
+  out.split(o, oo, oi, block, TailStrategy::ShiftInwards)
+      .split(row, ro, ri, 1)
+      .reorder(oi, ri, ro, oo)
+      .vectorize(oi, lanes)
+      .parallel(oo)
+      .parallel(ro);
+  if (a_tile.defined()) {
+    a_tile.compute_at(out, oo).vectorize(a_tile.args()[0], lanes, TailStrategy::GuardWithIf);
+  }
+  acc.compute_at(out, ro);
+  acc.specialize(many).vectorize(o, lanes).unroll(o).unroll(row);
+  acc.vectorize(o, lanes);
+  acc.update().specialize(many).reorder(o, row, k).vectorize(o, lanes).unroll(o).unroll(row);
+  acc.update().reorder(o, row, k).vectorize(o, lanes);
 }
 
 // out(o, i) = acc(o, i), reduced over rows: vectors of o by 4 values of i.
