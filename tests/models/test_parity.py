@@ -143,13 +143,48 @@ def sgd_check(args, model, tmp, rng):
          "--batch-size", str(args.batch), "--save", out])
     got = ref.read_safetensors(out)
 
+    want = reference_sgd(model, weights, x, y, args, lr, momentum, nesterov, torch.float64)
+    # PyTorch itself in float32: how far float32 arithmetic alone moves each update
+    # from the exact one. Where a gradient is the small difference of large terms
+    # (BatchNorm's backward under a global pooling, the deep layers of ResNet-50),
+    # float32 loses digits whoever computes it; cnnc must then be as close as
+    # PyTorch's own float32 result, else within 1e-3.
+    want32 = reference_sgd(model, weights, x, y, args, lr, momentum, nesterov, torch.float32)
+    worst, worst_allowed, ok = 0.0, 0.0, True
+    for k in want:
+        change_want = want[k] - weights[k]
+        change_got = got[k] - weights[k]
+        # The weights file holds float32: a change far smaller than the weights is
+        # known only to their rounding (6e-8 of them). So an update's scale is at
+        # least 1e-3 of the weights', allowing errors of 1e-6 of them (~10 ulps).
+        # This matters for a conv bias just before a BatchNormalization: its
+        # gradient is zero, its change in cnnc one ulp of rounding.
+        floor = 1e-3 * float(np.max(np.abs(weights[k])))
+        err = relative(change_got, change_want, floor)
+        err32 = relative(want32[k] - weights[k], change_want, floor)
+        allowed = max(1e-3, 2.0 * err32)
+        worst, worst_allowed = max(worst, err), max(worst_allowed, allowed)
+        if err > 1e-3:
+            print("  %s: relative error of the update %.3g, PyTorch float32's %.3g (max change %.3g, got %.3g)%s"
+                  % (k, err, err32, np.max(np.abs(change_want)), np.max(np.abs(change_got)),
+                     "" if err <= allowed else "  <- beyond float32 noise"))
+        ok &= err <= allowed
+    print("sgd: %d steps of batch %d, lr %g, momentum %g%s; %d tensors; worst relative error of an update "
+          "%.3g (against float64; PyTorch float32's own worst allows %.3g)" %
+          (args.steps, args.batch, lr, momentum, " nesterov" if nesterov else "", len(want), worst,
+           worst_allowed))
+    return ok
+
+
+def reference_sgd(model, weights, x, y, args, lr, momentum, nesterov, dtype):
+    """The SGD steps in PyTorch at `dtype`; every variable afterwards, as float64 numpy."""
     l2 = {name: reg for name, _, reg in ref.variables(model, model["input"]["shape"])}
-    params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+    params = {k: torch.tensor(v, dtype=dtype, requires_grad=True)
               for k, v in weights.items() if ref.is_trainable(k)}
-    stats = {k: torch.tensor(v, dtype=torch.float64) for k, v in weights.items() if not ref.is_trainable(k)}
+    stats = {k: torch.tensor(v, dtype=dtype) for k, v in weights.items() if not ref.is_trainable(k)}
     velocity = {k: torch.zeros_like(v) for k, v in params.items()}
     for step in range(args.steps):
-        xs = torch.from_numpy(x[step * args.batch:(step + 1) * args.batch]).double()
+        xs = torch.from_numpy(x[step * args.batch:(step + 1) * args.batch]).to(dtype)
         ys = torch.from_numpy(y[step * args.batch:(step + 1) * args.batch]).long()
         moving = {}
         logits = ref.forward(model, {**params, **stats}, xs, logits_only=True, training=True, moving=moving)
@@ -162,24 +197,7 @@ def sgd_check(args, model, tmp, rng):
                 v = momentum * velocity[k] - lr * g  # Keras SGD
                 velocity[k] = v
                 p += momentum * v - lr * g if nesterov else v
-    worst = 0.0
-    for k, p in {**params, **stats}.items():
-        change_want = p.detach().numpy() - weights[k]
-        change_got = got[k] - weights[k]
-        # The weights file holds float32: a change far smaller than the weights is
-        # known only to their rounding (6e-8 of them). So an update's scale is at
-        # least 1e-3 of the weights', allowing errors of 1e-6 of them (~10 ulps).
-        # This matters for a conv bias just before a BatchNormalization: its
-        # gradient is zero, its change in cnnc one ulp of rounding.
-        floor = 1e-3 * float(np.max(np.abs(weights[k])))
-        err = relative(change_got, change_want, floor)
-        worst = max(worst, err)
-        if err > 1e-3:
-            print("  %s: relative error of the update %.3g (max change %.3g, got %.3g)" % (k, err, np.max(np.abs(change_want)), np.max(np.abs(change_got))))
-    print("sgd: %d steps of batch %d, lr %g, momentum %g%s; %d trained tensors, %d moving statistics; "
-          "worst relative error of an update %.3g" %
-          (args.steps, args.batch, lr, momentum, " nesterov" if nesterov else "", len(params), len(stats), worst))
-    return worst <= 1e-3
+    return {k: t.detach().double().numpy() for k, t in {**params, **stats}.items()}
 
 
 def main():
