@@ -1,7 +1,25 @@
-// How gradients flow into a node: written once, added when several layers read it.
+// Helpers shared by the forward and backward lowering, and how gradients flow
+// into a node: written once, added when several layers read it.
 #include "compiler/lower/lowering.h"
 
 namespace cnnc::lower {
+
+kernels::Act kernel_act(ir::Activation a) {
+  switch (a) {
+    case ir::Activation::Relu: return kernels::Act::Relu;
+    case ir::Activation::Tanh: return kernels::Act::Tanh;
+    case ir::Activation::Sigmoid: return kernels::Act::Sigmoid;
+    default: return kernels::Act::Linear;
+  }
+}
+
+void image_dims(const ir::Shape& s, int64_t* h, int64_t* w, int64_t* c) {
+  if (s.size() == 3) {
+    *h = s[0], *w = s[1], *c = s[2];
+  } else {
+    *h = 1, *w = 1, *c = s.empty() ? 1 : s[0];
+  }
+}
 
 Operand scalar_operand(const std::string& expr) {
   Operand o;

@@ -11,17 +11,7 @@ namespace {
 using ir::Activation;
 using ir::Node;
 using ir::OpKind;
-using kernels::Act;
 using kernels::Kind;
-
-Act kernel_act(Activation a) {
-  switch (a) {
-    case Activation::Relu: return Act::Relu;
-    case Activation::Tanh: return Act::Tanh;
-    case Activation::Sigmoid: return Act::Sigmoid;
-    default: return Act::Linear;
-  }
-}
 
 Step make_step(Kind kind, const Node& n, const std::string& purpose) {
   Step st;
@@ -29,14 +19,6 @@ Step make_step(Kind kind, const Node& n, const std::string& purpose) {
   st.layer = n.name;
   st.purpose = purpose;
   return st;
-}
-
-void image_dims(const ir::Shape& s, int64_t* h, int64_t* w, int64_t* c) {
-  if (s.size() == 3) {
-    *h = s[0], *w = s[1], *c = s[2];
-  } else {
-    *h = 1, *w = 1, *c = s[0];
-  }
 }
 
 // d(loss)/d(pre-activation) of a Conv2D/Dense node: the loss step's d(logits)

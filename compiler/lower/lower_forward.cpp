@@ -9,33 +9,14 @@ namespace {
 using ir::Activation;
 using ir::Node;
 using ir::OpKind;
-using kernels::Act;
 using kernels::Kind;
-
-Act kernel_act(Activation a) {
-  switch (a) {
-    case Activation::Relu: return Act::Relu;
-    case Activation::Tanh: return Act::Tanh;
-    case Activation::Sigmoid: return Act::Sigmoid;
-    default: return Act::Linear;  // softmax is a separate step
-  }
-}
-
-// Image dimensions of a shape; a flat [N] counts as 1x1xN.
-void hwc(const ir::Shape& s, int64_t* h, int64_t* w, int64_t* c) {
-  if (s.size() == 3) {
-    *h = s[0], *w = s[1], *c = s[2];
-  } else {
-    *h = 1, *w = 1, *c = s.empty() ? 1 : s[0];
-  }
-}
 
 Step make_step(Kind kind, const Node& n, const std::string& purpose) {
   Step st;
   st.spec.kind = kind;
   st.layer = n.name;
   st.purpose = purpose;
-  hwc(n.shape, &st.spec.out_h, &st.spec.out_w, &st.spec.out_c);
+  image_dims(n.shape, &st.spec.out_h, &st.spec.out_w, &st.spec.out_c);
   return st;
 }
 
@@ -95,7 +76,7 @@ void batchnorm_forward(Lowering& l, const Node& n, bool training, Operand x, Ope
 void concat_forward(const Lowering& l, const Node& n, const Operand& out,
                     std::vector<Step>* steps) {
   int64_t h, w, total;
-  hwc(n.shape, &h, &w, &total);
+  image_dims(n.shape, &h, &w, &total);
   int64_t offset = 0;
   for (int id : n.inputs) {
     const Node& in = l.g.node(id);
@@ -175,7 +156,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
           break;
         }
         Step st = make_step(Kind::Conv2D, n, "forward");
-        hwc(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+        image_dims(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
         st.spec.kernel_h = n.attrs.kernel_h, st.spec.kernel_w = n.attrs.kernel_w;
         st.spec.stride_h = n.attrs.stride_h, st.spec.stride_w = n.attrs.stride_w;
         st.spec.pad_top = n.attrs.pads.top, st.spec.pad_left = n.attrs.pads.left;
@@ -213,7 +194,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       case OpKind::AvgPool2D:
       case OpKind::GlobalAvgPool2D: {
         Step st = make_step(Kind::Pool2D, n, "forward");
-        hwc(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+        image_dims(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
         bool global = n.kind == OpKind::GlobalAvgPool2D;
         st.spec.pool = n.kind == OpKind::MaxPool2D ? kernels::PoolKind::Max : kernels::PoolKind::Avg;
         st.spec.kernel_h = global ? st.spec.in_h : n.attrs.kernel_h;
@@ -263,7 +244,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       }
       case OpKind::LRN: {
         Step st = make_step(Kind::LRN, n, "forward");
-        hwc(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+        image_dims(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
         st.spec.lrn_size = n.attrs.lrn_size;
         st.spec.lrn_alpha = n.attrs.lrn_alpha;
         st.spec.lrn_beta = n.attrs.lrn_beta;
@@ -275,7 +256,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       }
       case OpKind::ZeroPad2D: {
         Step st = make_step(Kind::ZeroPad, n, "forward");
-        hwc(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
+        image_dims(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
         st.spec.pad_top = n.attrs.pads.top;
         st.spec.pad_left = n.attrs.pads.left;
         st.operands["input"] = x;
@@ -287,7 +268,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       case OpKind::ChannelSlice: {
         // Its channels of the merged convolution, activation applied, into a tensor of its own.
         int64_t h, w, total, c = n.attrs.filters;
-        hwc(in->shape, &h, &w, &total);
+        image_dims(in->shape, &h, &w, &total);
         Step st = make_step(Kind::ChannelCopy, n, "slice of " + in->name);
         st.spec.in_h = st.spec.out_h = h;
         st.spec.in_w = st.spec.out_w = w;

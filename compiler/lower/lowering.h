@@ -58,6 +58,11 @@ struct Lowering {
   void share_grad(int id, int tensor, std::vector<Step>* steps);
 };
 
+// The kernel epilogue of an activation (softmax is a step of its own).
+kernels::Act kernel_act(ir::Activation a);
+// Image dimensions of a per-image shape; a flat [N] counts as 1x1xN.
+void image_dims(const ir::Shape& s, int64_t* h, int64_t* w, int64_t* c);
+
 // A scalar argument: a C++ expression in the generated training function.
 Operand scalar_operand(const std::string& expr);
 // Each Dropout layer draws its own mask: the step's seed mixed with the layer id.
