@@ -21,6 +21,16 @@
 namespace cnnc::driver {
 namespace fs = std::filesystem;
 
+#ifndef CNNC_EXTRA_FLAGS
+#define CNNC_EXTRA_FLAGS ""
+#endif
+
+// Adds the flags this cnnc was built with that generated code needs too.
+std::vector<std::string> with_extra_flags(std::vector<std::string> command) {
+  if (*CNNC_EXTRA_FLAGS) command.insert(command.begin() + 1, CNNC_EXTRA_FLAGS);
+  return command;
+}
+
 namespace {
 
 std::vector<kernels::KernelSpec> distinct_specs(const lower::Program& p) {
@@ -149,8 +159,9 @@ BuiltModel build_model(const BuildOptions& o) {
   std::string work = o.out_dir + "/.cnnc-build";
   make_dirs(work);
   std::string object = work + "/" + g.name + ".o";
-  run_checked({tools.cxx, "-std=c++17", "-O2", "-fPIC", "-I" + o.out_dir,
-               "-I" + tools.runtime_include, "-I" + tools.halide_include, "-c", cpp, "-o", object},
+  run_checked(with_extra_flags({tools.cxx, "-std=c++17", "-O2", "-fPIC", "-I" + o.out_dir,
+                               "-I" + tools.runtime_include, "-I" + tools.halide_include, "-c", cpp,
+                               "-o", object}),
               "compiling the generated " + cpp);
   objects.insert(objects.begin(), object);
   archive(built.library, objects, tools.runtime_library, work);
@@ -187,8 +198,8 @@ std::string cached_driver(const BuildOptions& options) {
                         "  return 2;\n}\n");
   Toolchain tools = find_toolchain();
   std::string tmp = driver + ".tmp" + std::to_string(getpid());
-  run_checked({tools.cxx, "-std=c++17", "-O2", "-I" + dir, main_cpp, "-o", tmp, "-L" + dir,
-               "-l" + built.name, "-lpthread", "-ldl"},
+  run_checked(with_extra_flags({tools.cxx, "-std=c++17", "-O2", "-I" + dir, main_cpp, "-o", tmp,
+                               "-L" + dir, "-l" + built.name, "-lpthread", "-ldl"}),
               "linking the model driver");
   fs::rename(tmp, driver);
   return driver;
