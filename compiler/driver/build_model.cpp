@@ -156,7 +156,7 @@ BuiltModel build_model(const BuildOptions& o) {
   write_file_atomic(cpp, codegen::emit_source(source));
   copy_file(tools.runtime_include + "/cnnc_runtime.h", o.out_dir + "/cnnc_runtime.h");
 
-  std::string work = o.out_dir + "/.cnnc-build";
+  std::string work = o.out_dir + "/.cnnc-build-" + std::to_string(getpid());
   make_dirs(work);
   std::string object = work + "/" + g.name + ".o";
   run_checked(with_extra_flags({tools.cxx, "-std=c++17", "-O2", "-fPIC", "-I" + o.out_dir,
@@ -179,10 +179,14 @@ std::string cached_driver(const BuildOptions& options) {
   std::string driver = dir + "/cnnc_model_driver";
   if (fs::exists(driver)) return driver;
 
+  // Built in a folder of our own and renamed into place, so that processes
+  // building the same model at once never see (or delete) each other's files.
+  std::string building = dir + ".building-" + std::to_string(getpid());
+  fs::remove_all(building);
   BuildOptions o = options;
-  o.out_dir = dir;
+  o.out_dir = building;
   BuiltModel built = build_model(o);
-  std::string main_cpp = dir + "/driver.cpp";
+  std::string main_cpp = building + "/driver.cpp";
   write_file_atomic(main_cpp,
                     "// The executable behind `cnnc train` and `cnnc run`.\n"
                     "#include <cstring>\n#include <cstdio>\n\n#include \"" + built.name +
@@ -197,11 +201,14 @@ std::string cached_driver(const BuildOptions& options) {
                         "  std::fprintf(stderr, \"usage: %s train|run|bench ...\\n\", argv[0]);\n"
                         "  return 2;\n}\n");
   Toolchain tools = find_toolchain();
-  std::string tmp = driver + ".tmp" + std::to_string(getpid());
-  run_checked(with_extra_flags({tools.cxx, "-std=c++17", "-O2", "-I" + dir, main_cpp, "-o", tmp,
-                               "-L" + dir, "-l" + built.name, "-lpthread", "-ldl"}),
+  run_checked(with_extra_flags({tools.cxx, "-std=c++17", "-O2", "-I" + building, main_cpp, "-o",
+                               building + "/cnnc_model_driver", "-L" + building, "-l" + built.name,
+                               "-lpthread", "-ldl"}),
               "linking the model driver");
-  fs::rename(tmp, driver);
+  std::error_code ec;
+  fs::rename(building, dir, ec);  // fails if another process got there first
+  if (ec) fs::remove_all(building);
+  if (!fs::exists(driver)) throw Error("cannot put the built model in " + dir + ": " + ec.message());
   return driver;
 }
 
