@@ -26,8 +26,7 @@ int rows_per_block(int64_t channels) {
 Expr f64(double v) { return Expr(v); }
 
 void check_channels(const KernelSpec& s) {
-  if (s.in_c < 1)
-    throw std::invalid_argument("kernel spec '" + s.key() + "': in_c must be positive");
+  detail::require(s, s.in_c >= 1, "in_c must be positive");
 }
 
 // total(c) = sum over rows of term(c, row), one double or a Tuple of them.

@@ -19,8 +19,7 @@ struct DropoutScalars {
 };
 
 int64_t elems_of(const KernelSpec& s) {
-  if (s.rate < 0.0 || !(s.rate < 1.0))
-    throw std::invalid_argument("kernel spec '" + s.key() + "': rate must be in [0, 1)");
+  detail::require(s, s.rate >= 0.0 && s.rate < 1.0, "rate must be in [0, 1)");
   return s.in_h * s.in_w * s.in_c;
 }
 

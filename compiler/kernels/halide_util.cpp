@@ -161,20 +161,22 @@ BuiltKernel finish_kernel(const std::vector<ImageParam>& inputs, const std::vect
   return k;
 }
 
+void require(const KernelSpec& s, bool ok, const char* why) {
+  if (!ok) throw std::invalid_argument("kernel spec '" + s.key() + "': " + why);
+}
+
 void check_window(const KernelSpec& s) {
-  auto fail = [&](const std::string& why) {
-    throw std::invalid_argument("kernel spec '" + s.key() + "': " + why);
-  };
-  if (s.in_h < 1 || s.in_w < 1 || s.in_c < 1 || s.out_h < 1 || s.out_w < 1 || s.out_c < 1)
-    fail("every extent must be positive");
-  if (s.kernel_h < 1 || s.kernel_w < 1 || s.stride_h < 1 || s.stride_w < 1)
-    fail("kernel and stride must be positive");
-  if (s.pad_top < 0 || s.pad_left < 0 || s.pad_top >= s.kernel_h || s.pad_left >= s.kernel_w)
-    fail("padding before must be in [0, kernel size)");
+  require(s, s.in_h >= 1 && s.in_w >= 1 && s.in_c >= 1 && s.out_h >= 1 && s.out_w >= 1 &&
+                 s.out_c >= 1,
+          "every extent must be positive");
+  require(s, s.kernel_h >= 1 && s.kernel_w >= 1 && s.stride_h >= 1 && s.stride_w >= 1,
+          "kernel and stride must be positive");
+  require(s, s.pad_top >= 0 && s.pad_left >= 0 && s.pad_top < s.kernel_h && s.pad_left < s.kernel_w,
+          "padding before must be in [0, kernel size)");
   // The last window must start on a real cell.
-  if ((s.out_h - 1) * s.stride_h - s.pad_top > s.in_h - 1 ||
-      (s.out_w - 1) * s.stride_w - s.pad_left > s.in_w - 1)
-    fail("output larger than the padded input allows");
+  require(s, (s.out_h - 1) * s.stride_h - s.pad_top <= s.in_h - 1 &&
+                 (s.out_w - 1) * s.stride_w - s.pad_left <= s.in_w - 1,
+          "output larger than the padded input allows");
 }
 
 }  // namespace cnnc::kernels::detail

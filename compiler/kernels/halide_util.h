@@ -47,6 +47,10 @@ BuiltKernel finish_kernel(const std::vector<Halide::ImageParam>& inputs,
                           const std::vector<Halide::Func>& outputs,
                           const std::vector<Halide::Argument>& scalar_args = {});
 
+// Throws std::invalid_argument naming the spec, unless `ok`: a spec the
+// builders cannot make (a compiler bug, never user input).
+void require(const KernelSpec& spec, bool ok, const char* why);
+
 // Throws std::invalid_argument unless every window of the spec lies within
 // the padded input and holds at least one real cell.
 void check_window(const KernelSpec& spec);

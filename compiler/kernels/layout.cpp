@@ -14,14 +14,11 @@ using detail::make_input;
 namespace {
 
 void check_zero_pad(const KernelSpec& s) {
-  auto fail = [&](const std::string& why) {
-    throw std::invalid_argument("kernel spec '" + s.key() + "': " + why);
-  };
-  if (s.in_h < 1 || s.in_w < 1 || s.in_c < 1) fail("every extent must be positive");
-  if (s.in_c != s.out_c) fail("in_c must equal out_c");
-  if (s.pad_top < 0 || s.pad_left < 0) fail("padding must not be negative");
-  if (s.out_h < s.in_h + s.pad_top || s.out_w < s.in_w + s.pad_left)
-    fail("output smaller than the input and the padding before it");
+  detail::require(s, s.in_h >= 1 && s.in_w >= 1 && s.in_c >= 1, "every extent must be positive");
+  detail::require(s, s.in_c == s.out_c, "in_c must equal out_c");
+  detail::require(s, s.pad_top >= 0 && s.pad_left >= 0, "padding must not be negative");
+  detail::require(s, s.out_h >= s.in_h + s.pad_top && s.out_w >= s.in_w + s.pad_left,
+                  "output smaller than the input and the padding before it");
 }
 
 // Channels as the vector axis (columns when channels are few), rows of
@@ -76,10 +73,9 @@ BuiltKernel build_zero_pad_backward(const KernelSpec& s, const Target& t) {
 }
 
 BuiltKernel build_channel_copy(const KernelSpec& s, const Target& t) {
-  if (s.in_h < 1 || s.in_w < 1 || s.channels < 1 || s.channels > s.in_c || s.channels > s.out_c) {
-    throw std::invalid_argument("kernel spec '" + s.key() +
-                                "': need positive extents and 1 <= channels <= in_c, out_c");
-  }
+  detail::require(s, s.in_h >= 1 && s.in_w >= 1 && s.channels >= 1 && s.channels <= s.in_c &&
+                         s.channels <= s.out_c,
+                  "need positive extents and 1 <= channels <= in_c, out_c");
   ImageParam input(Float(32), 4, "input");
   constrain_channel_window(input, s, s.in_c);
   Var c("c"), x("x"), y("y"), n("n");

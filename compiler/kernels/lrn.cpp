@@ -19,11 +19,8 @@ using detail::make_input;
 namespace {
 
 void check_lrn(const KernelSpec& s) {
-  auto fail = [&](const std::string& why) {
-    throw std::invalid_argument("kernel spec '" + s.key() + "': " + why);
-  };
-  if (s.in_h < 1 || s.in_w < 1 || s.in_c < 1) fail("every extent must be positive");
-  if (s.lrn_size < 1) fail("lrn_size must be positive");
+  detail::require(s, s.in_h >= 1 && s.in_w >= 1 && s.in_c >= 1, "every extent must be positive");
+  detail::require(s, s.lrn_size >= 1, "lrn_size must be positive");
 }
 
 // x^-beta; the common exponents use square roots, which vectorise exactly.

@@ -4,6 +4,26 @@
 
 namespace cnnc::lower {
 
+Step make_step(kernels::Kind kind, const ir::Node& n, const std::string& purpose) {
+  Step st;
+  st.spec.kind = kind;
+  st.layer = n.name;
+  st.purpose = purpose;
+  return st;
+}
+
+void copy_layer_constants(const ir::Attrs& a, kernels::KernelSpec* spec) {
+  spec->epsilon = a.epsilon;
+  spec->momentum = a.momentum;
+  spec->center = a.center;
+  spec->scale = a.scale;
+  spec->rate = a.rate;
+  spec->lrn_size = a.lrn_size;
+  spec->lrn_alpha = a.lrn_alpha;
+  spec->lrn_beta = a.lrn_beta;
+  spec->lrn_bias = a.lrn_bias;
+}
+
 kernels::Act kernel_act(ir::Activation a) {
   switch (a) {
     case ir::Activation::Relu: return kernels::Act::Relu;

@@ -13,14 +13,6 @@ using ir::Node;
 using ir::OpKind;
 using kernels::Kind;
 
-Step make_step(Kind kind, const Node& n, const std::string& purpose) {
-  Step st;
-  st.spec.kind = kind;
-  st.layer = n.name;
-  st.purpose = purpose;
-  return st;
-}
-
 // d(loss)/d(pre-activation) of a Conv2D/Dense node: the loss step's d(logits)
 // for the softmax output, dy itself for a linear layer, dy * f'(y) otherwise.
 Operand pre_activation_grad(Lowering& l, const Node& n, std::vector<Step>* steps) {
@@ -186,10 +178,7 @@ void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   Step st = make_step(Kind::BatchNormBackward, n, "backward");
   st.spec.in_c = st.spec.out_c = c;
   st.spec.in_h = st.spec.out_h = rows;
-  st.spec.epsilon = n.attrs.epsilon;
-  st.spec.momentum = n.attrs.momentum;
-  st.spec.center = n.attrs.center;
-  st.spec.scale = n.attrs.scale;
+  copy_layer_constants(n.attrs, &st.spec);
   auto rowwise = [&](Operand o) {
     o.extents = {c};
     o.rows_per_image = rows;
@@ -220,7 +209,7 @@ void dropout_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   if (in.kind == OpKind::Input) return;
   int64_t elems = ir::num_elements(n.shape);
   Step st = elementwise_step(Kind::DropoutBackward, n.name, "backward", elems);
-  st.spec.rate = n.attrs.rate;
+  copy_layer_constants(n.attrs, &st.spec);
   Operand dy = l.grad_of(n.id), dx = l.begin_grad(in.id);
   dy.extents = dx.extents = {elems};
   st.operands["d_output"] = dy;
@@ -237,10 +226,7 @@ void lrn_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   Step st = make_step(Kind::LRNBackward, n, "backward");
   image_dims(n.shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
   image_dims(n.shape, &st.spec.out_h, &st.spec.out_w, &st.spec.out_c);
-  st.spec.lrn_size = n.attrs.lrn_size;
-  st.spec.lrn_alpha = n.attrs.lrn_alpha;
-  st.spec.lrn_beta = n.attrs.lrn_beta;
-  st.spec.lrn_bias = n.attrs.lrn_bias;
+  copy_layer_constants(n.attrs, &st.spec);
   st.operands["input"] = l.output_of(in.id);
   st.operands["output"] = l.output_of(n.id);
   st.operands["d_output"] = l.grad_of(n.id);

@@ -11,18 +11,16 @@ using ir::Node;
 using ir::OpKind;
 using kernels::Kind;
 
-Step make_step(Kind kind, const Node& n, const std::string& purpose) {
-  Step st;
-  st.spec.kind = kind;
-  st.layer = n.name;
-  st.purpose = purpose;
+// A forward step: its output is the layer's output.
+Step forward_step(Kind kind, const Node& n, const std::string& purpose) {
+  Step st = make_step(kind, n, purpose);
   image_dims(n.shape, &st.spec.out_h, &st.spec.out_w, &st.spec.out_c);
   return st;
 }
 
 // Softmax over the last axis of a node's output, from `logits` into its storage.
 Step softmax_step(const Lowering& l, const Node& n, int logits_tensor) {
-  Step st = make_step(Kind::Softmax, n, "softmax");
+  Step st = forward_step(Kind::Softmax, n, "softmax");
   int64_t channels = n.shape.back();
   int64_t rows = ir::num_elements(n.shape) / channels;
   st.spec.in_c = st.spec.out_c = channels;
@@ -43,14 +41,11 @@ Step softmax_step(const Lowering& l, const Node& n, int logits_tensor) {
 void batchnorm_forward(Lowering& l, const Node& n, bool training, Operand x, Operand out,
                        std::vector<Step>* steps) {
   int64_t c = n.shape.back(), rows = ir::num_elements(n.shape) / c;
-  Step st = make_step(training ? Kind::BatchNormTraining : Kind::BatchNormInference, n, "forward");
+  Step st = forward_step(training ? Kind::BatchNormTraining : Kind::BatchNormInference, n, "forward");
   st.spec.in_c = st.spec.out_c = c;
   st.spec.in_h = st.spec.out_h = rows;
   st.spec.in_w = st.spec.out_w = 1;
-  st.spec.epsilon = n.attrs.epsilon;
-  st.spec.momentum = n.attrs.momentum;
-  st.spec.center = n.attrs.center;
-  st.spec.scale = n.attrs.scale;
+  copy_layer_constants(n.attrs, &st.spec);
   x.extents = out.extents = {c};
   x.rows_per_image = out.rows_per_image = rows;
   st.operands["input"] = x;
@@ -81,7 +76,7 @@ void concat_forward(const Lowering& l, const Node& n, const Operand& out,
   for (int id : n.inputs) {
     const Node& in = l.g.node(id);
     int64_t c = in.shape.back();
-    Step st = make_step(Kind::ChannelCopy, n, "forward slice of " + in.name);
+    Step st = forward_step(Kind::ChannelCopy, n, "forward slice of " + in.name);
     st.spec.in_h = st.spec.out_h = h;
     st.spec.in_w = st.spec.out_w = w;
     st.spec.in_c = c;
@@ -135,7 +130,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       case OpKind::Conv2D: {
         if (l.gemm_1x1 && is_pointwise_conv(n)) {
           // The kernel [1, 1, c_in, c_out] is the Dense kernel [c_in, c_out]; pixels are rows.
-          Step st = make_step(Kind::Dense, n, "forward, 1x1 as a matrix product");
+          Step st = forward_step(Kind::Dense, n, "forward, 1x1 as a matrix product");
           int64_t c_in = in->shape.back(), rows = n.shape[0] * n.shape[1];
           st.spec.in_c = c_in;
           st.spec.out_c = n.attrs.filters;
@@ -155,7 +150,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
           steps->push_back(st);
           break;
         }
-        Step st = make_step(Kind::Conv2D, n, "forward");
+        Step st = forward_step(Kind::Conv2D, n, "forward");
         image_dims(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
         st.spec.kernel_h = n.attrs.kernel_h, st.spec.kernel_w = n.attrs.kernel_w;
         st.spec.stride_h = n.attrs.stride_h, st.spec.stride_w = n.attrs.stride_w;
@@ -171,7 +166,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         break;
       }
       case OpKind::Dense: {
-        Step st = make_step(Kind::Dense, n, "forward");
+        Step st = forward_step(Kind::Dense, n, "forward");
         int64_t in_features = in->shape.back();
         int64_t rows = ir::num_elements(in->shape) / in_features;
         st.spec.in_c = in_features;
@@ -193,7 +188,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       case OpKind::MaxPool2D:
       case OpKind::AvgPool2D:
       case OpKind::GlobalAvgPool2D: {
-        Step st = make_step(Kind::Pool2D, n, "forward");
+        Step st = forward_step(Kind::Pool2D, n, "forward");
         image_dims(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
         bool global = n.kind == OpKind::GlobalAvgPool2D;
         st.spec.pool = n.kind == OpKind::MaxPool2D ? kernels::PoolKind::Max : kernels::PoolKind::Avg;
@@ -218,7 +213,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
           l.logits[n.id] = l.value[in->id].tensor;
           break;
         }
-        Step st = make_step(Kind::Activation, n, "forward");
+        Step st = forward_step(Kind::Activation, n, "forward");
         st.spec.in_c = st.spec.out_c = ir::num_elements(n.shape);
         st.spec.out_h = st.spec.out_w = 1;
         st.spec.act = kernel_act(n.attrs.activation);
@@ -233,7 +228,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       case OpKind::Dropout: {  // training only: at inference it is a view
         int64_t elems = ir::num_elements(n.shape);
         Step st = elementwise_step(Kind::Dropout, n.name, "forward", elems);
-        st.spec.rate = n.attrs.rate;
+        copy_layer_constants(n.attrs, &st.spec);
         x.extents = out.extents = {elems};
         st.operands["input"] = x;
         st.operands["seed"] = dropout_seed_operand(n);
@@ -243,19 +238,16 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         break;
       }
       case OpKind::LRN: {
-        Step st = make_step(Kind::LRN, n, "forward");
+        Step st = forward_step(Kind::LRN, n, "forward");
         image_dims(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
-        st.spec.lrn_size = n.attrs.lrn_size;
-        st.spec.lrn_alpha = n.attrs.lrn_alpha;
-        st.spec.lrn_beta = n.attrs.lrn_beta;
-        st.spec.lrn_bias = n.attrs.lrn_bias;
+        copy_layer_constants(n.attrs, &st.spec);
         st.operands["input"] = x;
         st.operands["output"] = out;
         steps->push_back(st);
         break;
       }
       case OpKind::ZeroPad2D: {
-        Step st = make_step(Kind::ZeroPad, n, "forward");
+        Step st = forward_step(Kind::ZeroPad, n, "forward");
         image_dims(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
         st.spec.pad_top = n.attrs.pads.top;
         st.spec.pad_left = n.attrs.pads.left;
@@ -269,7 +261,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         // Its channels of the merged convolution, activation applied, into a tensor of its own.
         int64_t h, w, total, c = n.attrs.filters;
         image_dims(in->shape, &h, &w, &total);
-        Step st = make_step(Kind::ChannelCopy, n, "slice of " + in->name);
+        Step st = forward_step(Kind::ChannelCopy, n, "slice of " + in->name);
         st.spec.in_h = st.spec.out_h = h;
         st.spec.in_w = st.spec.out_w = w;
         st.spec.in_c = total;
@@ -312,7 +304,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
     }
     // Training output: probabilities, per-image loss and d(loss)/d(logits) at once.
     int64_t k = n.shape.back();
-    Step st = make_step(Kind::SoftmaxCrossEntropy, n, "loss");
+    Step st = forward_step(Kind::SoftmaxCrossEntropy, n, "loss");
     st.spec.in_c = st.spec.out_c = k;
     st.spec.out_h = st.spec.out_w = 1;
     l.labels_d_logits = l.new_tensor("d_" + n.name + ".logits", k);
@@ -333,7 +325,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
   // A model ending in a view (Flatten, Dropout) still writes the caller's buffer.
   const Node& out = g.node(g.output);
   if (!training && l.value[out.id].space != Space::Output) {
-    Step st = make_step(Kind::Activation, out, "copy to output");
+    Step st = forward_step(Kind::Activation, out, "copy to output");
     st.spec.in_c = st.spec.out_c = ir::num_elements(out.shape);
     st.spec.out_h = st.spec.out_w = 1;
     Operand src = l.output_of(out.id), dst;

@@ -58,6 +58,12 @@ struct Lowering {
   void share_grad(int id, int tensor, std::vector<Step>* steps);
 };
 
+// A kernel call for layer n, its spec's kind set (shapes are the caller's).
+Step make_step(kernels::Kind kind, const ir::Node& n, const std::string& purpose);
+// The layer's own constants (BatchNorm, Dropout, LRN) into a kernel spec; each
+// kind's key reads only the fields it uses.
+void copy_layer_constants(const ir::Attrs& a, kernels::KernelSpec* spec);
+
 // The kernel epilogue of an activation (softmax is a step of its own).
 kernels::Act kernel_act(ir::Activation a);
 // Image dimensions of a per-image shape; a flat [N] counts as 1x1xN.
