@@ -2,7 +2,10 @@
 // against oneDNN's convolution (NHWC, fp32, bias + ReLU post-op) on every
 // distinct conv shape of the seed networks at batch 1. Each iteration runs
 // both on the same data, in alternating order; the counters are medians.
+// cnnc runs the algorithm the lowering would choose (the label); where that
+// is not direct, the direct kernel runs too (direct_ms, direct_ratio).
 //   bench_conv_vs_onednn [--benchmark_filter=...]   (threads: CNNC_BENCH_THREADS, 2)
+//   CNNC_BENCH_ALGO=direct|winograd_f2|winograd_f4 forces an algorithm where it applies.
 // bench/conv_vs_onednn.sh builds it, runs it and prints the table.
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -46,6 +49,8 @@ dnnl::engine& engine() {
 struct Case {
   explicit Case(const KernelSpec& spec);
   void run_cnnc() { kernel.pipeline.realize(Halide::Realization(cnnc_out), target); }
+  void run_direct() { direct.pipeline.realize(Halide::Realization(direct_out), target); }
+  bool has_direct() const { return s.conv_algo != cnnc::kernels::ConvAlgo::Direct; }
   void run_onednn() {
     prim.execute(stream, {{DNNL_ARG_SRC, src_mem},
                           {DNNL_ARG_WEIGHTS, wei_mem},
@@ -53,13 +58,13 @@ struct Case {
                           {DNNL_ARG_DST, dst_mem}});
     stream.wait();
   }
-  double max_relative_error() const;
+  double max_relative_error(const Halide::Buffer<float>& out) const;
 
   KernelSpec s;
   Halide::Target target;
-  cnnc::kernels::BuiltKernel kernel;
+  cnnc::kernels::BuiltKernel kernel, direct;
   std::vector<float> input, weights, bias, dnnl_out;
-  Halide::Buffer<float> in_buf, wei_buf, bias_buf, cnnc_out;
+  Halide::Buffer<float> in_buf, wei_buf, bias_buf, cnnc_out, direct_out;
   dnnl::stream stream{engine()};
   dnnl::memory src_mem, wei_mem, bias_mem, dst_mem;
   dnnl::convolution_forward prim;
@@ -77,9 +82,19 @@ Case::Case(const KernelSpec& spec) : s(spec), target(Halide::get_host_target()) 
   wei_buf = Halide::Buffer<float>(weights.data(), std::vector<int>{oc, ic, kw, kh});
   bias_buf = Halide::Buffer<float>(bias.data(), std::vector<int>{oc});
   cnnc_out = Halide::Buffer<float>(std::vector<int>{oc, int(s.out_w), int(s.out_h), 1});
-  kernel.inputs[0].set(in_buf);
-  kernel.inputs[1].set(wei_buf);
-  kernel.inputs[2].set(bias_buf);
+  direct_out = Halide::Buffer<float>(std::vector<int>{oc, int(s.out_w), int(s.out_h), 1});
+  if (has_direct()) {
+    KernelSpec d = s;
+    d.conv_algo = cnnc::kernels::ConvAlgo::Direct;
+    direct = cnnc::kernels::build_kernel(d, target);
+    direct.pipeline.compile_jit(target);
+  }
+  for (cnnc::kernels::BuiltKernel* k : {&kernel, &direct}) {
+    if (k->inputs.empty()) continue;  // no direct kernel
+    k->inputs[0].set(in_buf);
+    k->inputs[1].set(wei_buf);
+    k->inputs[2].set(bias_buf);
+  }
 
   using md = dnnl::memory::desc;
   using dt = dnnl::memory::data_type;
@@ -115,10 +130,10 @@ Case::Case(const KernelSpec& spec) : s(spec), target(Halide::get_host_target()) 
   stream.wait();
 }
 
-double Case::max_relative_error() const {
+double Case::max_relative_error(const Halide::Buffer<float>& out) const {
   double worst = 0, scale = 1e-6;
   for (size_t i = 0; i < dnnl_out.size(); ++i) {
-    worst = std::max(worst, double(std::fabs(cnnc_out.data()[i] - dnnl_out[i])));
+    worst = std::max(worst, double(std::fabs(out.data()[i] - dnnl_out[i])));
     scale = std::max(scale, double(std::fabs(dnnl_out[i])));
   }
   return worst / scale;
@@ -139,24 +154,44 @@ std::map<std::string, Result>& results() {
   return r;
 }
 
+// The lowering's choice, or CNNC_BENCH_ALGO's where Winograd applies.
+KernelSpec with_algo(KernelSpec s) {
+  s.conv_algo = cnnc::kernels::default_conv_algo(s);
+  const char* forced = std::getenv("CNNC_BENCH_ALGO");
+  cnnc::kernels::ConvAlgo algo;
+  if (forced && cnnc::kernels::parse_conv_algo(forced, &algo) &&
+      (algo == cnnc::kernels::ConvAlgo::Direct || cnnc::kernels::winograd_applies(s))) {
+    s.conv_algo = algo;
+  }
+  return s;
+}
+
 void BM_Conv(benchmark::State& state, const cnnc::bench::ConvShape& shape) {
   static std::map<std::string, std::unique_ptr<Case>> cases;  // compiled once per shape
   std::unique_ptr<Case>& c = cases[shape.name];
-  if (!c) c = std::make_unique<Case>(shape.spec);
-  c->run_cnnc();  // warm up both
+  if (!c) c = std::make_unique<Case>(with_algo(shape.spec));
+  c->run_cnnc();  // warm up all
   c->run_onednn();
-  const double err = c->max_relative_error();
+  if (c->has_direct()) c->run_direct();
+  const double err = c->max_relative_error(c->cnnc_out);
   if (err > 1e-4) state.SkipWithError(("cnnc differs from oneDNN: " + std::to_string(err)).c_str());
-  std::vector<double> t_cnnc, t_dnnl;
+  state.SetLabel(cnnc::kernels::conv_algo_name(c->s.conv_algo));
+  std::vector<double> t_cnnc, t_dnnl, t_direct;
   bool cnnc_first = true;
+  auto time_ms = [](auto&& run) {
+    const auto t0 = Clock::now();
+    run();
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
   for (auto _ : state) {
     for (int k = 0; k < 2; ++k) {
-      const bool cnnc_now = (k == 0) == cnnc_first;
-      const auto t0 = Clock::now();
-      cnnc_now ? c->run_cnnc() : c->run_onednn();
-      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-      (cnnc_now ? t_cnnc : t_dnnl).push_back(ms);
+      if ((k == 0) == cnnc_first) {
+        t_cnnc.push_back(time_ms([&] { c->run_cnnc(); }));
+      } else {
+        t_dnnl.push_back(time_ms([&] { c->run_onednn(); }));
+      }
     }
+    if (c->has_direct()) t_direct.push_back(time_ms([&] { c->run_direct(); }));
     state.SetIterationTime((t_cnnc.back() + t_dnnl.back()) / 1e3);
     cnnc_first = !cnnc_first;
   }
@@ -173,6 +208,11 @@ void BM_Conv(benchmark::State& state, const cnnc::bench::ConvShape& shape) {
   // On a shared machine the fastest runs are the least disturbed ones.
   state.counters["ratio_min"] = fastest(t_cnnc) / fastest(t_dnnl);
   state.counters["rel_err"] = err;
+  if (c->has_direct()) {
+    state.counters["direct_ms"] = median(t_direct);
+    state.counters["direct_ratio"] = median(t_direct) / md;
+    state.counters["direct_ratio_min"] = fastest(t_direct) / fastest(t_dnnl);
+  }
 }
 
 }  // namespace

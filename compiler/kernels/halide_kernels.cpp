@@ -7,7 +7,8 @@ namespace cnnc::kernels {
 BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target) {
   switch (spec.kind) {
     case Kind::Conv2D:
-      return build_conv2d(spec, target);
+      return spec.conv_algo == ConvAlgo::Direct ? build_conv2d(spec, target)
+                                                : build_conv2d_winograd(spec, target);
     case Kind::Conv2DBackwardData:
       return build_conv2d_backward_data(spec, target);
     case Kind::Conv2DBackwardFilter:

@@ -27,10 +27,11 @@ struct BuiltKernel {
 // Throws std::invalid_argument on a spec that no kernel can implement.
 BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target);
 
-// One builder per family (conv.cpp, dense.cpp, pool.cpp, elementwise.cpp,
+// One builder per family (conv.cpp, conv_winograd.cpp, dense.cpp, pool.cpp, elementwise.cpp,
 // loss.cpp, sgd.cpp, batch_norm.cpp, lrn.cpp, dropout.cpp, layout.cpp);
 // build_kernel dispatches on the kind.
 BuiltKernel build_conv2d(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_conv2d_winograd(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_conv2d_backward_data(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_conv2d_backward_filter(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_dense(const KernelSpec& spec, const Halide::Target& target);

@@ -139,6 +139,55 @@ const char* kind_name(Kind k) {
   return "unknown";
 }
 
+const char* conv_algo_name(ConvAlgo a) {
+  switch (a) {
+    case ConvAlgo::Direct:
+      return "direct";
+    case ConvAlgo::WinogradF2:
+      return "winograd_f2";
+    case ConvAlgo::WinogradF4:
+      return "winograd_f4";
+  }
+  return "?";
+}
+
+bool parse_conv_algo(const std::string& name, ConvAlgo* out) {
+  for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
+    if (name == conv_algo_name(a)) {
+      *out = a;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool winograd_applies(const KernelSpec& s) {
+  return s.kind == Kind::Conv2D && s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 &&
+         s.stride_w == 1;
+}
+
+// Measured with bench/conv_vs_onednn (2 threads, CNNC_BENCH_ALGO; Winograd's
+// time over the direct kernel's in the same run, one run on a busy machine)
+// on the seed networks' 3x3 shapes:
+// - from 56x56 up, F(4x4): 0.4-0.8 (224x224x64-64 0.56, 112x112x128-128
+//   0.40, 56x56x256-256 0.49, 56x56x64-64 0.78); F(2x2) there 0.5-0.75.
+// - 28x28 and 14x14, F(2x2): 0.65-0.9 (28x28x512-512 0.77, 14x14x128-256
+//   0.77) while the transformed weights (16 * in_c * out_c floats, written
+//   and read each call) stay small: at 14x14, 2.6 MiB (144-288) gives 0.74,
+//   4 MiB (256-256) 1.2, 16 MiB (512-512) 1.1. F(4x4) there: 28x28x512-512
+//   2.1 (37 MiB of weights), 14x14 about 1 (tiles of 16x16).
+// - 13x13 about even (0.9-1.2), 7x7 loses (1.3-3), and so do few input
+//   channels (224x224x3-64: 5.7, the transforms outweigh the products).
+ConvAlgo default_conv_algo(const KernelSpec& s) {
+  if (!winograd_applies(s) || s.in_c < 64 || s.out_c < 64) return ConvAlgo::Direct;
+  const int64_t pixels = s.out_h * s.out_w;
+  const int64_t f2_weight_bytes = 16 * 4 * s.in_c * s.out_c;
+  if (pixels >= 56 * 56) return ConvAlgo::WinogradF4;
+  if (pixels >= 28 * 28) return ConvAlgo::WinogradF2;
+  if (pixels >= 14 * 14 && f2_weight_bytes <= (7 << 20) / 2) return ConvAlgo::WinogradF2;
+  return ConvAlgo::Direct;
+}
+
 // Only the fields that change the generated code appear, so that specs that
 // differ in an ignored field share one kernel.
 std::string KernelSpec::key() const {
@@ -149,6 +198,7 @@ std::string KernelSpec::key() const {
     case Kind::Conv2D:
       write_window(*this, out);
       out << " act=" << act_name(act) << bias;
+      if (conv_algo != ConvAlgo::Direct) out << " algo=" << conv_algo_name(conv_algo);
       break;
     case Kind::Conv2DBackwardData:
       write_window(*this, out);

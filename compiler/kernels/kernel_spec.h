@@ -110,6 +110,14 @@ const char* kind_name(Kind k);
 enum class Act { Linear, Relu, Tanh, Sigmoid };
 enum class PoolKind { Max, Avg };
 
+// How a Conv2D is computed. Winograd F(m x m, 3 x 3) (conv_winograd.cpp) needs
+// a 3x3 kernel with stride 1; F(4x4) does fewer multiplications than F(2x2)
+// but rounds a little more (see the kernel tests).
+enum class ConvAlgo { Direct, WinogradF2, WinogradF4 };
+const char* conv_algo_name(ConvAlgo a);  // "direct", "winograd_f2", "winograd_f4"
+// False for an unknown name (a tuning file is user input).
+bool parse_conv_algo(const std::string& name, ConvAlgo* out);
+
 struct KernelSpec {
   Kind kind = Kind::Conv2D;
   // Per-image shapes. Flat tensors use in_c / out_c with h = w = 1.
@@ -134,6 +142,9 @@ struct KernelSpec {
   double lrn_alpha = 1e-4, lrn_beta = 0.75, lrn_bias = 2.0;
   // ChannelCopy: how many channels are copied.
   int64_t channels = 1;
+  // Conv2D: the algorithm; the lowering sets default_conv_algo, a tuner may
+  // set any algorithm that winograd_applies allows.
+  ConvAlgo conv_algo = ConvAlgo::Direct;
 
   // Canonical one-line description; equal specs give equal keys. The cache
   // hashes it with the schedule version and the target.
@@ -158,5 +169,11 @@ struct KernelSignature {
 // The arguments of a kernel of this spec, in call order (inputs, scalars,
 // outputs), as listed above. Needs no Halide; the builders follow it.
 std::vector<ArgDesc> kernel_args(const KernelSpec& spec);
+
+// Whether a Conv2D spec can run as Winograd: a 3x3 kernel with stride 1.
+bool winograd_applies(const KernelSpec& spec);
+// The algorithm a Conv2D spec runs with unless tuned (the rule and the
+// measurements behind it are in kernel_spec.cpp).
+ConvAlgo default_conv_algo(const KernelSpec& spec);
 
 }  // namespace cnnc::kernels

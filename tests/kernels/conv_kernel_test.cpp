@@ -1,10 +1,13 @@
 // Conv2D, Conv2DBackwardData and Conv2DBackwardFilter against the reference.
+#include <stdexcept>
+
 #include "tests/kernels/jit_runner.h"
 
 namespace cnnc::testing {
 namespace {
 
 constexpr double kTolerance = 1e-5;
+using kernels::ConvAlgo;
 
 std::vector<int> weight_sizes(const KernelSpec& s) {
   return {static_cast<int>(s.out_c), static_cast<int>(s.in_c), static_cast<int>(s.kernel_w),
@@ -28,6 +31,78 @@ TEST(Conv2DKernel, MatchesReference) {
       EXPECT_LE(relative_error(got, want), kTolerance) << "batch " << batch;
     }
   }
+}
+
+// 3x3 stride-1 shapes for Winograd: 'same' and 'valid', sizes that leave
+// partial tiles, channel counts off the vector width, a single pixel, and
+// images with several blocks of tile rows (run in parallel, or one block with
+// its channel tiles in parallel).
+std::vector<KernelSpec> winograd_specs() {
+  std::vector<KernelSpec> v = {
+      window_spec(Kind::Conv2D, 7, 9, 3, 5, 3, 3, 1, 1, false),
+      window_spec(Kind::Conv2D, 9, 7, 13, 24, 3, 3, 1, 1, true),
+      window_spec(Kind::Conv2D, 1, 1, 8, 16, 3, 3, 1, 1, true),
+      window_spec(Kind::Conv2D, 13, 13, 40, 72, 3, 3, 1, 1, true),
+      window_spec(Kind::Conv2D, 14, 14, 64, 64, 3, 3, 1, 1, true),
+      window_spec(Kind::Conv2D, 20, 18, 128, 96, 3, 3, 1, 1, false),
+      window_spec(Kind::Conv2D, 40, 11, 64, 72, 3, 3, 1, 1, true),
+      window_spec(Kind::Conv2D, 1030, 3, 16, 24, 3, 3, 1, 1, true),  // 4+ blocks
+  };
+  const Act acts[] = {Act::Relu, Act::Tanh,   Act::Linear, Act::Sigmoid,
+                      Act::Relu, Act::Linear, Act::Relu,   Act::Tanh};
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i].act = acts[i];
+    v[i].use_bias = i != 1;
+  }
+  return v;
+}
+
+// Winograd rounds more than the direct sum: the transforms add rounded
+// terms before and after the products, F(4x4)'s with coefficients up to 8
+// and down to 1/24. Measured on these shapes (inputs and weights uniform in
+// [-1, 1)): F(2x2) at most 1.8e-6 of the largest output, F(4x4) 3.1e-5; the
+// bounds leave about 3x to 5x.
+double winograd_tolerance(ConvAlgo algo) { return algo == ConvAlgo::WinogradF4 ? 1e-4 : 1e-5; }
+
+TEST(Conv2DWinogradKernel, MatchesReference) {
+  for (ConvAlgo algo : {ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
+    for (KernelSpec s : winograd_specs()) {
+      s.conv_algo = algo;
+      SCOPED_TRACE(s.key());
+      JitKernel k(s);
+      for (int64_t batch : {1, 2}) {
+        const Vec input = random_vec(in_size(s, batch), 11);
+        const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 12);
+        const Vec bias = s.use_bias ? random_vec(s.out_c, 13) : Vec();
+        std::vector<Halide::Buffer<>> inputs = {
+            to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
+            to_buffer(weights, weight_sizes(s))};
+        if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
+        const Vec got = k.run(inputs, {image_sizes(s.out_c, s.out_w, s.out_h, batch)})[0];
+        const Vec want = reference::conv2d(s, batch, input, weights, bias);
+        EXPECT_LE(relative_error(got, want), winograd_tolerance(algo)) << "batch " << batch;
+      }
+    }
+  }
+}
+
+TEST(Conv2DWinogradKernel, OnlyFor3x3Stride1) {
+  KernelSpec s = conv_specs()[1];  // 4x4 stride 2
+  s.conv_algo = ConvAlgo::WinogradF2;
+  EXPECT_FALSE(kernels::winograd_applies(s));
+  EXPECT_THROW(kernels::build_kernel(s, Halide::get_host_target()), std::invalid_argument);
+  EXPECT_EQ(kernels::default_conv_algo(s), ConvAlgo::Direct);
+}
+
+TEST(Conv2DWinogradKernel, AlgorithmIsPartOfTheKey) {
+  KernelSpec s = winograd_specs()[4];
+  const std::string direct = s.key();
+  s.conv_algo = ConvAlgo::WinogradF4;
+  EXPECT_NE(s.key(), direct);
+  kernels::ConvAlgo parsed = ConvAlgo::Direct;
+  EXPECT_TRUE(kernels::parse_conv_algo(kernels::conv_algo_name(s.conv_algo), &parsed));
+  EXPECT_EQ(parsed, ConvAlgo::WinogradF4);
+  EXPECT_FALSE(kernels::parse_conv_algo("winograd", &parsed));
 }
 
 TEST(Conv2DBackwardDataKernel, MatchesReference) {

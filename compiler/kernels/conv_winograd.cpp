@@ -1,0 +1,205 @@
+// Conv2D as Winograd F(m x m, 3 x 3) (Lavin & Gray, "Fast Algorithms for
+// Convolutional Neural Networks"), for 3x3 kernels with stride 1. The output
+// is cut into m x m tiles; each reads an alpha x alpha input tile d (alpha =
+// m + 2) and is Y = A^T [(G g G^T) .* (B^T d B)] A. Over all channels the
+// elementwise product is alpha^2 matrix products, out_c x in_c by in_c x tiles:
+// the expensive part, scheduled as the direct conv's register tile of output
+// channel vectors by tiles. The weights are transformed in the kernel (each
+// call), so the kernel takes the same arguments as the direct one.
+//
+// Layouts: U(c, ci, a, b) transformed weights, V(ci, t, n, a, b) transformed
+// input tiles (t = tx + tiles_w * ty), M(c, t, n, a, b) their products,
+// O(c, t, n, ox, oy) output tiles.
+#include <algorithm>
+#include <functional>
+
+#include "compiler/kernels/conv_schedule.h"
+#include "compiler/kernels/halide_util.h"
+
+namespace cnnc::kernels {
+
+using namespace Halide;
+using detail::channel_lanes;
+using detail::make_input;
+
+namespace {
+
+using Matrix = std::vector<std::vector<float>>;
+
+// B^T (alpha x alpha), G (alpha x 3) and A^T (m x alpha) of F(m, 3), whose
+// interpolation points are 0, +-1 (m = 2) and 0, +-1, +-2 (m = 4), and infinity.
+struct Transforms {
+  int m;
+  Matrix bt, g, at;
+};
+
+const Transforms& transforms(ConvAlgo algo) {
+  static const Transforms f2{2,
+                             {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}},
+                             {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}},
+                             {{1, 1, 1, 0}, {0, 1, -1, -1}}};
+  static const Transforms f4{
+      4,
+      {{4, 0, -5, 0, 1, 0},
+       {0, -4, -4, 1, 1, 0},
+       {0, 4, -4, -1, 1, 0},
+       {0, -2, -1, 2, 1, 0},
+       {0, 2, -1, -2, 1, 0},
+       {0, 4, 0, -5, 0, 1}},
+      {{1.0f / 4, 0, 0},
+       {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+       {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+       {1.0f / 24, 1.0f / 12, 1.0f / 6},
+       {1.0f / 24, -1.0f / 12, 1.0f / 6},
+       {0, 0, 1}},
+      {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}}};
+  return algo == ConvAlgo::WinogradF4 ? f4 : f2;
+}
+
+// sum_k row[k] * term(k), without the zero terms and the multiplications by
+// +-1: the transforms are mostly those.
+Expr combine(const std::vector<float>& row, const std::function<Expr(int)>& term) {
+  Expr sum;
+  for (int k = 0; k < static_cast<int>(row.size()); ++k) {
+    if (row[k] == 0.0f) continue;
+    Expr e = term(k);
+    if (!sum.defined()) {
+      sum = row[k] == 1.0f ? e : row[k] == -1.0f ? -e : row[k] * e;
+    } else if (row[k] == 1.0f || row[k] == -1.0f) {
+      sum = row[k] == 1.0f ? sum + e : sum - e;
+    } else {
+      sum = sum + row[k] * e;
+    }
+  }
+  return sum;
+}
+
+// f(..., i) = sum_k matrix[i][k] * term(k) for every row i, as a mux on the
+// row variable: the schedules unroll it, so each row folds to its own sum.
+Expr rows(const Matrix& matrix, Expr row, const std::function<Expr(int)>& term) {
+  std::vector<Expr> sums;
+  for (const std::vector<float>& r : matrix) sums.push_back(combine(r, term));
+  return mux(row, sums);
+}
+
+int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
+
+}  // namespace
+
+BuiltKernel build_conv2d_winograd(const KernelSpec& s, const Target& target) {
+  detail::check_window(s);
+  detail::require(s, winograd_applies(s), "Winograd needs a 3x3 kernel with stride 1");
+  const Transforms& f = transforms(s.conv_algo);
+  const int m = f.m;
+  const int tiles_w = ceil_div(s.out_w, m), tiles_h = ceil_div(s.out_h, m);
+  const int in_c = static_cast<int>(s.in_c), out_c = static_cast<int>(s.out_c);
+  // Blocks of whole tile rows, each computing its V, M and O, then its output
+  // rows. Every block reads all of U: at least 64 tiles a block, so that each
+  // U value loaded serves 64 multiply-adds.
+  const int rows_per_block = std::min(ceil_div(64, tiles_w), tiles_h);
+  const int blocks = ceil_div(tiles_h, rows_per_block);
+  const int block_tiles = rows_per_block * tiles_w;
+  // The register tile of the products: output channel vectors by tiles.
+  const detail::ConvTile tile = detail::choose_conv_tile(s.out_c, block_tiles, target);
+  const int lanes = std::max(tile.lanes, 1);
+  const int tile_c = tile.lanes > 0 ? tile.vectors * tile.lanes : 1;
+  const int channel_tiles = ceil_div(out_c, tile_c);
+
+  ImageParam input = make_input("input", {s.in_c, s.in_w, s.in_h}, true);
+  ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
+  std::vector<ImageParam> inputs = {input, weights};
+  ImageParam bias;
+  if (s.use_bias) {
+    bias = make_input("bias", {s.out_c}, false);
+    inputs.push_back(bias);
+  }
+  Var c("c"), cc("cc"), co("co"), ci("ci"), x("x"), y("y"), n("n"), t("t");
+  Var a("a"), b("b"), i("i"), j("j");
+
+  // U = G g G^T per (channel, input channel), stored by channel tiles
+  // (c = co * tile_c + cc) so that a tile's U at one point is contiguous.
+  // Channels past out_c (the last tile rounded up) read the last one.
+  Func u_x("winograd_u_x"), u("winograd_u");
+  u_x(cc, ci, a, j, co) =
+      rows(f.g, a, [&](int k) { return weights(min(co * tile_c + cc, out_c - 1), ci, k, j); });
+  u(cc, ci, a, b, co) = rows(f.g, b, [&](int k) { return u_x(cc, ci, a, k, co); });
+
+  // V = B^T d B per (input channel, tile): rows of the tile first (v_x).
+  Expr tx = t % tiles_w, ty = t / tiles_w;
+  Func v_x("winograd_v_x"), v("winograd_v");
+  v_x(ci, t, n, a, j) = rows(f.bt, a, [&](int k) {
+    return detail::zero_padded(input, ci, tx * m + k - static_cast<int>(s.pad_left),
+                               ty * m + j - static_cast<int>(s.pad_top), n, s.in_w, s.in_h);
+  });
+  v(ci, t, n, a, b) = rows(f.bt, b, [&](int k) { return v_x(ci, t, n, a, k); });
+
+  // M = U .* V summed over the input channels: alpha^2 matrix products.
+  RDom r(0, in_c, "r");
+  Func acc("winograd_acc"), prod("winograd_m");
+  acc(cc, co, t, n, a, b) = 0.0f;
+  acc(cc, co, t, n, a, b) += u(cc, r, a, b, co) * v(r, t, n, a, b);
+  prod(cc, co, t, n, a, b) = acc(cc, co, t, n, a, b);
+
+  // O = A^T M A, then the epilogue on each output pixel.
+  Func o_x("winograd_o_x"), o("winograd_o"), output("output");
+  o_x(c, t, n, i, b) =
+      rows(f.at, i, [&](int k) { return prod(c % tile_c, c / tile_c, t, n, k, b); });
+  o(c, t, n, i, j) = rows(f.at, j, [&](int k) { return o_x(c, t, n, i, k); });
+  Expr value = o(c, x / m + tiles_w * (y / m), n, x % m, y % m);
+  if (s.use_bias) value += bias(c);
+  output(c, x, y, n) = detail::apply_act(value, s.act);
+  detail::constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
+
+  // Schedule. With 4 blocks or more, the blocks run in parallel; else each
+  // block's work is split between the cores.
+  const bool parallel_blocks = blocks >= 4;
+  Var yb("yb"), yi("yi"), task("task"), to("to"), tt("tt"), cv("cv");
+  output.split(y, yb, yi, m * rows_per_block, TailStrategy::GuardWithIf)
+      .reorder(c, x, yi, yb, n)
+      .fuse(yb, n, task);
+  if (parallel_blocks) output.parallel(task);
+  const int out_lanes = channel_lanes(s.out_c, target);
+  if (out_lanes > 0) output.vectorize(c, out_lanes, TailStrategy::ShiftInwards);
+
+  // U once per call, every point of a channel vector from its 9 weights.
+  u.compute_root().reorder(cc, a, b, ci, co).unroll(a).unroll(b);
+  u.parallel(co, std::max(1, channel_tiles / 4), TailStrategy::GuardWithIf);
+  if (tile.lanes > 0) u.vectorize(cc, lanes);
+
+  const int in_lanes = channel_lanes(s.in_c, target);
+  v.compute_at(output, task).reorder(ci, a, b, t, n).unroll(a).unroll(b);
+  v_x.compute_at(v, t).reorder(ci, a, j, t, n).unroll(a).unroll(j);
+  if (in_lanes > 0) {
+    v.split(ci, cv, ci, in_lanes, TailStrategy::ShiftInwards)
+        .reorder(ci, a, b, cv, t, n)
+        .vectorize(ci);
+    v_x.compute_at(v, cv).vectorize(ci, in_lanes, TailStrategy::ShiftInwards);
+  }
+  if (!parallel_blocks) v.parallel(t, 4, TailStrategy::GuardWithIf);
+
+  // Per point: a channel tile's U (tile_c x in_c) is reused by every tile of
+  // the block, the point's V (in_c x block tiles) by every channel tile.
+  prod.compute_at(output, task)
+      .split(t, to, tt, tile.columns, TailStrategy::RoundUp)
+      .reorder(cc, tt, to, co, a, b, n)
+      .unroll(tt);
+  acc.compute_at(prod, to).unroll(t);
+  acc.update().reorder(cc, t, r, co, a, b, n).unroll(t);
+  if (tile.lanes > 0) {
+    prod.vectorize(cc, lanes).unroll(cc);
+    acc.vectorize(cc, lanes).unroll(cc);
+    acc.update().vectorize(cc, lanes).unroll(cc);
+  }
+  if (!parallel_blocks) prod.parallel(co);
+
+  o.compute_at(output, task).reorder(c, i, j, t, n).unroll(i).unroll(j);
+  o_x.compute_at(o, t).reorder(c, i, b, t, n).unroll(i).unroll(b);
+  if (out_lanes > 0) {
+    o.vectorize(c, out_lanes);
+    o_x.vectorize(c, out_lanes);
+  }
+  if (!parallel_blocks) o.parallel(t, 4, TailStrategy::GuardWithIf);
+  return detail::finish_kernel(inputs, {output});
+}
+
+}  // namespace cnnc::kernels
