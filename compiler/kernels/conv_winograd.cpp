@@ -7,9 +7,10 @@
 // channel vectors by tiles. The weights are transformed in the kernel (each
 // call), so the kernel takes the same arguments as the direct one.
 //
-// Layouts: U(c, ci, a, b) transformed weights, V(ci, t, n, a, b) transformed
-// input tiles (t = tx + tiles_w * ty), M(c, t, n, a, b) their products,
-// O(c, t, n, ox, oy) output tiles.
+// Layouts: U(cc, ci, a, b, co) transformed weights by channel tiles (channel
+// c = co * tile_c + cc), V(ci, t, n, a, b) transformed input tiles (t = tx +
+// tiles_w * ty), M(cc, co, t, n, a, b) their products, O(c, t, n, ox, oy)
+// output tiles; (a, b) is the point of the alpha x alpha transform.
 #include <algorithm>
 #include <functional>
 
@@ -145,6 +146,8 @@ BuiltKernel build_conv2d_winograd(const KernelSpec& s, const Target& target) {
   o_x(c, t, n, i, b) =
       rows(f.at, i, [&](int k) { return prod(c % tile_c, c / tile_c, t, n, k, b); });
   o(c, t, n, i, j) = rows(f.at, j, [&](int k) { return o_x(c, t, n, i, k); });
+  // The direct kernel's epilogue: bias, then the activation (a fused
+  // residual input would join the sum here).
   Expr value = o(c, x / m + tiles_w * (y / m), n, x % m, y % m);
   if (s.use_bias) value += bias(c);
   output(c, x, y, n) = detail::apply_act(value, s.act);
