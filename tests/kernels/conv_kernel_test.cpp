@@ -94,6 +94,23 @@ TEST(Conv2DWinogradKernel, OnlyFor3x3Stride1) {
   EXPECT_EQ(kernels::default_conv_algo(s), ConvAlgo::Direct);
 }
 
+// The default rule (kernel_spec.cpp) on shapes of the seed networks.
+TEST(Conv2DWinogradKernel, DefaultRule) {
+  auto algo = [](int64_t hw, int64_t c, int64_t k, int64_t stride, int64_t f) {
+    return kernels::default_conv_algo(
+        window_spec(Kind::Conv2D, hw, hw, c, f, k, k, stride, stride, true));
+  };
+  EXPECT_EQ(algo(224, 64, 3, 1, 64), ConvAlgo::WinogradF4);
+  EXPECT_EQ(algo(56, 64, 3, 1, 64), ConvAlgo::WinogradF4);
+  EXPECT_EQ(algo(28, 512, 3, 1, 512), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(14, 144, 3, 1, 288), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(14, 256, 3, 1, 256), ConvAlgo::Direct);  // 4 MiB of transformed weights
+  EXPECT_EQ(algo(7, 512, 3, 1, 512), ConvAlgo::Direct);
+  EXPECT_EQ(algo(224, 3, 3, 1, 64), ConvAlgo::Direct);
+  EXPECT_EQ(algo(56, 64, 3, 2, 64), ConvAlgo::Direct);
+  EXPECT_EQ(algo(56, 64, 5, 1, 64), ConvAlgo::Direct);
+}
+
 TEST(Conv2DWinogradKernel, AlgorithmIsPartOfTheKey) {
   KernelSpec s = winograd_specs()[4];
   const std::string direct = s.key();
