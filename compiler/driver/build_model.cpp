@@ -11,6 +11,7 @@
 
 #include "compiler/codegen/codegen.h"
 #include "compiler/driver/process.h"
+#include "compiler/driver/tuning.h"
 #include "compiler/ir/verifier.h"
 #include "compiler/kernels/kernel_cache.h"
 #include "compiler/lower/program.h"
@@ -124,15 +125,21 @@ BuiltModel build_model(const BuildOptions& o) {
   passes::run_passes(inference, enabled, {/*training=*/false, nullptr});
   ir::Graph training = g;
   if (o.training) passes::run_passes(training, enabled, {/*training=*/true, nullptr});
-  lower::Program program =
-      lower::lower_program(g, inference, o.training ? &training : nullptr, built.max_batch,
-                           {passes::pass_enabled(enabled, "plan_memory"),
-                            passes::pass_enabled(enabled, "gemm_1x1")});
+  kernels::KernelCache cache(cache_dir() + "/kernels", o.target);
+  Tuning tuning;
+  lower::LowerOptions lowering{passes::pass_enabled(enabled, "plan_memory"),
+                               passes::pass_enabled(enabled, "gemm_1x1"), {}};
+  if (!o.tuning.empty()) {
+    tuning = read_tuning(o.tuning, o.model_path, read_file(o.model_path), cache.target_string());
+    lowering.direct_1x1 = direct_1x1_layers(tuning);
+  }
+  lower::Program program = lower::lower_program(g, inference, o.training ? &training : nullptr,
+                                                built.max_batch, lowering);
+  if (!o.tuning.empty()) apply_tuning(tuning, o.tuning, program);
   lower::ParamLayout params = lower::layout_params(g);
   check_memory(g.name, program, params, o);
 
   Toolchain tools = find_toolchain();
-  kernels::KernelCache cache(cache_dir() + "/kernels", o.target);
   std::vector<kernels::KernelSpec> specs = distinct_specs(program);
   if (o.verbose) {
     std::cerr << "cnnc: " << g.name << ": " << specs.size() << " kernels for "
@@ -175,6 +182,8 @@ std::string cached_driver(const BuildOptions& options) {
   key << text << "\n" << options.target << "\n" << options.max_batch << "\n"
       << options.training << "\n" << options.passes << "\n" << options.memory_limit << "\n"
       << build_id();
+  // The tuning file's contents (it is read again when the library is built).
+  if (!options.tuning.empty()) key << "\ntuning\n" << read_file(options.tuning);
   std::string dir = cache_dir() + "/models/" + std::to_string(std::hash<std::string>{}(key.str()));
   std::string driver = dir + "/cnnc_model_driver";
   if (fs::exists(driver)) return driver;

@@ -15,6 +15,7 @@ struct BuildOptions {
   bool verbose = true;    // say what is being compiled
   std::string passes = "all";  // --passes: all, none or a comma list
   int64_t memory_limit = 0;    // --memory-limit in bytes; 0: this machine's memory
+  std::string tuning;          // --tuning: a file of `cnnc tune`, "" for the default schedules
 };
 
 // "512M", "4G", "1000000" -> bytes; throws cnnc::Error on anything else.

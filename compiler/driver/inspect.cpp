@@ -68,7 +68,7 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
 
   int batch = o.max_batch > 0 ? o.max_batch : model.recipe.batch_size;
   bool plan = passes::pass_enabled(enabled, "plan_memory");
-  lower::LowerOptions lowering{plan, passes::pass_enabled(enabled, "gemm_1x1")};
+  lower::LowerOptions lowering{plan, passes::pass_enabled(enabled, "gemm_1x1"), {}};
   lower::Program infer = lower::lower_program(g, inference, nullptr, batch, lowering);
   out << "\nArena at batch " << batch << " (" << (plan ? "planned by liveness" : "unplanned")
       << "):\n  inference: " << mib(infer.arena_floats) << " of "

@@ -1,4 +1,4 @@
-// cnnc: the command-line tool. compile, inspect, run, train.
+// cnnc: the command-line tool. compile, inspect, run, train, bench, tune.
 #include <unistd.h>
 
 #include <cstring>
@@ -10,6 +10,7 @@
 #include "compiler/driver/datasets.h"
 #include "compiler/driver/inspect.h"
 #include "compiler/driver/process.h"
+#include "compiler/driver/tune.h"
 #include "compiler/ir/printer.h"
 #include "frontends/json/json_frontend.h"
 #include "runtime/include/cnnc_runtime.h"
@@ -20,15 +21,19 @@ namespace {
 const char* kUsage =
     "usage:\n"
     "  cnnc compile MODEL.json -o DIR [--target host] [--batch N] [--inference-only]\n"
-    "               [--passes all|none|LIST] [--memory-limit SIZE]\n"
+    "               [--passes all|none|LIST] [--memory-limit SIZE] [--tuning TUNING.json]\n"
     "  cnnc inspect MODEL.json [--passes all|none|LIST] [--batch N] [--dot]\n"
     "  cnnc run MODEL.json --weights W.safetensors --input X.npy --output Y.npy [--batch N]\n"
+    "           [--tuning TUNING.json]\n"
     "  cnnc train MODEL.json [--dataset mnist|fashion-mnist] [--train-images X --train-labels Y]\n"
     "             [--val-images X --val-labels Y] [--weights W0.safetensors]\n"
     "             [--epochs N | --steps N] [--batch-size N] [--no-shuffle] [--seed N]\n"
     "             [--save W.safetensors] [--checkpoint CKPT] [--resume CKPT]\n"
     "             [--skip-nonfinite] [--passes LIST] [--memory-limit SIZE]\n"
     "  cnnc bench MODEL.json [--batch N] [--iters K] [--train] [--passes LIST] [--json]\n"
+    "             [--tuning TUNING.json]\n"
+    "  cnnc tune MODEL.json -o TUNING.json [--batch N] [--budget-seconds S] [--layers A,B,...]\n"
+    "            [--target host] [--passes LIST]\n"
     "Environment: CNNC_CACHE_DIR (compiled kernels and models), CNNC_DATA_DIR (data sets),\n"
     "CNNC_NUM_THREADS (threads), CNNC_CXX (C++ compiler for generated code).\n";
 
@@ -102,6 +107,7 @@ int compile_command(Args& a) {
   if (take_value(a.rest, "--batch", &batch)) o.max_batch = parse_int("--batch", batch);
   if (take_flag(a.rest, "--inference-only")) o.training = false;
   take_value(a.rest, "--passes", &o.passes);
+  take_value(a.rest, "--tuning", &o.tuning);
   take_memory_limit(a.rest, &o);
   refuse_leftovers("compile", a.rest);
   BuiltModel built = build_model(o);
@@ -143,6 +149,7 @@ int run_command(Args& a) {
   std::string batch;
   take_value(a.rest, "--target", &o.target);
   take_value(a.rest, "--passes", &o.passes);
+  take_value(a.rest, "--tuning", &o.tuning);
   take_memory_limit(a.rest, &o);
   if (take_value(a.rest, "--batch", &batch)) o.max_batch = parse_int("--batch", batch);
   return exec_driver(o, "run", a.rest);
@@ -154,6 +161,7 @@ int bench_command(Args& a) {
   std::string batch;
   take_value(a.rest, "--target", &o.target);
   take_value(a.rest, "--passes", &o.passes);
+  take_value(a.rest, "--tuning", &o.tuning);
   // The library is built for the benchmark's batch; it is passed on as well.
   for (size_t i = 0; i + 1 < a.rest.size(); ++i) {
     if (a.rest[i] == "--batch") o.max_batch = parse_int("--batch", a.rest[i + 1]);
@@ -162,6 +170,41 @@ int bench_command(Args& a) {
   for (const std::string& s : a.rest) train = train || s == "--train";
   o.training = train;
   return exec_driver(o, "bench", a.rest);
+}
+
+// "a,b,c" -> {"a", "b", "c"}
+std::vector<std::string> split_list(const std::string& flag, const std::string& text) {
+  std::vector<std::string> items;
+  std::string item;
+  for (char ch : text + ",") {
+    if (ch != ',') {
+      item += ch;
+      continue;
+    }
+    if (item.empty()) throw Error(flag + " " + text + ": expected a comma-separated list of layer names");
+    items.push_back(item);
+    item.clear();
+  }
+  return items;
+}
+
+int tune_command(Args& a) {
+  TuneOptions o;
+  o.model_path = a.model;
+  std::string batch, budget, layers;
+  if (!take_value(a.rest, "-o", &o.out_path) && !take_value(a.rest, "--output", &o.out_path)) {
+    throw Error("cnnc tune: the tuning file to write is missing: add -o TUNING.json");
+  }
+  take_value(a.rest, "--target", &o.target);
+  take_value(a.rest, "--passes", &o.passes);
+  if (take_value(a.rest, "--batch", &batch)) o.batch = parse_int("--batch", batch);
+  if (take_value(a.rest, "--budget-seconds", &budget)) {
+    o.budget_seconds = parse_int("--budget-seconds", budget);
+  }
+  if (take_value(a.rest, "--layers", &layers)) o.layers = split_list("--layers", layers);
+  refuse_leftovers("tune", a.rest);
+  tune_model(o, std::cerr);
+  return 0;
 }
 
 int train_command(Args& a) {
@@ -205,6 +248,7 @@ int main(int argc, char** argv) {
     if (a.command == "run") return run_command(a);
     if (a.command == "train") return train_command(a);
     if (a.command == "bench") return bench_command(a);
+    if (a.command == "tune") return tune_command(a);
     if (a.command == "--help" || a.command == "-h" || a.command == "help") {
       std::cout << kUsage;
       return 0;

@@ -104,8 +104,13 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   acc(c, x, y, n) += weights(c, r.x, r.y, r.z) * padded(r.x, ix, iy, n);
   output(c, x, y, n) = detail::apply_act(acc(c, x, y, n), s.act);
   constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
-  detail::schedule_conv_forward(output, acc, padded, needs_padding || subsample, weights.in(),
-                                {r.x, r.y, r.z}, s, t);
+  detail::require(s, s.schedule.algorithm.empty() || s.schedule.algorithm == "direct" ||
+                         detail::autoscheduled(s),
+                  "unknown convolution algorithm");
+  if (!detail::autoscheduled(s)) {
+    detail::schedule_conv_forward(output, acc, padded, needs_padding || subsample, weights.in(),
+                                  {r.x, r.y, r.z}, s, t);
+  }
   return detail::finish_kernel(inputs, {output});
 }
 
@@ -153,6 +158,7 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   equiv.out_c = s.in_c, equiv.out_w = s.in_w, equiv.out_h = s.in_h;
   equiv.in_c = s.out_c, equiv.in_w = s.out_w, equiv.in_h = s.out_h;
   equiv.kernel_w = rx, equiv.kernel_h = ry, equiv.stride_w = equiv.stride_h = 1;
+  equiv.schedule = {};
   detail::schedule_conv_forward(d_input, acc, padded, needs_padding, Func(), {r.x, r.y, r.z}, equiv,
                                 t);
   return detail::finish_kernel({d_output, weights}, {d_input});

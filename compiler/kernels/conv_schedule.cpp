@@ -100,12 +100,27 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Target& t, bool
   return best;
 }
 
+ConvTile tuned_tile(ConvTile chosen, const ScheduleChoice& choice, int64_t channels,
+                    int64_t width) {
+  if (chosen.lanes == 0) return chosen;
+  const int64_t max_vectors = std::max<int64_t>(1, channels / chosen.lanes);
+  if (choice.tile_vectors > 0) {
+    chosen.vectors = static_cast<int>(std::min<int64_t>(choice.tile_vectors, max_vectors));
+  }
+  if (choice.tile_columns > 0) {
+    chosen.columns = static_cast<int>(std::min<int64_t>(choice.tile_columns, width));
+  }
+  return chosen;
+}
+
 void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy, Func w,
                            const std::vector<RVar>& rvars, const KernelSpec& s, const Target& t) {
   std::vector<Var> v = out.args();
   Var c = v[0], x = v[1], y = v[2], n = v[3];
   Var co("co"), ci("ci"), xo("xo"), xi("xi"), task("task");
-  const ConvTile tile = choose_conv_tile(s.out_c, s.out_w, t);
+  const ConvTile tile = tuned_tile(choose_conv_tile(s.out_c, s.out_w, t), s.schedule, s.out_c, s.out_w);
+  // A tuned tile runs in the row schedule (the whole-image one picks its own).
+  const bool tuned = s.schedule.tile_vectors > 0 || s.schedule.tile_columns > 0;
   // Padding: a zero-bordered copy of the input, so the inner loop has no
   // selects; the whole image unless it is large, then the rows each task reads.
   const int64_t padded_bytes = 4 * s.in_c * (s.in_w + s.kernel_w) * (s.in_h + s.kernel_h);
@@ -115,7 +130,7 @@ void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
     if (in_lanes > 0) padded.vectorize(padded.args()[0], in_lanes, TailStrategy::GuardWithIf);
     if (padded_at_root) padded.compute_root().parallel(padded.args()[2]);
   }
-  if (tile.lanes > 0 && padded_at_root && schedule_whole_image(out, acc, w, rvars, s, t)) return;
+  if (tile.lanes > 0 && padded_at_root && !tuned && schedule_whole_image(out, acc, w, rvars, s, t)) return;
   if (tile.lanes == 0) {
     // Few output channels: output columns are the vector axis, and the
     // padded input is stored with columns innermost so that they load as

@@ -18,6 +18,15 @@ struct ConvTile {
 ConvTile choose_conv_tile(int64_t channels, int64_t width, const Halide::Target& target,
                           bool exact = false);
 
+// `chosen` with the tile sizes a tuned schedule sets (clamped to the extents).
+ConvTile tuned_tile(ConvTile chosen, const ScheduleChoice& choice, int64_t channels,
+                    int64_t width);
+
+// True when the kernel is left unscheduled for Halide's autoscheduler.
+inline bool autoscheduled(const KernelSpec& spec) {
+  return spec.schedule.algorithm == "autoschedule";
+}
+
 // out(c, x, y, n) = act(acc(c, x, y, n)); acc's one update reduces over
 // `rvars` (input channel, kx, ky) reading `padded`, a Func over the input
 // that is a zero-bordered copy when `padded_is_copy` (else an alias to

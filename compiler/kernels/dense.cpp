@@ -20,9 +20,10 @@ namespace {
 // Parallel over tiles of o (GEMV at batch 1) and rows. `a_tile`, when
 // defined, is a Func computed per o tile (the transposed weights' slice).
 void schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, int64_t out_extent,
-                         const Target& t) {
+                         const ScheduleChoice& choice, const Target& t) {
   Var o = out.args()[0], row = out.args()[1], oo("oo"), oi("oi"), ro("ro"), ri("ri");
-  const detail::ConvTile tile = detail::choose_conv_tile(out_extent, 6, t);
+  const detail::ConvTile tile =
+      detail::tuned_tile(detail::choose_conv_tile(out_extent, 6, t), choice, out_extent, 6);
   if (tile.lanes == 0) {
     acc.compute_at(out, row);
     out.parallel(row);
@@ -117,7 +118,9 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   acc(o, row) += weights(o, k) * input(k, row);
   output(o, row) = detail::apply_act(acc(o, row), s.act);
   constrain_output(output, {s.out_c}, true);
-  schedule_row_matvec(output, acc, Func(), k, s.out_c, t);
+  detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
+                  "unknown dense algorithm");
+  if (!detail::autoscheduled(s)) schedule_row_matvec(output, acc, Func(), k, s.out_c, s.schedule, t);
   return detail::finish_kernel(inputs, {output});
 }
 
@@ -133,7 +136,7 @@ BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
   acc(i, row) += weights_t(i, k) * d_output(k, row);
   d_input(i, row) = acc(i, row);
   constrain_output(d_input, {s.in_c}, true);
-  schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, t);
+  schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, {}, t);
   return detail::finish_kernel({d_output, weights}, {d_input});
 }
 

@@ -1,10 +1,56 @@
 #include "compiler/kernels/halide_kernels.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
+
+#include "compiler/kernels/conv_schedule.h"
 
 namespace cnnc::kernels {
+namespace {
 
-BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target) {
+// Debian's libhalide14 ships the autoscheduler as a plugin.
+constexpr char kAdams2019Plugin[] = "/usr/lib/x86_64-linux-gnu/halide14/libautoschedule_adams2019.so";
+
+// Every buffer's estimate: its constant extents, `batch` for the free one.
+Halide::Region estimates(const Halide::Internal::Parameter& p, int batch) {
+  Halide::Region r;
+  for (int d = 0; d < p.dimensions(); ++d) {
+    Halide::Expr e = p.extent_constraint(d);
+    r.push_back({0, e.defined() ? e : Halide::Expr(batch)});
+  }
+  return r;
+}
+
+// Schedules an unscheduled pipeline with Adams2019 for this machine's cores.
+void autoschedule(BuiltKernel& k, const KernelSpec& spec, const Halide::Target& target) {
+  static std::once_flag loaded;
+  std::call_once(loaded, [] { Halide::load_plugin(kAdams2019Plugin); });
+  const int batch = std::max(spec.schedule.estimate_batch, 1);
+  for (Halide::ImageParam& p : k.inputs) p.set_estimates(estimates(p.parameter(), batch));
+  for (Halide::Func& f : k.outputs) f.set_estimates(estimates(f.output_buffer().parameter(), batch));
+  const int cores = static_cast<int>(std::max(std::thread::hardware_concurrency(), 1u));
+  // The plugin reports its search on stderr; failures come back as exceptions.
+  std::fflush(stderr);
+  const int saved = dup(2), null = open("/dev/null", O_WRONLY);
+  if (null >= 0) dup2(null, 2);
+  try {
+    k.pipeline.auto_schedule("Adams2019", target, Halide::MachineParams(cores, 32 << 20, 40));
+  } catch (...) {
+    dup2(saved, 2);
+    throw;
+  }
+  std::fflush(stderr);
+  dup2(saved, 2);
+  if (null >= 0) close(null);
+  close(saved);
+}
+
+BuiltKernel build_family(const KernelSpec& spec, const Halide::Target& target) {
   switch (spec.kind) {
     case Kind::Conv2D:
       return spec.conv_algo == ConvAlgo::Direct ? build_conv2d(spec, target)
@@ -57,6 +103,14 @@ BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target) {
       return build_add(spec, target);
   }
   throw std::invalid_argument(std::string("no kernel builder for kind ") + kind_name(spec.kind));
+}
+
+}  // namespace
+
+BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target) {
+  BuiltKernel k = build_family(spec, target);
+  if (detail::autoscheduled(spec)) autoschedule(k, spec, target);
+  return k;
 }
 
 }  // namespace cnnc::kernels

@@ -188,6 +188,15 @@ ConvAlgo default_conv_algo(const KernelSpec& s) {
   return ConvAlgo::Direct;
 }
 
+std::string ScheduleChoice::key() const {
+  if (!is_set()) return "";
+  std::ostringstream out;
+  out << " schedule=" << (algorithm.empty() ? "default" : algorithm);
+  if (tile_vectors > 0 || tile_columns > 0) out << " tile=" << tile_vectors << "x" << tile_columns;
+  if (estimate_batch > 0) out << " estimate_batch=" << estimate_batch;
+  return out.str();
+}
+
 // Only the fields that change the generated code appear, so that specs that
 // differ in an ignored field share one kernel.
 std::string KernelSpec::key() const {
@@ -268,6 +277,7 @@ std::string KernelSpec::key() const {
       kind == Kind::BatchNormBackward) {
     out << (scale ? " scale" : " noscale") << (center ? " center" : " nocenter");
   }
+  if (kind == Kind::Conv2D || kind == Kind::Dense) out << schedule.key();
   return out.str();
 }
 

@@ -118,6 +118,26 @@ const char* conv_algo_name(ConvAlgo a);  // "direct", "winograd_f2", "winograd_f
 // False for an unknown name (a tuning file is user input).
 bool parse_conv_algo(const std::string& name, ConvAlgo* out);
 
+// A schedule chosen for one kernel instead of the builder's own (`cnnc tune`
+// picks these; Conv2D and Dense read them). Every field unset is the default
+// schedule, and only set fields enter the key: untuned kernels keep their
+// cache entries.
+struct ScheduleChoice {
+  // "" the builder's choice; "direct", "winograd" (Conv2D); "autoschedule":
+  // Halide's Adams2019 autoscheduler, with buffer estimates of `estimate_batch`
+  // in the outermost (batch) dimension.
+  std::string algorithm;
+  // The register tile: channel vectors by output columns (Dense: rows); 0 keeps
+  // the cost model's choice.
+  int tile_vectors = 0, tile_columns = 0;
+  int estimate_batch = 0;
+
+  bool is_set() const {
+    return !algorithm.empty() || tile_vectors > 0 || tile_columns > 0 || estimate_batch > 0;
+  }
+  std::string key() const;  // " schedule=..." or "" when unset
+};
+
 struct KernelSpec {
   Kind kind = Kind::Conv2D;
   // Per-image shapes. Flat tensors use in_c / out_c with h = w = 1.
@@ -145,6 +165,8 @@ struct KernelSpec {
   // Conv2D: the algorithm; the lowering sets default_conv_algo, a tuner may
   // set any algorithm that winograd_applies allows.
   ConvAlgo conv_algo = ConvAlgo::Direct;
+  // Conv2D, Dense: a tuned schedule (unset: the default one).
+  ScheduleChoice schedule;
 
   // Canonical one-line description; equal specs give equal keys. The cache
   // hashes it with the schedule version and the target.

@@ -37,7 +37,7 @@ Operand pre_activation_grad(Lowering& l, const Node& n, std::vector<Step>* steps
 void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps);
 
 void conv_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
-  if (l.gemm_1x1 && is_pointwise_conv(n)) {
+  if (l.as_gemm(n)) {
     dense_backward(l, n, steps);  // as its forward: a matrix product over pixels
     return;
   }

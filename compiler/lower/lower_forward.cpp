@@ -128,7 +128,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
     Operand x = l.output_of(in->id);
     switch (n.kind) {
       case OpKind::Conv2D: {
-        if (l.gemm_1x1 && is_pointwise_conv(n)) {
+        if (l.as_gemm(n)) {
           // The kernel [1, 1, c_in, c_out] is the Dense kernel [c_in, c_out]; pixels are rows.
           Step st = forward_step(Kind::Dense, n, "forward, 1x1 as a matrix product");
           int64_t c_in = in->shape.back(), rows = n.shape[0] * n.shape[1];

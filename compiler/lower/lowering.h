@@ -2,6 +2,7 @@
 // lowering of one graph.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,12 +28,18 @@ struct Lowering {
   std::vector<int> pending;    // node id -> scratch tensor of a gradient contribution to add
   std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
   bool gemm_1x1 = true;  // LowerOptions::gemm_1x1
+  std::set<std::string> direct_1x1;  // LowerOptions::direct_1x1 (inference only)
 
   Lowering(const ir::Graph& graph, const ParamLayout& layout, Program& p)
       : g(graph), program(p), params(layout), value(graph.nodes.size()),
         grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1),
         pending(graph.nodes.size(), -1), bn_mean(graph.nodes.size(), -1),
         bn_inv_std(graph.nodes.size(), -1) {}
+
+  // Whether node n (a Conv2D) runs as a matrix product (a Dense kernel).
+  bool as_gemm(const ir::Node& n) const {
+    return gemm_1x1 && is_pointwise_conv(n) && !direct_1x1.count(n.name);
+  }
 
   int new_tensor(const std::string& name, int64_t floats_per_image, bool per_image = true);
   // Operand for node `id`'s output (or its gradient), shaped as that node's shape.

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,8 @@ struct Program {
 struct LowerOptions {
   bool plan_memory = true;  // arena by liveness (else every tensor in its own place)
   bool gemm_1x1 = true;     // 1x1 stride-1 convolutions run as matrix products (Dense kernels)
+  // Inference: 1x1 layers that run as convolutions even with gemm_1x1 (cnnc tune's choice).
+  std::set<std::string> direct_1x1;
 };
 Program lower_program(const ir::Graph& original, const ir::Graph& inference,
                       const ir::Graph* training, int max_batch, const LowerOptions& options = {});

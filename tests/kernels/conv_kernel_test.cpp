@@ -14,23 +14,59 @@ std::vector<int> weight_sizes(const KernelSpec& s) {
           static_cast<int>(s.kernel_h)};
 }
 
+void expect_conv_matches_reference(const KernelSpec& s) {
+  SCOPED_TRACE(s.key());
+  JitKernel k(s);
+  for (int64_t batch : {1, 3}) {
+    const Vec input = random_vec(in_size(s, batch), 1);
+    const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 2);
+    const Vec bias = s.use_bias ? random_vec(s.out_c, 3) : Vec();
+    std::vector<Halide::Buffer<>> inputs = {
+        to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
+        to_buffer(weights, weight_sizes(s))};
+    if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
+    const Vec got = k.run(inputs, {image_sizes(s.out_c, s.out_w, s.out_h, batch)})[0];
+    const Vec want = reference::conv2d(s, batch, input, weights, bias);
+    EXPECT_LE(relative_error(got, want), kTolerance) << "batch " << batch;
+  }
+}
+
 TEST(Conv2DKernel, MatchesReference) {
-  for (const KernelSpec& s : conv_specs()) {
-    SCOPED_TRACE(s.key());
-    JitKernel k(s);
-    for (int64_t batch : {1, 3}) {
-      const Vec input = random_vec(in_size(s, batch), 1);
-      const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 2);
-      const Vec bias = s.use_bias ? random_vec(s.out_c, 3) : Vec();
-      std::vector<Halide::Buffer<>> inputs = {
-          to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
-          to_buffer(weights, weight_sizes(s))};
-      if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
-      const Vec got = k.run(inputs, {image_sizes(s.out_c, s.out_w, s.out_h, batch)})[0];
-      const Vec want = reference::conv2d(s, batch, input, weights, bias);
-      EXPECT_LE(relative_error(got, want), kTolerance) << "batch " << batch;
+  for (const KernelSpec& s : conv_specs()) expect_conv_matches_reference(s);
+}
+
+// The schedules `cnnc tune` may choose compute the same convolution: register
+// tiles (also larger than the extents: clamped) and the Adams2019 autoscheduler.
+TEST(Conv2DKernel, TunedSchedulesMatchReference) {
+  int autoscheduled = 0;
+  for (KernelSpec s : conv_specs()) {
+    if (s.out_c < 8) continue;
+    for (const auto& [vectors, columns] : std::vector<std::pair<int, int>>{{1, 8}, {3, 4}, {4, 40}}) {
+      s.schedule = {};
+      s.schedule.tile_vectors = vectors;
+      s.schedule.tile_columns = columns;
+      expect_conv_matches_reference(s);
+    }
+    if (autoscheduled++ < 2) {  // the autoscheduler's search is slow: two shapes
+      s.schedule = {};
+      s.schedule.algorithm = "autoschedule";
+      s.schedule.estimate_batch = 3;
+      expect_conv_matches_reference(s);
     }
   }
+  EXPECT_GT(autoscheduled, 0);
+}
+
+TEST(Conv2DKernel, ScheduleChoiceEntersTheKeyOnlyWhenSet) {
+  KernelSpec s = conv_specs()[0];
+  const std::string plain = s.key();
+  EXPECT_EQ(plain.find("schedule"), std::string::npos);
+  s.schedule.tile_vectors = 2;
+  EXPECT_NE(s.key(), plain);
+  s.schedule = {};
+  s.schedule.algorithm = "winograd?";
+  EXPECT_THROW(Halide::Pipeline p = kernels::build_kernel(s, Halide::get_host_target()).pipeline,
+               std::invalid_argument);
 }
 
 // 3x3 stride-1 shapes for Winograd: 'same' and 'valid', sizes that leave

@@ -10,22 +10,45 @@ std::vector<int> flat(int64_t k, int64_t rows) {
   return {static_cast<int>(k), static_cast<int>(rows)};
 }
 
-TEST(DenseKernel, MatchesReference) {
-  for (const KernelSpec& s : dense_specs()) {
-    SCOPED_TRACE(s.key());
-    JitKernel k(s);
-    for (int64_t rows : {1, 3, 7}) {
-      const Vec input = random_vec(rows * s.in_c, 1);
-      const Vec weights = random_vec(s.in_c * s.out_c, 2);
-      const Vec bias = s.use_bias ? random_vec(s.out_c, 3) : Vec();
-      std::vector<Halide::Buffer<>> inputs = {to_buffer(input, flat(s.in_c, rows)),
-                                              to_buffer(weights, flat(s.out_c, s.in_c))};
-      if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
-      const Vec got = k.run(inputs, {flat(s.out_c, rows)})[0];
-      EXPECT_LE(relative_error(got, reference::dense(s, rows, input, weights, bias)), kTolerance)
-          << "rows " << rows;
-    }
+void expect_dense_matches_reference(const KernelSpec& s) {
+  SCOPED_TRACE(s.key());
+  JitKernel k(s);
+  for (int64_t rows : {1, 3, 7}) {
+    const Vec input = random_vec(rows * s.in_c, 1);
+    const Vec weights = random_vec(s.in_c * s.out_c, 2);
+    const Vec bias = s.use_bias ? random_vec(s.out_c, 3) : Vec();
+    std::vector<Halide::Buffer<>> inputs = {to_buffer(input, flat(s.in_c, rows)),
+                                            to_buffer(weights, flat(s.out_c, s.in_c))};
+    if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
+    const Vec got = k.run(inputs, {flat(s.out_c, rows)})[0];
+    EXPECT_LE(relative_error(got, reference::dense(s, rows, input, weights, bias)), kTolerance)
+        << "rows " << rows;
   }
+}
+
+TEST(DenseKernel, MatchesReference) {
+  for (const KernelSpec& s : dense_specs()) expect_dense_matches_reference(s);
+}
+
+// The schedules `cnnc tune` may choose: register tiles of rows (more rows
+// than some batches have) and the Adams2019 autoscheduler.
+TEST(DenseKernel, TunedSchedulesMatchReference) {
+  int tuned = 0;
+  for (KernelSpec s : dense_specs()) {
+    if (s.out_c < 8) continue;
+    for (const auto& [vectors, rows] : std::vector<std::pair<int, int>>{{1, 4}, {3, 12}}) {
+      s.schedule = {};
+      s.schedule.tile_vectors = vectors;
+      s.schedule.tile_columns = rows;
+      expect_dense_matches_reference(s);
+    }
+    s.schedule = {};
+    s.schedule.algorithm = "autoschedule";
+    s.schedule.estimate_batch = 7;
+    expect_dense_matches_reference(s);
+    ++tuned;
+  }
+  EXPECT_GT(tuned, 0);
 }
 
 TEST(DenseBackwardDataKernel, MatchesReference) {

@@ -1,0 +1,236 @@
+#include "compiler/driver/tune.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <map>
+#include <ostream>
+#include <set>
+#include <sstream>
+
+#include "compiler/driver/process.h"
+#include "compiler/driver/tuning.h"
+#include "compiler/ir/verifier.h"
+#include "compiler/kernels/kernel_cache.h"
+#include "compiler/kernels/kernel_timer.h"
+#include "compiler/lower/program.h"
+#include "compiler/passes/passes.h"
+#include "frontends/json/json_frontend.h"
+#include "runtime/include/cnnc_runtime.h"
+
+namespace cnnc::driver {
+namespace {
+
+using kernels::Kind;
+using kernels::KernelSpec;
+using Clock = std::chrono::steady_clock;
+using Shapes = std::vector<std::vector<int64_t>>;
+
+// One kernel call to tune: the layers whose inference step makes it (same
+// kernel, same buffer shapes) share the measurement and the choice.
+struct Unit {
+  KernelSpec spec;
+  Shapes shapes;
+  std::vector<std::string> layers;
+  const lower::Step* direct = nullptr;  // a 1x1 run as a matrix product: its convolution
+  Shapes direct_shapes;
+};
+
+struct Candidate {
+  std::string lowering;  // "direct": the 1x1 convolution instead of the matrix product
+  KernelSpec spec;
+  Shapes shapes;
+  std::string label;
+};
+
+Shapes shapes_of(const lower::Step& st, int batch) {
+  Shapes shapes;
+  for (const kernels::ArgDesc& a : kernels::kernel_args(st.spec)) {
+    const lower::Operand& o = st.operands.at(a.name);
+    std::vector<int64_t> s = o.extents;
+    if (o.batched) s.push_back(int64_t(batch) * o.rows_per_image);
+    shapes.push_back(s);
+  }
+  return shapes;
+}
+
+std::string shape_text(const Shapes& shapes) {
+  std::ostringstream out;
+  for (const auto& s : shapes) {
+    for (int64_t e : s) out << e << ",";
+    out << ";";
+  }
+  return out.str();
+}
+
+// The register tiles tried (channel vectors x columns), then the
+// autoscheduler; the default schedule is measured first, as the reference.
+std::vector<Candidate> candidates(const Unit& u) {
+  static const int kTiles[][2] = {{1, 8}, {2, 4}, {2, 6}, {3, 4}, {4, 3}, {4, 6}, {1, 12}, {3, 8}};
+  std::vector<Candidate> list;
+  const int64_t channels = u.spec.out_c, width = u.spec.kind == Kind::Dense ? 6 : u.spec.out_w;
+  for (const auto& t : kTiles) {
+    if (channels < 8 * t[0] || width < t[1]) continue;
+    Candidate c{"", u.spec, u.shapes, ""};
+    c.spec.schedule.tile_vectors = t[0];
+    c.spec.schedule.tile_columns = t[1];
+    c.label = "tile " + std::to_string(t[0]) + "x" + std::to_string(t[1]);
+    list.push_back(c);
+  }
+  if (u.direct) list.push_back({"direct", u.direct->spec, u.direct_shapes, "1x1 as a convolution"});
+  Candidate a{"", u.spec, u.shapes, "Adams2019"};
+  a.spec.schedule.algorithm = "autoschedule";
+  a.spec.schedule.estimate_batch = static_cast<int>(u.shapes.back().back());
+  list.push_back(a);
+  return list;
+}
+
+// Candidates compute the same sums in another order: equal within float
+// rounding, relative to the output's largest value.
+bool same_output(const kernels::KernelRun& a, const kernels::KernelRun& b) {
+  if (a.outputs.size() != b.outputs.size()) return false;
+  for (size_t i = 0; i < a.outputs.size(); ++i) {
+    if (a.outputs[i].size() != b.outputs[i].size()) return false;
+    double scale = 1.0;
+    for (float v : b.outputs[i]) scale = std::max(scale, double(std::fabs(v)));
+    for (size_t j = 0; j < a.outputs[i].size(); ++j) {
+      const double diff = std::fabs(double(a.outputs[i][j]) - double(b.outputs[i][j]));
+      if (!(diff <= 1e-4 * scale)) return false;  // NaN fails too
+    }
+  }
+  return true;
+}
+
+// Runs enough to take the median of about 0.3 s, 3 to 25 runs.
+int runs_for(double ms) { return static_cast<int>(std::clamp(300.0 / std::max(ms, 1e-3), 3.0, 25.0)); }
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string ms_text(double ms) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(ms < 1 ? 4 : 3) << ms;
+  return out.str();
+}
+
+}  // namespace
+
+int tune_model(const TuneOptions& o, std::ostream& progress) {
+  const Clock::time_point start = Clock::now();
+  const std::string model_text = read_file(o.model_path);
+  frontend::Model model = frontend::load_model_file(o.model_path);
+  const ir::Graph& g = model.graph;
+  ir::verify(g);
+  std::vector<std::string> enabled = passes::parse_pass_list(o.passes);
+  ir::Graph inference = g;
+  passes::run_passes(inference, enabled, {/*training=*/false, nullptr});
+  lower::LowerOptions lowering{passes::pass_enabled(enabled, "plan_memory"),
+                               passes::pass_enabled(enabled, "gemm_1x1"), {}};
+  lower::Program program = lower::lower_program(g, inference, nullptr, o.batch, lowering);
+  // The same model with every 1x1 as a convolution: the alternative to the matrix product.
+  lower::LowerOptions direct_lowering = lowering;
+  direct_lowering.gemm_1x1 = false;
+  lower::Program direct = lower::lower_program(g, inference, nullptr, o.batch, direct_lowering);
+  const std::string target = kernels::KernelCache(cache_dir() + "/kernels", o.target).target_string();
+
+  std::set<std::string> wanted(o.layers.begin(), o.layers.end()), seen;
+  std::vector<Unit> units;
+  std::map<std::string, size_t> unit_of;
+  for (const lower::Step& st : program.infer) {
+    if (st.spec.kind != Kind::Conv2D && st.spec.kind != Kind::Dense) continue;
+    if (!wanted.empty() && !wanted.count(st.layer)) continue;
+    seen.insert(st.layer);
+    Unit u{st.spec, shapes_of(st, o.batch), {st.layer}, nullptr, {}};
+    if (st.spec.kind == Kind::Dense) {  // a 1x1 convolution when `direct` has a Conv2D of it
+      for (const lower::Step& d : direct.infer) {
+        if (d.layer == st.layer && d.spec.kind == Kind::Conv2D) {
+          u.direct = &d;
+          u.direct_shapes = shapes_of(d, o.batch);
+        }
+      }
+    }
+    const std::string key = st.spec.key() + "|" + shape_text(u.shapes) + "|" +
+                            (u.direct ? u.direct->spec.key() : "");
+    auto [it, added] = unit_of.emplace(key, units.size());
+    if (added) {
+      units.push_back(u);
+    } else {
+      units[it->second].layers.push_back(st.layer);
+    }
+  }
+  for (const std::string& l : wanted) {
+    if (!seen.count(l)) {
+      throw Error("--layers: model " + o.model_path + " has no convolution or dense layer '" + l + "'");
+    }
+  }
+  progress << "cnnc tune: " << g.name << ": " << units.size() << " distinct kernels at batch "
+           << o.batch << " on " << target << ", budget " << o.budget_seconds << " s\n";
+
+  Tuning tuning{g.name, model_hash(model_text), target, o.passes, o.batch, {}};
+  for (size_t i = 0; i < units.size(); ++i) {
+    const Unit& u = units[i];
+    // Each kernel gets an equal share of what is left of the budget.
+    const Clock::time_point unit_start = Clock::now();
+    const double share = (o.budget_seconds - seconds_since(start)) / double(units.size() - i);
+    std::ostringstream line;
+    line << "[" << i + 1 << "/" << units.size() << "] " << u.layers[0];
+    if (u.layers.size() > 1) line << " (+" << u.layers.size() - 1 << " alike)";
+    line << " " << u.spec.key() << ": ";
+    kernels::KernelRun reference;
+    try {
+      reference = kernels::time_kernel(u.spec, u.shapes, target, 3, /*seed=*/i + 1);
+      reference = kernels::time_kernel(u.spec, u.shapes, target, runs_for(reference.median_ms), i + 1);
+    } catch (const std::exception& e) {
+      progress << line.str() << "default schedule failed, skipped: " << e.what() << "\n";
+      continue;
+    }
+    LayerTuning best;
+    best.default_kernel = best.kernel = u.spec.key();
+    best.default_ms = best.best_ms = reference.median_ms;
+    std::string best_label = "default";
+    for (const Candidate& c : candidates(u)) {
+      if (seconds_since(unit_start) > share) break;
+      ++best.candidates;
+      kernels::KernelRun run;
+      try {
+        run = kernels::time_kernel(c.spec, c.shapes, target, runs_for(reference.median_ms), i + 1);
+      } catch (const std::exception& e) {
+        ++best.rejected;  // Halide could not schedule it this way
+        const std::string why = e.what();
+        progress << "  " << c.label << ": failed, discarded: " << why.substr(0, why.find('\n'))
+                 << "\n";
+        continue;
+      }
+      if (!same_output(run, reference)) {
+        ++best.rejected;
+        progress << "  " << c.label << ": wrong output, discarded\n";
+        continue;
+      }
+      // A win within the noise (3%) keeps the default schedule.
+      if (run.median_ms < best.best_ms && run.median_ms < 0.97 * best.default_ms) {
+        best.best_ms = run.median_ms;
+        best.kernel = c.spec.key();
+        best.lowering = c.lowering;
+        best.schedule = c.spec.schedule;
+        best_label = c.label;
+      }
+    }
+    line << "default " << ms_text(best.default_ms) << " ms, best " << best_label << " "
+         << ms_text(best.best_ms) << " ms (" << best.candidates << " candidates";
+    if (best.rejected) line << ", " << best.rejected << " rejected";
+    line << ", " << std::fixed << std::setprecision(1) << seconds_since(unit_start) << " s)";
+    progress << line.str() << "\n" << std::flush;
+    for (const std::string& layer : u.layers) {
+      best.layer = layer;
+      tuning.layers.push_back(best);
+    }
+  }
+  write_tuning(o.out_path, tuning);
+  progress << "cnnc tune: wrote " << o.out_path << " (" << tuning.layers.size() << " layers, "
+           << std::fixed << std::setprecision(0) << seconds_since(start) << " s)\n";
+  return static_cast<int>(tuning.layers.size());
+}
+
+}  // namespace cnnc::driver

@@ -1,0 +1,148 @@
+"""cnnc tune and --tuning: a tiny model tuned under a tight budget gives a
+well-formed tuning file; libraries built with it (and with tuning files that
+force each kind of choice: register tiles, the autoscheduler, a 1x1 run as a
+convolution) compute what the untuned library computes; tuning files that are
+malformed or made for another model, target or build are refused with exit
+code 2 and a message naming the file and the place.
+
+  test_tune.py CNNC MODEL.json
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
+import test_parity  # noqa: E402
+import torch_reference as ref  # noqa: E402
+
+CNNC, MODEL = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def run(args, code=0, *fragments):
+    r = subprocess.run([CNNC] + args, capture_output=True, text=True)
+    text = r.stdout + r.stderr
+    missing = [f for f in fragments if f not in text]
+    ok = r.returncode == code and not missing
+    print("%s cnnc %s: exit %d%s" % ("ok  " if ok else "FAIL", " ".join(args[:1]), r.returncode,
+                                     "" if not missing else ", missing %s" % missing))
+    if not ok:
+        print(text)
+        failures.append(" ".join(args))
+    return text
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    path = lambda name: os.path.join(tmp, name)  # noqa: E731
+    with open(MODEL) as f:
+        model = json.load(f)
+    rng = np.random.default_rng(5)
+    ref.write_safetensors(path("w.safetensors"), test_parity.random_weights(model, rng))
+    np.save(path("x.npy"), rng.random([3] + model["input"]["shape"], dtype=np.float32))
+
+    def infer(name, *extra):
+        out = path("y_%s.npy" % name)
+        run(["run", MODEL, "--weights", path("w.safetensors"), "--input", path("x.npy"), "--output", out]
+            + list(extra))
+        return np.load(out) if os.path.exists(out) else None
+
+    # Tune under a tight budget: every conv and dense layer gets an entry.
+    text = run(["tune", MODEL, "-o", path("t.json"), "--batch", "3", "--budget-seconds", "60"], 0,
+               "[1/3]", "[3/3]", "default", "wrote")
+    print(text)
+    with open(path("t.json")) as f:
+        tuning = json.load(f)
+    layers = {e["layer"]: e for e in tuning.get("layers", [])}
+    if tuning.get("format") != "cnnc-tuning/1" or sorted(layers) != ["conv1", "conv2", "fc"] or \
+            tuning.get("batch") != 3 or len(tuning.get("model_hash", "")) != 16:
+        failures.append("tuning file: %s" % json.dumps(tuning)[:400])
+    for e in layers.values():
+        if not (0 < e["best_ms"] <= e["default_ms"]) or not e["kernel"].startswith(e["default_kernel"][:5]):
+            failures.append("entry %s" % e)
+    if layers.get("conv2", {}).get("default_kernel", "").split(" ")[0] != "dense":
+        failures.append("conv2 (1x1) should be tuned as a matrix product by default")
+
+    untuned = infer("untuned")
+
+    # Files forcing each kind of choice; "kernel" is the key the choice makes.
+    def forced(name, layer, choice, kernel):
+        t = json.loads(json.dumps(tuning))
+        for e in t["layers"]:
+            if e["layer"] == layer:
+                e["choice"] = dict({"lowering": "", "algorithm": "", "tile_vectors": 0, "tile_columns": 0,
+                                    "estimate_batch": 0}, **choice)
+                e["kernel"] = kernel(e)
+        with open(path(name), "w") as f:
+            json.dump(t, f)
+        return path(name)
+
+    conv_key = "conv2d in=10x10x16 out=10x10x24 k=1x1 s=1x1 pad=0,0 act=relu bias"
+    variants = {
+        "tile": forced("tile.json", "conv1", {"tile_vectors": 2, "tile_columns": 5},
+                       lambda e: e["default_kernel"] + " schedule=default tile=2x5"),
+        "auto": forced("auto.json", "fc", {"algorithm": "autoschedule", "estimate_batch": 3},
+                       lambda e: e["default_kernel"] + " schedule=autoschedule estimate_batch=3"),
+        "direct": forced("direct.json", "conv2", {"lowering": "direct"}, lambda e: conv_key),
+    }
+    outputs = {"tuned": infer("tuned", "--tuning", path("t.json"))}
+    for name, file in variants.items():
+        outputs[name] = infer(name, "--tuning", file)
+    for name, y in outputs.items():
+        err = test_parity.relative(y, untuned) if y is not None and untuned is not None else 1.0
+        print("%s vs untuned: relative error %.3g" % (name, err))
+        if not err <= 1e-5:
+            failures.append("%s output differs: %.3g" % (name, err))
+    # compile and bench take the file too.
+    run(["compile", MODEL, "-o", path("lib"), "--tuning", variants["tile"]], 0, "wrote")
+    run(["bench", MODEL, "--batch", "2", "--iters", "2", "--tuning", variants["auto"]], 0, "median")
+
+    # Refused: each names the file and the place.
+    def bad(name, edit):
+        t = json.loads(json.dumps(tuning))
+        edit(t)
+        with open(path(name), "w") as f:
+            json.dump(t, f)
+        return path(name)
+
+    with open(path("syntax.json"), "w") as f:
+        f.write('{"format": "cnnc-tuning/1",\n "layers": [}')
+    run(["compile", MODEL, "-o", path("lib"), "--tuning", path("syntax.json")], 2, "syntax.json:2:")
+    run(["compile", MODEL, "-o", path("lib"), "--tuning", path("none.json")], 2, "none.json")
+    other = dict(model, name="other")
+    other["layers"] = model["layers"][:1] + model["layers"][2:]
+    with open(path("other.json"), "w") as f:
+        json.dump(other, f)
+    run(["compile", path("other.json"), "-o", path("lib"), "--tuning", path("t.json")], 2,
+        "t.json", "/model_hash", "made for model 'tune_tiny'")
+    run(["compile", MODEL, "-o", path("lib"), "--tuning",
+         bad("target.json", lambda t: t.update(target="arm-64-linux"))], 2, "target.json", "/target",
+        "arm-64-linux")
+    run(["compile", MODEL, "-o", path("lib"), "--tuning",
+         bad("format.json", lambda t: t.update(format="cnnc/1"))], 2, "format.json: /format")
+    run(["compile", MODEL, "-o", path("lib"), "--tuning",
+         bad("tile.json", lambda t: t["layers"][0]["choice"].update(tile_vectors="two"))], 2,
+        "tile.json: /layers/0/choice/tile_vectors")
+    run(["compile", MODEL, "-o", path("lib"), "--tuning",
+         bad("algo.json", lambda t: t["layers"][1]["choice"].update(algorithm="fast"))], 2,
+        "algo.json: /layers/1/choice/algorithm", "fast")
+    run(["compile", MODEL, "-o", path("lib"), "--tuning",
+         bad("missing.json", lambda t: t["layers"][2].pop("kernel"))], 2,
+        "missing.json: /layers/2", "missing \"kernel\"")
+    run(["compile", MODEL, "-o", path("lib"), "--tuning",
+         bad("layer.json", lambda t: t["layers"][0].update(layer="conv9"))], 2,
+        "layer.json: /layers/0 (layer 'conv9')", "no convolution or dense layer")
+    # Tuned with 1x1 convolutions as matrix products; compiled without: other kernels.
+    run(["compile", MODEL, "-o", path("lib"), "--passes", "none", "--tuning", path("t.json")], 2,
+        "t.json: /layers/", "tuned for kernel", "--passes")
+    run(["tune", MODEL], 2, "-o TUNING.json")
+    run(["tune", MODEL, "-o", path("x.json"), "--layers", "conv7"], 2, "conv7")
+    run(["tune", MODEL, "-o", path("x.json"), "--budget-seconds", "soon"], 2, "--budget-seconds")
+
+if failures:
+    print("FAILED:\n  " + "\n  ".join(failures))
+    sys.exit(1)
+print("all passed")
