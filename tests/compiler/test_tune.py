@@ -9,6 +9,7 @@ code 2 and a message naming the file and the place.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -68,14 +69,14 @@ with tempfile.TemporaryDirectory() as tmp:
 
     untuned = infer("untuned")
 
-    # Files forcing each kind of choice; "kernel" is the key the choice makes.
+    # Files forcing one choice, the other layers at their defaults; "kernel" is
+    # the key the choice makes.
     def forced(name, layer, choice, kernel):
         t = json.loads(json.dumps(tuning))
         for e in t["layers"]:
-            if e["layer"] == layer:
-                e["choice"] = dict({"lowering": "", "algorithm": "", "tile_vectors": 0, "tile_columns": 0,
-                                    "estimate_batch": 0}, **choice)
-                e["kernel"] = kernel(e)
+            e["choice"] = dict({"lowering": "", "algorithm": "", "tile_vectors": 0, "tile_columns": 0,
+                                "estimate_batch": 0}, **(choice if e["layer"] == layer else {}))
+            e["kernel"] = kernel(e) if e["layer"] == layer else e["default_kernel"]
         with open(path(name), "w") as f:
             json.dump(t, f)
         return path(name)
@@ -96,8 +97,19 @@ with tempfile.TemporaryDirectory() as tmp:
         print("%s vs untuned: relative error %.3g" % (name, err))
         if not err <= 1e-5:
             failures.append("%s output differs: %.3g" % (name, err))
-    # compile and bench take the file too.
-    run(["compile", MODEL, "-o", path("lib"), "--tuning", variants["tile"]], 0, "wrote")
+    # The forced choices really are other kernels: the generated code calls other symbols.
+    def kernels_called(name, *extra):
+        run(["compile", MODEL, "-o", path(name), "--inference-only"] + list(extra), 0, "wrote")
+        with open(os.path.join(path(name), "tune_tiny.cpp")) as f:
+            return set(re.findall(r"cnnc_[a-z0-9_]+_[0-9a-f]{16}", f.read()))
+
+    plain = kernels_called("lib_untuned")
+    for name, file in variants.items():
+        changed = kernels_called("lib_" + name, "--tuning", file) ^ plain
+        print("%s: kernels changed %s" % (name, sorted(changed)))
+        if len(changed) != 2:
+            failures.append("%s: expected one kernel replaced, got %s" % (name, sorted(changed)))
+    # bench takes the file too.
     run(["bench", MODEL, "--batch", "2", "--iters", "2", "--tuning", variants["auto"]], 0, "median")
 
     # Refused: each names the file and the place.
