@@ -47,7 +47,10 @@ TEST(Conv2DKernel, TunedSchedulesMatchReference) {
       s.schedule.tile_columns = columns;
       expect_conv_matches_reference(s);
     }
-    if (autoscheduled++ < 2) {  // the autoscheduler's search is slow: two shapes
+    // The autoscheduler's search is slow: two shapes. It vectorises by 16
+    // without regard to the exact output extents: fewer channels fail Halide's
+    // bounds check (cnnc tune discards such candidates).
+    if (s.out_c >= 16 && autoscheduled++ < 2) {
       s.schedule = {};
       s.schedule.algorithm = "autoschedule";
       s.schedule.estimate_batch = 3;
