@@ -181,7 +181,8 @@ std::vector<std::string> split_list(const std::string& flag, const std::string& 
       item += ch;
       continue;
     }
-    if (item.empty()) throw Error(flag + " " + text + ": expected a comma-separated list of layer names");
+    if (item.empty())
+      throw Error(flag + " " + text + ": expected a comma-separated list of layer names");
     items.push_back(item);
     item.clear();
   }

@@ -22,8 +22,8 @@
 namespace cnnc::driver {
 namespace {
 
-using kernels::Kind;
 using kernels::KernelSpec;
+using kernels::Kind;
 using Clock = std::chrono::steady_clock;
 using Shapes = std::vector<std::vector<int64_t>>;
 
@@ -106,9 +106,6 @@ bool same_output(const kernels::KernelRun& a, const kernels::KernelRun& b) {
   return true;
 }
 
-// Runs enough to take the median of about 0.3 s, 3 to 25 runs.
-int runs_for(double ms) { return static_cast<int>(std::clamp(300.0 / std::max(ms, 1e-3), 3.0, 25.0)); }
-
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -130,14 +127,15 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
   std::vector<std::string> enabled = passes::parse_pass_list(o.passes);
   ir::Graph inference = g;
   passes::run_passes(inference, enabled, {/*training=*/false, nullptr});
-  lower::LowerOptions lowering{passes::pass_enabled(enabled, "plan_memory"),
-                               passes::pass_enabled(enabled, "gemm_1x1"), {}};
+  lower::LowerOptions lowering{
+      passes::pass_enabled(enabled, "plan_memory"), passes::pass_enabled(enabled, "gemm_1x1"), {}};
   lower::Program program = lower::lower_program(g, inference, nullptr, o.batch, lowering);
   // The same model with every 1x1 as a convolution: the alternative to the matrix product.
   lower::LowerOptions direct_lowering = lowering;
   direct_lowering.gemm_1x1 = false;
   lower::Program direct = lower::lower_program(g, inference, nullptr, o.batch, direct_lowering);
-  const std::string target = kernels::KernelCache(cache_dir() + "/kernels", o.target).target_string();
+  const std::string target =
+      kernels::KernelCache(cache_dir() + "/kernels", o.target).target_string();
 
   std::set<std::string> wanted(o.layers.begin(), o.layers.end()), seen;
   std::vector<Unit> units;
@@ -155,8 +153,8 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
         }
       }
     }
-    const std::string key = st.spec.key() + "|" + shape_text(u.shapes) + "|" +
-                            (u.direct ? u.direct->spec.key() : "");
+    const std::string key =
+        st.spec.key() + "|" + shape_text(u.shapes) + "|" + (u.direct ? u.direct->spec.key() : "");
     auto [it, added] = unit_of.emplace(key, units.size());
     if (added) {
       units.push_back(u);
@@ -166,7 +164,8 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
   }
   for (const std::string& l : wanted) {
     if (!seen.count(l)) {
-      throw Error("--layers: model " + o.model_path + " has no convolution or dense layer '" + l + "'");
+      throw Error("--layers: model " + o.model_path + " has no convolution or dense layer '" + l +
+                  "'");
     }
   }
   progress << "cnnc tune: " << g.name << ": " << units.size() << " distinct kernels at batch "
@@ -184,8 +183,7 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
     line << " " << u.spec.key() << ": ";
     kernels::KernelRun reference;
     try {
-      reference = kernels::time_kernel(u.spec, u.shapes, target, 3, /*seed=*/i + 1);
-      reference = kernels::time_kernel(u.spec, u.shapes, target, runs_for(reference.median_ms), i + 1);
+      reference = kernels::time_kernel(u.spec, u.shapes, target, /*seed=*/i + 1);
     } catch (const std::exception& e) {
       progress << line.str() << "default schedule failed, skipped: " << e.what() << "\n";
       continue;
@@ -199,7 +197,7 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
       ++best.candidates;
       kernels::KernelRun run;
       try {
-        run = kernels::time_kernel(c.spec, c.shapes, target, runs_for(reference.median_ms), i + 1);
+        run = kernels::time_kernel(c.spec, c.shapes, target, i + 1);
       } catch (const std::exception& e) {
         ++best.rejected;  // Halide could not schedule it this way
         const std::string why = e.what();

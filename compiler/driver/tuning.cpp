@@ -64,10 +64,9 @@ void read_choice(const json& c, const Site& s, Diagnostics& d, LayerTuning* l) {
     d.error(s, "must be an object, not " + frontend::json_kind(c));
     return;
   }
-  frontend::check_known_keys(c, s, d,
-                             {"lowering", "algorithm", "tile_vectors", "tile_columns",
-                              "estimate_batch"},
-                             "choice", "key");
+  frontend::check_known_keys(
+      c, s, d, {"lowering", "algorithm", "tile_vectors", "tile_columns", "estimate_batch"},
+      "choice", "key");
   if (const json* v = member(c, s, "lowering", d)) {
     frontend::read_choice(*v, s.at("lowering"), d, {"", "gemm", "direct"}, &l->lowering);
   }
@@ -90,7 +89,7 @@ std::string model_hash(const std::string& model_text) {
 }
 
 void write_tuning(const std::string& path, const Tuning& t) {
-  json root = {{"format", kFormat}, {"model", t.model},   {"model_hash", t.model_hash},
+  json root = {{"format", kFormat},  {"model", t.model}, {"model_hash", t.model_hash},
                {"target", t.target}, {"batch", t.batch}, {"passes", t.passes}};
   json layers = json::array();
   for (const LayerTuning& l : t.layers) {
@@ -124,9 +123,9 @@ Tuning read_tuning(const std::string& path, const std::string& model_path,
     d.error(top, "a tuning file is a JSON object, not " + frontend::json_kind(root));
     d.throw_if_any();
   }
-  frontend::check_known_keys(root, top, d,
-                             {"format", "model", "model_hash", "target", "batch", "passes", "layers"},
-                             "tuning file", "key");
+  frontend::check_known_keys(
+      root, top, d, {"format", "model", "model_hash", "target", "batch", "passes", "layers"},
+      "tuning file", "key");
   std::string format;
   read_string_member(root, top, "format", d, &format);
   if (d.empty() && format != kFormat) {
@@ -191,7 +190,8 @@ std::set<std::string> direct_1x1_layers(const Tuning& t) {
 void apply_tuning(const Tuning& t, const std::string& path, lower::Program& p) {
   for (size_t i = 0; i < t.layers.size(); ++i) {
     const LayerTuning& l = t.layers[i];
-    const std::string place = path + ": /layers/" + std::to_string(i) + " (layer '" + l.layer + "')";
+    const std::string place =
+        path + ": /layers/" + std::to_string(i) + " (layer '" + l.layer + "')";
     bool found = false;
     for (lower::Step& st : p.infer) {
       if (st.layer != l.layer || !tunable(st.spec.kind)) continue;

@@ -118,7 +118,8 @@ void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
   std::vector<Var> v = out.args();
   Var c = v[0], x = v[1], y = v[2], n = v[3];
   Var co("co"), ci("ci"), xo("xo"), xi("xi"), task("task");
-  const ConvTile tile = tuned_tile(choose_conv_tile(s.out_c, s.out_w, t), s.schedule, s.out_c, s.out_w);
+  const ConvTile tile =
+      tuned_tile(choose_conv_tile(s.out_c, s.out_w, t), s.schedule, s.out_c, s.out_w);
   // A tuned tile runs in the row schedule (the whole-image one picks its own).
   const bool tuned = s.schedule.tile_vectors > 0 || s.schedule.tile_columns > 0;
   // Padding: a zero-bordered copy of the input, so the inner loop has no
@@ -130,7 +131,8 @@ void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
     if (in_lanes > 0) padded.vectorize(padded.args()[0], in_lanes, TailStrategy::GuardWithIf);
     if (padded_at_root) padded.compute_root().parallel(padded.args()[2]);
   }
-  if (tile.lanes > 0 && padded_at_root && !tuned && schedule_whole_image(out, acc, w, rvars, s, t)) return;
+  if (tile.lanes > 0 && padded_at_root && !tuned && schedule_whole_image(out, acc, w, rvars, s, t))
+    return;
   if (tile.lanes == 0) {
     // Few output channels: output columns are the vector axis, and the
     // padded input is stored with columns innermost so that they load as

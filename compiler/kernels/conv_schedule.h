@@ -19,8 +19,7 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Halide::Target&
                           bool exact = false);
 
 // `chosen` with the tile sizes a tuned schedule sets (clamped to the extents).
-ConvTile tuned_tile(ConvTile chosen, const ScheduleChoice& choice, int64_t channels,
-                    int64_t width);
+ConvTile tuned_tile(ConvTile chosen, const ScheduleChoice& choice, int64_t channels, int64_t width);
 
 // True when the kernel is left unscheduled for Halide's autoscheduler.
 inline bool autoscheduled(const KernelSpec& spec) {

@@ -120,7 +120,8 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   constrain_output(output, {s.out_c}, true);
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
                   "unknown dense algorithm");
-  if (!detail::autoscheduled(s)) schedule_row_matvec(output, acc, Func(), k, s.out_c, s.schedule, t);
+  if (!detail::autoscheduled(s))
+    schedule_row_matvec(output, acc, Func(), k, s.out_c, s.schedule, t);
   return detail::finish_kernel(inputs, {output});
 }
 

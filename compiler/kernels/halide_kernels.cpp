@@ -14,7 +14,8 @@ namespace cnnc::kernels {
 namespace {
 
 // Debian's libhalide14 ships the autoscheduler as a plugin.
-constexpr char kAdams2019Plugin[] = "/usr/lib/x86_64-linux-gnu/halide14/libautoschedule_adams2019.so";
+constexpr char kAdams2019Plugin[] =
+    "/usr/lib/x86_64-linux-gnu/halide14/libautoschedule_adams2019.so";
 
 // Every buffer's estimate: its constant extents, `batch` for the free one.
 Halide::Region estimates(const Halide::Internal::Parameter& p, int batch) {
@@ -32,7 +33,8 @@ void autoschedule(BuiltKernel& k, const KernelSpec& spec, const Halide::Target& 
   std::call_once(loaded, [] { Halide::load_plugin(kAdams2019Plugin); });
   const int batch = std::max(spec.schedule.estimate_batch, 1);
   for (Halide::ImageParam& p : k.inputs) p.set_estimates(estimates(p.parameter(), batch));
-  for (Halide::Func& f : k.outputs) f.set_estimates(estimates(f.output_buffer().parameter(), batch));
+  for (Halide::Func& f : k.outputs)
+    f.set_estimates(estimates(f.output_buffer().parameter(), batch));
   const int cores = static_cast<int>(std::max(std::thread::hardware_concurrency(), 1u));
   // The plugin reports its search on stderr; failures come back as exceptions.
   std::fflush(stderr);

@@ -9,7 +9,7 @@
 namespace cnnc::kernels {
 
 KernelRun time_kernel(const KernelSpec& spec, const std::vector<std::vector<int64_t>>& shapes,
-                      const std::string& target_string, int runs, uint64_t seed) {
+                      const std::string& target_string, uint64_t seed) {
   const std::vector<ArgDesc> args = kernel_args(spec);
   if (shapes.size() != args.size()) {
     throw std::invalid_argument("time_kernel: " + std::to_string(shapes.size()) +
@@ -24,14 +24,16 @@ KernelRun time_kernel(const KernelSpec& spec, const std::vector<std::vector<int6
     uint64_t state = seed * 0x9e3779b97f4a7c15ull + 1;
     for (size_t i = 0; i < args.size(); ++i) {
       if (!args[i].is_buffer || args[i].is_int32) {
-        throw std::invalid_argument("time_kernel: " + spec.key() + " takes a scalar or an int32 buffer");
+        throw std::invalid_argument("time_kernel: " + spec.key() +
+                                    " takes a scalar or an int32 buffer");
       }
       std::vector<int> sizes(shapes[i].begin(), shapes[i].end());
       Halide::Buffer<float> b(sizes);
       if (!args[i].is_output) {
         for (int64_t e = 0; e < static_cast<int64_t>(b.number_of_elements()); ++e) {
           state = state * 6364136223846793005ull + 1442695040888963407ull;
-          b.data()[e] = static_cast<float>(static_cast<double>(state >> 40) / double(1 << 23) - 1.0);
+          b.data()[e] =
+              static_cast<float>(static_cast<double>(state >> 40) / double(1 << 23) - 1.0);
         }
       }
       (args[i].is_output ? outputs : inputs).push_back(b);
@@ -39,15 +41,18 @@ KernelRun time_kernel(const KernelSpec& spec, const std::vector<std::vector<int6
     for (size_t i = 0; i < inputs.size(); ++i) k.inputs[i].set(inputs[i]);
     k.pipeline.compile_jit(target);
     Halide::Realization realization(outputs);
-    std::vector<double> ms;
-    for (int r = 0; r <= runs; ++r) {
+    auto run_ms = [&] {
       const auto start = std::chrono::steady_clock::now();
       k.pipeline.realize(realization, target);
       const auto end = std::chrono::steady_clock::now();
-      if (r > 0) ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
-    }
+      return std::chrono::duration<double, std::milli>(end - start).count();
+    };
+    const double warm_up = run_ms();
+    const int runs = static_cast<int>(std::clamp(300.0 / std::max(warm_up, 1e-3), 3.0, 25.0));
+    std::vector<double> ms;
+    for (int r = 0; r < runs; ++r) ms.push_back(run_ms());
     std::sort(ms.begin(), ms.end());
-    result.median_ms = ms.empty() ? 0.0 : ms[ms.size() / 2];
+    result.median_ms = ms[ms.size() / 2];
     for (Halide::Buffer<>& b : outputs) {
       Halide::Buffer<float> f(b);
       result.outputs.emplace_back(f.data(), f.data() + f.number_of_elements());

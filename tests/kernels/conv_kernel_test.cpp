@@ -41,7 +41,8 @@ TEST(Conv2DKernel, TunedSchedulesMatchReference) {
   int autoscheduled = 0;
   for (KernelSpec s : conv_specs()) {
     if (s.out_c < 8) continue;
-    for (const auto& [vectors, columns] : std::vector<std::pair<int, int>>{{1, 8}, {3, 4}, {4, 40}}) {
+    for (const auto& [vectors, columns] :
+         std::vector<std::pair<int, int>>{{1, 8}, {3, 4}, {4, 40}}) {
       s.schedule = {};
       s.schedule.tile_vectors = vectors;
       s.schedule.tile_columns = columns;
