@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <iomanip>
 #include <map>
 #include <ostream>
@@ -66,7 +65,7 @@ std::string shape_text(const Shapes& shapes) {
 
 // The register tiles tried (channel vectors x columns), then the
 // autoscheduler; the default schedule is measured first, as the reference.
-std::vector<Candidate> candidates(const Unit& u) {
+std::vector<Candidate> candidates(const Unit& u, int batch) {
   static const int kTiles[][2] = {{1, 8}, {2, 4}, {2, 6}, {3, 4}, {4, 3}, {4, 6}, {1, 12}, {3, 8}};
   std::vector<Candidate> list;
   const int64_t channels = u.spec.out_c, width = u.spec.kind == Kind::Dense ? 6 : u.spec.out_w;
@@ -80,30 +79,16 @@ std::vector<Candidate> candidates(const Unit& u) {
   }
   if (u.direct) list.push_back({"direct", u.direct->spec, u.direct_shapes, "1x1 as a convolution"});
   // Adams2019 vectorises by 16 whatever the exact output extents: fewer
-  // channels fail the kernels' bounds checks.
+  // channels fail the kernels' bounds checks. Its tiles must fit the smallest
+  // extents the kernel will see, so it plans for one image (however many the
+  // tuning runs): the schedule then holds for every batch.
   if (channels >= 16) {
     Candidate a{"", u.spec, u.shapes, "Adams2019"};
     a.spec.schedule.algorithm = "autoschedule";
-    a.spec.schedule.estimate_batch = static_cast<int>(u.shapes.back().back());
+    a.spec.schedule.estimate_batch = static_cast<int>(u.shapes.back().back() / batch);
     list.push_back(a);
   }
   return list;
-}
-
-// Candidates compute the same sums in another order: equal within float
-// rounding, relative to the output's largest value.
-bool same_output(const kernels::KernelRun& a, const kernels::KernelRun& b) {
-  if (a.outputs.size() != b.outputs.size()) return false;
-  for (size_t i = 0; i < a.outputs.size(); ++i) {
-    if (a.outputs[i].size() != b.outputs[i].size()) return false;
-    double scale = 1.0;
-    for (float v : b.outputs[i]) scale = std::max(scale, double(std::fabs(v)));
-    for (size_t j = 0; j < a.outputs[i].size(); ++j) {
-      const double diff = std::fabs(double(a.outputs[i][j]) - double(b.outputs[i][j]));
-      if (!(diff <= 1e-4 * scale)) return false;  // NaN fails too
-    }
-  }
-  return true;
 }
 
 double seconds_since(Clock::time_point t) {
@@ -177,6 +162,11 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
     // Each kernel gets an equal share of what is left of the budget.
     const Clock::time_point unit_start = Clock::now();
     const double share = (o.budget_seconds - seconds_since(start)) / double(units.size() - i);
+    if (share <= 0) {  // out of time: the rest keep their default schedules
+      progress << "[" << i + 1 << "/" << units.size() << "] " << u.layers[0]
+               << ": skipped, the budget is spent\n";
+      continue;
+    }
     std::ostringstream line;
     line << "[" << i + 1 << "/" << units.size() << "] " << u.layers[0];
     if (u.layers.size() > 1) line << " (+" << u.layers.size() - 1 << " alike)";
@@ -192,7 +182,7 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
     best.default_kernel = best.kernel = u.spec.key();
     best.default_ms = best.best_ms = reference.median_ms;
     std::string best_label = "default";
-    for (const Candidate& c : candidates(u)) {
+    for (const Candidate& c : candidates(u, o.batch)) {
       if (seconds_since(unit_start) > share) break;
       ++best.candidates;
       kernels::KernelRun run;
@@ -205,7 +195,7 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
                  << "\n";
         continue;
       }
-      if (!same_output(run, reference)) {
+      if (!kernels::same_outputs(run, reference)) {
         ++best.rejected;
         progress << "  " << c.label << ": wrong output, discarded\n";
         continue;

@@ -14,7 +14,9 @@ struct TuneOptions {
   std::string target = "host";
   std::string passes = "all";
   int batch = 1;
-  double budget_seconds = 300;      // all candidates of all layers, compiling included
+  // Seconds for all layers, compiling included: no candidate starts after a
+  // kernel's share of it, no kernel after all of it (a started one finishes).
+  double budget_seconds = 300;
   std::vector<std::string> layers;  // empty: every convolution and dense layer
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
 
 #include "compiler/kernels/halide_kernels.h"
@@ -61,6 +62,20 @@ KernelRun time_kernel(const KernelSpec& spec, const std::vector<std::vector<int6
     throw std::runtime_error("Halide failed on kernel '" + spec.key() + "': " + e.what());
   }
   return result;
+}
+
+bool same_outputs(const KernelRun& run, const KernelRun& reference, double tolerance) {
+  if (run.outputs.size() != reference.outputs.size()) return false;
+  for (size_t i = 0; i < run.outputs.size(); ++i) {
+    const std::vector<float>&a = run.outputs[i], &b = reference.outputs[i];
+    if (a.size() != b.size()) return false;
+    double scale = 1.0;
+    for (float v : b) scale = std::max(scale, double(std::fabs(v)));
+    for (size_t j = 0; j < a.size(); ++j) {
+      if (!(std::fabs(double(a[j]) - double(b[j])) <= tolerance * scale)) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace cnnc::kernels

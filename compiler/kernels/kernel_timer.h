@@ -25,4 +25,9 @@ struct KernelRun {
 KernelRun time_kernel(const KernelSpec& spec, const std::vector<std::vector<int64_t>>& shapes,
                       const std::string& target, uint64_t seed);
 
+// Whether two runs of one computation agree: equal within `tolerance`
+// relative to the largest magnitude of each output of `reference` (schedules
+// sum in other orders). NaN never agrees.
+bool same_outputs(const KernelRun& run, const KernelRun& reference, double tolerance = 1e-4);
+
 }  // namespace cnnc::kernels

@@ -85,8 +85,8 @@ with tempfile.TemporaryDirectory() as tmp:
     variants = {
         "tile": forced("tile.json", "conv1", {"tile_vectors": 2, "tile_columns": 5},
                        lambda e: e["default_kernel"] + " schedule=default tile=2x5"),
-        "auto": forced("auto.json", "fc", {"algorithm": "autoschedule", "estimate_batch": 3},
-                       lambda e: e["default_kernel"] + " schedule=autoschedule estimate_batch=3"),
+        "auto": forced("auto.json", "conv2", {"algorithm": "autoschedule", "estimate_batch": 100},
+                       lambda e: e["default_kernel"] + " schedule=autoschedule estimate_batch=100"),
         "direct": forced("direct.json", "conv2", {"lowering": "direct"}, lambda e: conv_key),
     }
     outputs = {"tuned": infer("tuned", "--tuning", path("t.json"))}

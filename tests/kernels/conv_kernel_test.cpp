@@ -54,7 +54,7 @@ TEST(Conv2DKernel, TunedSchedulesMatchReference) {
     if (s.out_c >= 16 && autoscheduled++ < 2) {
       s.schedule = {};
       s.schedule.algorithm = "autoschedule";
-      s.schedule.estimate_batch = 3;
+      s.schedule.estimate_batch = 1;  // as cnnc tune plans: valid for every batch
       expect_conv_matches_reference(s);
     }
   }

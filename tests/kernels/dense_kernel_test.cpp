@@ -46,7 +46,7 @@ TEST(DenseKernel, TunedSchedulesMatchReference) {
     if (s.out_c < 16) continue;  // the autoscheduler's vectors need 16 outputs (conv test)
     s.schedule = {};
     s.schedule.algorithm = "autoschedule";
-    s.schedule.estimate_batch = 7;
+    s.schedule.estimate_batch = 1;  // as cnnc tune plans: valid for every batch
     expect_dense_matches_reference(s);
   }
   EXPECT_GT(tuned, 0);
