@@ -52,7 +52,7 @@ with tempfile.TemporaryDirectory() as tmp:
         return np.load(out) if os.path.exists(out) else None
 
     # Tune under a tight budget: every conv and dense layer gets an entry.
-    text = run(["tune", MODEL, "-o", path("t.json"), "--batch", "3", "--budget-seconds", "60"], 0,
+    text = run(["tune", MODEL, "-o", path("t.json"), "--batch", "3", "--budget-seconds", "120"], 0,
                "[1/3]", "[3/3]", "default", "wrote")
     print(text)
     with open(path("t.json")) as f:
