@@ -4,6 +4,7 @@
 #include <chrono>
 #include <iomanip>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -29,17 +30,17 @@ using Shapes = std::vector<std::vector<int64_t>>;
 // One kernel call to tune: the layers whose inference step makes it (same
 // kernel, same buffer shapes) share the measurement and the choice.
 struct Unit {
+  const lower::Step* step;  // the first layer's
   KernelSpec spec;
   Shapes shapes;
   std::vector<std::string> layers;
   const lower::Step* direct = nullptr;  // a 1x1 run as a matrix product: its convolution
-  Shapes direct_shapes;
 };
 
 struct Candidate {
   std::string lowering;  // "direct": the 1x1 convolution instead of the matrix product
   KernelSpec spec;
-  Shapes shapes;
+  const lower::Step* step;  // whose operands give the buffer shapes
   std::string label;
 };
 
@@ -65,27 +66,27 @@ std::string shape_text(const Shapes& shapes) {
 
 // The register tiles tried (channel vectors x columns), then the
 // autoscheduler; the default schedule is measured first, as the reference.
-std::vector<Candidate> candidates(const Unit& u, int batch) {
+std::vector<Candidate> candidates(const Unit& u) {
   static const int kTiles[][2] = {{1, 8}, {2, 4}, {2, 6}, {3, 4}, {4, 3}, {4, 6}, {1, 12}, {3, 8}};
   std::vector<Candidate> list;
   const int64_t channels = u.spec.out_c, width = u.spec.kind == Kind::Dense ? 6 : u.spec.out_w;
   for (const auto& t : kTiles) {
     if (channels < 8 * t[0] || width < t[1]) continue;
-    Candidate c{"", u.spec, u.shapes, ""};
+    Candidate c{"", u.spec, u.step, ""};
     c.spec.schedule.tile_vectors = t[0];
     c.spec.schedule.tile_columns = t[1];
     c.label = "tile " + std::to_string(t[0]) + "x" + std::to_string(t[1]);
     list.push_back(c);
   }
-  if (u.direct) list.push_back({"direct", u.direct->spec, u.direct_shapes, "1x1 as a convolution"});
+  if (u.direct) list.push_back({"direct", u.direct->spec, u.direct, "1x1 as a convolution"});
   // Adams2019 vectorises by 16 whatever the exact output extents: fewer
   // channels fail the kernels' bounds checks. Its tiles must fit the smallest
   // extents the kernel will see, so it plans for one image (however many the
   // tuning runs): the schedule then holds for every batch.
   if (channels >= 16) {
-    Candidate a{"", u.spec, u.shapes, "Adams2019"};
+    Candidate a{"", u.spec, u.step, "Adams2019"};
     a.spec.schedule.algorithm = "autoschedule";
-    a.spec.schedule.estimate_batch = static_cast<int>(u.shapes.back().back() / batch);
+    a.spec.schedule.estimate_batch = static_cast<int>(shapes_of(*u.step, 1).back().back());
     list.push_back(a);
   }
   return list;
@@ -129,13 +130,10 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
     if (st.spec.kind != Kind::Conv2D && st.spec.kind != Kind::Dense) continue;
     if (!wanted.empty() && !wanted.count(st.layer)) continue;
     seen.insert(st.layer);
-    Unit u{st.spec, shapes_of(st, o.batch), {st.layer}, nullptr, {}};
+    Unit u{&st, st.spec, shapes_of(st, o.batch), {st.layer}, nullptr};
     if (st.spec.kind == Kind::Dense) {  // a 1x1 convolution when `direct` has a Conv2D of it
       for (const lower::Step& d : direct.infer) {
-        if (d.layer == st.layer && d.spec.kind == Kind::Conv2D) {
-          u.direct = &d;
-          u.direct_shapes = shapes_of(d, o.batch);
-        }
+        if (d.layer == st.layer && d.spec.kind == Kind::Conv2D) u.direct = &d;
       }
     }
     const std::string key =
@@ -182,12 +180,24 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
     best.default_kernel = best.kernel = u.spec.key();
     best.default_ms = best.best_ms = reference.median_ms;
     std::string best_label = "default";
-    for (const Candidate& c : candidates(u, o.batch)) {
+    std::optional<kernels::KernelRun> one_image;  // the default's, when needed
+    auto right_for_one_image = [&](const Candidate& c) {
+      if (o.batch == 1) return true;
+      try {
+        if (!one_image)
+          one_image = kernels::time_kernel(u.spec, shapes_of(*u.step, 1), target, i + 1);
+        return kernels::same_outputs(
+            kernels::time_kernel(c.spec, shapes_of(*c.step, 1), target, i + 1), *one_image);
+      } catch (const std::exception&) {
+        return false;
+      }
+    };
+    for (const Candidate& c : candidates(u)) {
       if (seconds_since(unit_start) > share) break;
       ++best.candidates;
       kernels::KernelRun run;
       try {
-        run = kernels::time_kernel(c.spec, c.shapes, target, i + 1);
+        run = kernels::time_kernel(c.spec, shapes_of(*c.step, o.batch), target, i + 1);
       } catch (const std::exception& e) {
         ++best.rejected;  // Halide could not schedule it this way
         const std::string why = e.what();
@@ -201,13 +211,19 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
         continue;
       }
       // A win within the noise (3%) keeps the default schedule.
-      if (run.median_ms < best.best_ms && run.median_ms < 0.97 * best.default_ms) {
-        best.best_ms = run.median_ms;
-        best.kernel = c.spec.key();
-        best.lowering = c.lowering;
-        best.schedule = c.spec.schedule;
-        best_label = c.label;
+      if (run.median_ms >= best.best_ms || run.median_ms >= 0.97 * best.default_ms) continue;
+      // Schedules may depend on the batch extent (Adams2019's have been wrong
+      // at some): a new best must also compute one image right.
+      if (!right_for_one_image(c)) {
+        ++best.rejected;
+        progress << "  " << c.label << ": wrong output for one image, discarded\n";
+        continue;
       }
+      best.best_ms = run.median_ms;
+      best.kernel = c.spec.key();
+      best.lowering = c.lowering;
+      best.schedule = c.spec.schedule;
+      best_label = c.label;
     }
     line << "default " << ms_text(best.default_ms) << " ms, best " << best_label << " "
          << ms_text(best.best_ms) << " ms (" << best.candidates << " candidates";
