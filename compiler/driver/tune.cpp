@@ -225,6 +225,21 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
       best.schedule = c.spec.schedule;
       best_label = c.label;
     }
+    // A load spike on a shared machine can slow the first timing of the
+    // default: timed again, the faster of the two counts.
+    if (best_label != "default") {
+      try {
+        best.default_ms = std::min(best.default_ms,
+                                   kernels::time_kernel(u.spec, u.shapes, target, i + 1).median_ms);
+      } catch (const std::exception&) {
+      }
+      if (best.best_ms >= 0.97 * best.default_ms) {
+        best = LayerTuning{"",           best.default_kernel, best.default_kernel, "",
+                           {},           best.default_ms,     best.default_ms,     best.candidates,
+                           best.rejected};
+        best_label = "default (timed again)";
+      }
+    }
     line << "default " << ms_text(best.default_ms) << " ms, best " << best_label << " "
          << ms_text(best.best_ms) << " ms (" << best.candidates << " candidates";
     if (best.rejected) line << ", " << best.rejected << " rejected";
