@@ -64,15 +64,29 @@ std::string shape_text(const Shapes& shapes) {
   return out.str();
 }
 
-// The register tiles tried (channel vectors x columns), then the
-// autoscheduler; the default schedule is measured first, as the reference.
+// The convolution algorithms other than the default (Winograd only where
+// there are channels enough for its transforms to pay), the register tiles
+// tried (channel vectors x columns) and the autoscheduler, both for the
+// direct kernel. The default is measured first, as the reference.
 std::vector<Candidate> candidates(const Unit& u) {
   static const int kTiles[][2] = {{1, 8}, {2, 4}, {2, 6}, {3, 4}, {4, 3}, {4, 6}, {1, 12}, {3, 8}};
+  using kernels::ConvAlgo;
   std::vector<Candidate> list;
-  const int64_t channels = u.spec.out_c, width = u.spec.kind == Kind::Dense ? 6 : u.spec.out_w;
+  const bool conv = u.spec.kind == Kind::Conv2D;
+  if (conv && kernels::winograd_applies(u.spec) && u.spec.in_c >= 32 && u.spec.out_c >= 32) {
+    for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
+      if (a == u.spec.conv_algo) continue;
+      Candidate c{"", u.spec, u.step, kernels::conv_algo_name(a)};
+      c.spec.conv_algo = a;
+      list.push_back(c);
+    }
+  }
+  KernelSpec direct_kernel = u.spec;
+  direct_kernel.conv_algo = ConvAlgo::Direct;
+  const int64_t channels = u.spec.out_c, width = conv ? u.spec.out_w : 6;
   for (const auto& t : kTiles) {
     if (channels < 8 * t[0] || width < t[1]) continue;
-    Candidate c{"", u.spec, u.step, ""};
+    Candidate c{"", direct_kernel, u.step, ""};
     c.spec.schedule.tile_vectors = t[0];
     c.spec.schedule.tile_columns = t[1];
     c.label = "tile " + std::to_string(t[0]) + "x" + std::to_string(t[1]);
@@ -84,7 +98,7 @@ std::vector<Candidate> candidates(const Unit& u) {
   // extents the kernel will see, so it plans for one image (however many the
   // tuning runs): the schedule then holds for every batch.
   if (channels >= 16) {
-    Candidate a{"", u.spec, u.step, "Adams2019"};
+    Candidate a{"", direct_kernel, u.step, "Adams2019"};
     a.spec.schedule.algorithm = "autoschedule";
     a.spec.schedule.estimate_batch = static_cast<int>(shapes_of(*u.step, 1).back().back());
     list.push_back(a);
@@ -222,6 +236,9 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
       best.best_ms = run.median_ms;
       best.kernel = c.spec.key();
       best.lowering = c.lowering;
+      best.conv_algo = c.spec.kind == Kind::Conv2D && c.spec.conv_algo != u.spec.conv_algo
+                           ? kernels::conv_algo_name(c.spec.conv_algo)
+                           : "";
       best.schedule = c.spec.schedule;
       best_label = c.label;
     }
@@ -234,9 +251,10 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
       } catch (const std::exception&) {
       }
       if (best.best_ms >= 0.97 * best.default_ms) {
-        best = LayerTuning{"",           best.default_kernel, best.default_kernel, "",
-                           {},           best.default_ms,     best.default_ms,     best.candidates,
-                           best.rejected};
+        best.kernel = best.default_kernel;
+        best.best_ms = best.default_ms;
+        best.lowering = best.conv_algo = "";
+        best.schedule = {};
         best_label = "default (timed again)";
       }
     }

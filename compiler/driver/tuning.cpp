@@ -23,9 +23,19 @@ constexpr char kFormat[] = "cnnc-tuning/1";
 
 bool tunable(kernels::Kind k) { return k == kernels::Kind::Conv2D || k == kernels::Kind::Dense; }
 
+// A step's spec with a layer's choice (read_tuning checked the names).
+kernels::KernelSpec with_choice(kernels::KernelSpec spec, const LayerTuning& l) {
+  if (!l.conv_algo.empty() && spec.kind == kernels::Kind::Conv2D) {
+    kernels::parse_conv_algo(l.conv_algo, &spec.conv_algo);
+  }
+  spec.schedule = l.schedule;
+  return spec;
+}
+
 json choice_json(const LayerTuning& l) {
   json c = json::object();
   c["lowering"] = l.lowering;
+  c["conv_algo"] = l.conv_algo;
   c["algorithm"] = l.schedule.algorithm;
   c["tile_vectors"] = l.schedule.tile_vectors;
   c["tile_columns"] = l.schedule.tile_columns;
@@ -65,14 +75,18 @@ void read_choice(const json& c, const Site& s, Diagnostics& d, LayerTuning* l) {
     return;
   }
   frontend::check_known_keys(
-      c, s, d, {"lowering", "algorithm", "tile_vectors", "tile_columns", "estimate_batch"},
+      c, s, d,
+      {"lowering", "conv_algo", "algorithm", "tile_vectors", "tile_columns", "estimate_batch"},
       "choice", "key");
   if (const json* v = member(c, s, "lowering", d)) {
     frontend::read_choice(*v, s.at("lowering"), d, {"", "gemm", "direct"}, &l->lowering);
   }
   if (const json* v = member(c, s, "algorithm", d)) {
-    frontend::read_choice(*v, s.at("algorithm"), d, {"", "direct", "winograd", "autoschedule"},
-                          &l->schedule.algorithm);
+    frontend::read_choice(*v, s.at("algorithm"), d, {"", "autoschedule"}, &l->schedule.algorithm);
+  }
+  if (const json* v = member(c, s, "conv_algo", d)) {
+    frontend::read_choice(*v, s.at("conv_algo"), d, {"", "direct", "winograd_f2", "winograd_f4"},
+                          &l->conv_algo);
   }
   read_int_member(c, s, "tile_vectors", d, 0, 16, &l->schedule.tile_vectors);
   read_int_member(c, s, "tile_columns", d, 0, 64, &l->schedule.tile_columns);
@@ -195,8 +209,7 @@ void apply_tuning(const Tuning& t, const std::string& path, lower::Program& p) {
     bool found = false;
     for (lower::Step& st : p.infer) {
       if (st.layer != l.layer || !tunable(st.spec.kind)) continue;
-      kernels::KernelSpec tuned = st.spec;
-      tuned.schedule = l.schedule;
+      kernels::KernelSpec tuned = with_choice(st.spec, l);
       if (tuned.key() != l.kernel) {
         throw Error(place + ": tuned for kernel '" + l.kernel + "', but this build makes '" +
                     tuned.key() + "' (another model version or --passes?); run cnnc tune again");
@@ -210,8 +223,7 @@ void apply_tuning(const Tuning& t, const std::string& path, lower::Program& p) {
     // Training's forward pass runs the same kernel where its spec matches.
     for (lower::Step& st : p.train) {
       if (st.layer != l.layer || !tunable(st.spec.kind)) continue;
-      kernels::KernelSpec tuned = st.spec;
-      tuned.schedule = l.schedule;
+      kernels::KernelSpec tuned = with_choice(st.spec, l);
       if (tuned.key() == l.kernel) st.spec = tuned;
     }
   }

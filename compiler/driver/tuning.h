@@ -4,7 +4,8 @@
 //   {"format": "cnnc-tuning/1", "model": NAME, "model_hash": HEX, "target": T,
 //    "batch": N, "passes": LIST,
 //    "layers": [{"layer": NAME, "default_kernel": KEY, "kernel": KEY,
-//                "choice": {"lowering": "gemm"|"direct"|"", "algorithm": A,
+//                "choice": {"lowering": "gemm"|"direct"|"", "conv_algo": ""|"direct"|
+//                           "winograd_f2"|"winograd_f4", "algorithm": ""|"autoschedule",
 //                           "tile_vectors": V, "tile_columns": C, "estimate_batch": B},
 //                "default_ms": MS, "best_ms": MS, "candidates": K, "rejected": R}]}
 //
@@ -26,6 +27,8 @@ struct LayerTuning {
   // "direct": a 1x1 convolution that gemm_1x1 would make a matrix product runs
   // as a convolution; "" keeps the lowering.
   std::string lowering;
+  // Conv2D: the algorithm (kernel_spec.h's conv_algo_name); "" keeps the lowering's.
+  std::string conv_algo;
   kernels::ScheduleChoice schedule;
   double default_ms = 0, best_ms = 0;
   int candidates = 0, rejected = 0;

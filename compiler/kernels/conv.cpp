@@ -104,10 +104,8 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   acc(c, x, y, n) += weights(c, r.x, r.y, r.z) * padded(r.x, ix, iy, n);
   output(c, x, y, n) = detail::apply_act(acc(c, x, y, n), s.act);
   constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
-  detail::require(
-      s,
-      s.schedule.algorithm.empty() || s.schedule.algorithm == "direct" || detail::autoscheduled(s),
-      "unknown convolution algorithm");
+  detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
+                  "unknown schedule algorithm");
   if (!detail::autoscheduled(s)) {
     detail::schedule_conv_forward(output, acc, padded, needs_padding || subsample, weights.in(),
                                   {r.x, r.y, r.z}, s, t);

@@ -119,7 +119,7 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   output(o, row) = detail::apply_act(acc(o, row), s.act);
   constrain_output(output, {s.out_c}, true);
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
-                  "unknown dense algorithm");
+                  "unknown schedule algorithm");
   if (!detail::autoscheduled(s))
     schedule_row_matvec(output, acc, Func(), k, s.out_c, s.schedule, t);
   return detail::finish_kernel(inputs, {output});

@@ -123,10 +123,9 @@ bool parse_conv_algo(const std::string& name, ConvAlgo* out);
 // schedule, and only set fields enter the key: untuned kernels keep their
 // cache entries.
 struct ScheduleChoice {
-  // "" the builder's choice; "direct", "winograd" (Conv2D); "autoschedule":
-  // Halide's Adams2019 autoscheduler, with buffer estimates of `estimate_batch`
-  // in the outermost (batch) dimension. Its tiles may need that extent at run
-  // time: give the smallest (one image's: 1, or Dense's rows per image).
+  // "" the builder's schedule; "autoschedule": Halide's Adams2019 autoscheduler, with buffer
+  // estimates of `estimate_batch` in the outermost (batch) dimension. Its tiles may need that
+  // extent at run time: give the smallest (one image's: 1, or Dense's rows per image).
   std::string algorithm;
   // The register tile: channel vectors by output columns (Dense: rows); 0 keeps
   // the cost model's choice.

@@ -74,8 +74,9 @@ with tempfile.TemporaryDirectory() as tmp:
     def forced(name, layer, choice, kernel):
         t = json.loads(json.dumps(tuning))
         for e in t["layers"]:
-            e["choice"] = dict({"lowering": "", "algorithm": "", "tile_vectors": 0, "tile_columns": 0,
-                                "estimate_batch": 0}, **(choice if e["layer"] == layer else {}))
+            e["choice"] = dict({"lowering": "", "conv_algo": "", "algorithm": "", "tile_vectors": 0,
+                                "tile_columns": 0, "estimate_batch": 0},
+                               **(choice if e["layer"] == layer else {}))
             e["kernel"] = kernel(e) if e["layer"] == layer else e["default_kernel"]
         with open(path(name), "w") as f:
             json.dump(t, f)
