@@ -89,6 +89,8 @@ with tempfile.TemporaryDirectory() as tmp:
         "auto": forced("auto.json", "conv2", {"algorithm": "autoschedule", "estimate_batch": 100},
                        lambda e: e["default_kernel"] + " schedule=autoschedule estimate_batch=100"),
         "direct": forced("direct.json", "conv2", {"lowering": "direct"}, lambda e: conv_key),
+        "winograd": forced("winograd.json", "conv1", {"conv_algo": "winograd_f2"},
+                           lambda e: e["default_kernel"] + " algo=winograd_f2"),
     }
     outputs = {"tuned": infer("tuned", "--tuning", path("t.json"))}
     for name, file in variants.items():
@@ -142,6 +144,9 @@ with tempfile.TemporaryDirectory() as tmp:
     run(["compile", MODEL, "-o", path("lib"), "--tuning",
          bad("algo.json", lambda t: t["layers"][1]["choice"].update(algorithm="fast"))], 2,
         "algo.json: /layers/1/choice/algorithm", "fast")
+    run(["compile", MODEL, "-o", path("lib"), "--tuning",
+         bad("conv_algo.json", lambda t: t["layers"][0]["choice"].update(conv_algo="winograd"))], 2,
+        "conv_algo.json: /layers/0/choice/conv_algo", "winograd_f2")
     run(["compile", MODEL, "-o", path("lib"), "--tuning",
          bad("missing.json", lambda t: t["layers"][2].pop("kernel"))], 2,
         "missing.json: /layers/2", "missing \"kernel\"")
