@@ -110,12 +110,16 @@ def pad_nchw(x, layer, kh, kw, sh, sw, value=0.0):
     return F.pad(x, (left, right, top, bottom), value=value)
 
 
-def forward(model, weights, x, logits_only=False, training=False, moving=None):
+def forward(model, weights, x, logits_only=False, training=False, moving=None, relu=None, max_pool=None):
     """Runs the model on NHWC input x (a torch tensor). weights: name -> tensor.
     With logits_only, the last layer's softmax is left out. With training,
     BatchNormalization normalises with the batch statistics and, when moving is
     a dict, stores there the updated moving statistics (name -> tensor);
-    Dropout must then have rate 0 (its random masks cannot be reproduced)."""
+    Dropout must then have rate 0 (its random masks cannot be reproduced).
+    relu(layer name, pre-activation) replaces every ReLU when given (fused
+    into a Conv2D/Dense or an Activation layer), and max_pool(layer name,
+    padded NCHW input, kernel, strides) every max pooling: the parity test
+    watches them."""
     values = {"input": x}
     layers = expand(model)
     for i, layer in enumerate(layers):
@@ -126,6 +130,9 @@ def forward(model, weights, x, logits_only=False, training=False, moving=None):
         act = layer.get("activation", "linear")
         if logits_only and i == len(layers) - 1:
             act = "linear"
+        activate = ACTIVATIONS[act]
+        if act == "relu" and relu is not None:
+            activate = lambda v, name=name: relu(name, v)  # noqa: E731
         if t == "Conv2D":
             kh, kw = pair(layer["kernel_size"])
             sh, sw = pair(layer.get("strides", 1))
@@ -133,18 +140,19 @@ def forward(model, weights, x, logits_only=False, training=False, moving=None):
             w = weights[name + ".kernel"].permute(3, 2, 0, 1)
             b = weights.get(name + ".bias") if layer.get("use_bias", True) else None
             y = F.conv2d(xn, w, b, stride=(sh, sw)).permute(0, 2, 3, 1)
-            values[name] = ACTIVATIONS[act](y)
+            values[name] = activate(y)
         elif t == "Dense":
             y = h @ weights[name + ".kernel"]
             if layer.get("use_bias", True):
                 y = y + weights[name + ".bias"]
-            values[name] = ACTIVATIONS[act](y)
+            values[name] = activate(y)
         elif t in ("MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D"):
             kh, kw = pair(layer.get("pool_size", 2))
             sh, sw = pair(layer.get("strides") or layer.get("pool_size", 2))
             xn = h.permute(0, 3, 1, 2)
             if t.startswith("Max"):
-                y = F.max_pool2d(pad_nchw(xn, layer, kh, kw, sh, sw, float("-inf")), (kh, kw), (sh, sw))
+                pool = max_pool or (lambda _, v, k, s: F.max_pool2d(v, k, s))
+                y = pool(name, pad_nchw(xn, layer, kh, kw, sh, sw, float("-inf")), (kh, kw), (sh, sw))
             else:
                 total = F.avg_pool2d(pad_nchw(xn, layer, kh, kw, sh, sw), (kh, kw), (sh, sw), divisor_override=1)
                 ones = torch.ones_like(xn[:, :1])
@@ -156,7 +164,7 @@ def forward(model, weights, x, logits_only=False, training=False, moving=None):
         elif t == "Flatten":
             values[name] = h.reshape(h.shape[0], -1)
         elif t == "Activation":
-            values[name] = ACTIVATIONS[act](h)
+            values[name] = activate(h)
         elif t == "Dropout":
             if training and layer["rate"] != 0:
                 raise ValueError("reference: training through Dropout %s needs rate 0" % name)
