@@ -40,6 +40,23 @@ std::string list(const std::vector<T>& v) {
   return s.str();
 }
 
+// Floating-point operations per image of a step: 2 per multiply-add of the
+// convolutions and matrix products; 0 for kernels that mostly move data.
+double flops_per_image(const lower::Step& st) {
+  const kernels::KernelSpec& k = st.spec;
+  switch (k.kind) {
+    case kernels::Kind::Conv2D:
+      return 2.0 * double(k.out_h * k.out_w * k.out_c) * double(k.kernel_h * k.kernel_w * k.in_c);
+    case kernels::Kind::Dense: {
+      auto in = st.operands.find("input");
+      int64_t rows = in == st.operands.end() ? 1 : in->second.rows_per_image;
+      return 2.0 * double(k.in_c) * double(k.out_c) * double(rows);
+    }
+    default:
+      return 0.0;
+  }
+}
+
 }  // namespace
 
 std::string emit_model_info(const ModelSource& m) {
@@ -89,6 +106,14 @@ std::string emit_model_info(const ModelSource& m) {
     << "    r.augmentation.random_crop_padding = " << r.augmentation.random_crop_padding << ";\n"
     << "    r.augmentation.horizontal_flip = " << (r.augmentation.horizontal_flip ? "true" : "false")
     << ";\n"
+    << "    m.infer_steps = {\n";
+  for (const lower::Step& st : m.program.infer) {
+    auto sig = m.kernels.find(st.spec.key());
+    std::string schedule = sig == m.kernels.end() ? "" : sig->second.schedule;
+    s << "        {\"" << st.layer << "\", \"" << kernels::kind_name(st.spec.kind) << "\", \""
+      << schedule << "\", " << number(flops_per_image(st)) << "},\n";
+  }
+  s << "    };\n"
     << "    return m;\n"
     << "  }();\n"
     << "  return info;\n"

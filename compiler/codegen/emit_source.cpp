@@ -36,8 +36,9 @@ std::string base_pointer(const ModelSource& m, const Operand& o) {
 
 // One kernel call in its own block: buffer descriptors, then the call. With
 // `checked`, the block then returns the step's name if an output is not finite.
+// `lap`, when not negative, times the step as number `lap` of the profile.
 void emit_step(const ModelSource& m, const lower::Step& st, std::ostringstream& s,
-               bool checked = false) {
+               bool checked = false, int lap = -1) {
   const kernels::KernelSignature& sig = signature(m, st);
   s << "  {  // " << st.layer << ": " << kernels::kind_name(st.spec.kind) << ", " << st.purpose
     << "\n";
@@ -93,6 +94,7 @@ void emit_step(const ModelSource& m, const lower::Step& st, std::ostringstream& 
   s << "    cnnc::abi::check(" << sig.function << "(";
   for (size_t i = 0; i < call_args.size(); ++i) s << (i ? ", " : "") << call_args[i];
   s << "), \"" << st.layer << "\", \"" << st.purpose << "\");\n";
+  if (lap >= 0) s << "    clock.lap(" << lap << ");\n";
   if (checked) {
     for (const std::string& c : finite_checks) {
       s << "    if (check && !cnnc::abi::all_finite(" << c << ")) return \"layer '" << st.layer
@@ -161,11 +163,13 @@ std::string emit_source(const ModelSource& m) {
     }
   }
   s << "}\n\n";
-  s << "// Inference on n <= kMaxBatch images.\n"
+  s << "// Inference on n <= kMaxBatch images. With `step_seconds`, adds the time\n"
+    << "// of each kernel call to it (model_info().infer_steps).\n"
     << "void infer_batch(float* arena, float* params, float* derived, const float* input, int n,\n"
-    << "                 float* output) {\n"
-    << "  (void)params;\n  (void)derived;\n";
-  for (const lower::Step& st : p.infer) emit_step(m, st, s);
+    << "                 float* output, double* step_seconds) {\n"
+    << "  (void)params;\n  (void)derived;\n"
+    << "  cnnc::abi::StepClock clock(step_seconds);\n";
+  for (size_t i = 0; i < p.infer.size(); ++i) emit_step(m, p.infer[i], s, false, int(i));
   s << "}\n\n";
 
   if (p.has_training) {
@@ -208,6 +212,7 @@ std::string emit_source(const ModelSource& m) {
     << "  cnnc::abi::FloatBlock statistics{" << statistics_floats << "};\n"
     << "  cnnc::abi::FloatBlock derived{" << p.derived_floats << "};\n"
     << "  bool prepared = false;  // derived is up to date with params\n"
+    << "  double* step_seconds = nullptr;  // profile_steps()\n"
     << "};\n\n"
     << "Model::Model(uint64_t seed) : state_(new State) { cnnc::initialize(*this, seed); }\n"
     << "Model::~Model() = default;\n"
@@ -223,8 +228,10 @@ std::string emit_source(const ModelSource& m) {
     << "  for (int64_t first = 0; first < n; first += kMaxBatch) {\n"
     << "    int batch = int(std::min<int64_t>(kMaxBatch, n - first));\n"
     << "    infer_batch(state_->arena.data(), state_->params.data(), state_->derived.data(),\n"
-    << "                images + first * kInputSize, batch, out + first * kOutputSize);\n"
+    << "                images + first * kInputSize, batch, out + first * kOutputSize,\n"
+    << "                state_->step_seconds);\n"
     << "  }\n}\n\n"
+    << "void Model::profile_steps(double* seconds) { state_->step_seconds = seconds; }\n\n"
     << "cnnc::StepResult Model::train_step(const float* images, const int32_t* labels, int n,\n"
     << "                                   const cnnc::Sgd& sgd, uint64_t dropout_seed, uint64_t "
        "step) {\n";

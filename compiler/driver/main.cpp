@@ -30,7 +30,7 @@ const char* kUsage =
     "             [--epochs N | --steps N] [--batch-size N] [--no-shuffle] [--seed N]\n"
     "             [--save W.safetensors] [--checkpoint CKPT] [--resume CKPT]\n"
     "             [--skip-nonfinite] [--passes LIST] [--memory-limit SIZE]\n"
-    "  cnnc bench MODEL.json [--batch N] [--iters K] [--train] [--passes LIST] [--json]\n"
+    "  cnnc bench MODEL.json [--batch N] [--iters K] [--train] [--passes LIST] [--json] [--profile]\n"
     "             [--tuning TUNING.json]\n"
     "  cnnc tune MODEL.json -o TUNING.json [--batch N] [--budget-seconds S] [--layers A,B,...]\n"
     "            [--target host] [--passes LIST]\n"

@@ -106,11 +106,14 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
                   "unknown schedule algorithm");
+  std::string how = "autoscheduled " + s.schedule.algorithm;
   if (!detail::autoscheduled(s)) {
-    detail::schedule_conv_forward(output, acc, padded, needs_padding || subsample, weights.in(),
-                                  {r.x, r.y, r.z}, s, t);
+    how = detail::schedule_conv_forward(output, acc, padded, needs_padding || subsample,
+                                        weights.in(), {r.x, r.y, r.z}, s, t);
   }
-  return detail::finish_kernel(inputs, {output});
+  BuiltKernel k = detail::finish_kernel(inputs, {output});
+  k.schedule = how;
+  return k;
 }
 
 // d_input(ci, ix, iy) gathers every (output cell, kernel tap) that read it:
@@ -158,9 +161,11 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   equiv.in_c = s.out_c, equiv.in_w = s.out_w, equiv.in_h = s.out_h;
   equiv.kernel_w = rx, equiv.kernel_h = ry, equiv.stride_w = equiv.stride_h = 1;
   equiv.schedule = {};
-  detail::schedule_conv_forward(d_input, acc, padded, needs_padding, Func(), {r.x, r.y, r.z}, equiv,
-                                t);
-  return detail::finish_kernel({d_output, weights}, {d_input});
+  std::string how = detail::schedule_conv_forward(d_input, acc, padded, needs_padding, Func(),
+                                                  {r.x, r.y, r.z}, equiv, t);
+  BuiltKernel k = detail::finish_kernel({d_output, weights}, {d_input});
+  k.schedule = how;
+  return k;
 }
 
 BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {

@@ -23,7 +23,7 @@ double waste(int64_t extent, int64_t tile) {
 // whose weights (copied contiguously per chunk) stay in L1 for all pixels:
 // each weight is read from memory once. False when the image is too large or
 // the channel tiles too few to keep both cores busy.
-bool schedule_whole_image(Func out, Func acc, Func w, const std::vector<RVar>& rvars,
+bool schedule_whole_image(std::string* how, Func out, Func acc, Func w, const std::vector<RVar>& rvars,
                           const KernelSpec& s, const Target& t) {
   const int natural = std::max(t.natural_vector_size<float>(), 8);
   const int64_t max_c = (26 << 10) / (4 * s.out_w * s.out_h) / natural * natural;
@@ -68,10 +68,15 @@ bool schedule_whole_image(Func out, Func acc, Func w, const std::vector<RVar>& r
   if (w.defined()) {
     w.compute_at(acc, rco).vectorize(w.args()[0], tile.lanes, TailStrategy::GuardWithIf);
   }
+  *how = "whole-image " + describe(tile) + " chunk " + std::to_string(chunk);
   return true;
 }
 
 }  // namespace
+
+std::string describe(const ConvTile& tile) {
+  return std::to_string(tile.vectors * tile.lanes) + "c x " + std::to_string(tile.columns) + "w";
+}
 
 ConvTile choose_conv_tile(int64_t channels, int64_t width, const Target& t, bool exact) {
   ConvTile best;
@@ -113,7 +118,7 @@ ConvTile tuned_tile(ConvTile chosen, const ScheduleChoice& choice, int64_t chann
   return chosen;
 }
 
-void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy, Func w,
+std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy, Func w,
                            const std::vector<RVar>& rvars, const KernelSpec& s, const Target& t) {
   std::vector<Var> v = out.args();
   Var c = v[0], x = v[1], y = v[2], n = v[3];
@@ -131,8 +136,11 @@ void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
     if (in_lanes > 0) padded.vectorize(padded.args()[0], in_lanes, TailStrategy::GuardWithIf);
     if (padded_at_root) padded.compute_root().parallel(padded.args()[2]);
   }
-  if (tile.lanes > 0 && padded_at_root && !tuned && schedule_whole_image(out, acc, w, rvars, s, t))
-    return;
+  std::string how;
+  if (tile.lanes > 0 && padded_at_root && !tuned &&
+      schedule_whole_image(&how, out, acc, w, rvars, s, t)) {
+    return how;
+  }
   if (tile.lanes == 0) {
     // Few output channels: output columns are the vector axis, and the
     // padded input is stored with columns innermost so that they load as
@@ -156,7 +164,7 @@ void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
     }
     out.fuse(y, n, task).parallel(task);
     if (s.out_w < 8 && padded_is_copy) padded.compute_root();
-    return;
+    return s.out_w >= 8 ? "direct, columns as vectors" : "direct, scalar";
   }
   // When a tile's weights overflow L1, the reduction over input channels is
   // split into chunks whose weights stay in L1 while every column tile of
@@ -208,6 +216,8 @@ void schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy,
     if (w.defined()) w.compute_root();
     padded.compute_at(out, task);
   }
+  return "direct " + describe(tile) + (chunk ? " chunk " + std::to_string(chunk) : "") +
+         (padded_at_root ? "" : ", rows pad");
 }
 
 }  // namespace cnnc::kernels::detail

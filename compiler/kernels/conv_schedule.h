@@ -1,6 +1,7 @@
 // Schedules of the convolution kernels (private to compiler/kernels).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "compiler/kernels/halide_util.h"
@@ -15,6 +16,9 @@ struct ConvTile {
 
 // The tile with the least estimated cost for these output extents; with
 // `exact`, only column counts that divide the width.
+// "48c x 8w": the tile's output channels by columns, for profiles.
+std::string describe(const ConvTile& tile);
+
 ConvTile choose_conv_tile(int64_t channels, int64_t width, const Halide::Target& target,
                           bool exact = false);
 
@@ -31,8 +35,9 @@ inline bool autoscheduled(const KernelSpec& spec) {
 // that is a zero-bordered copy when `padded_is_copy` (else an alias to
 // inline). `weights_stage`, when defined, wraps the weights (read with the
 // channel first): it is copied per channel tile. The spec is that of the
-// forward convolution computed (for a gradient, the equivalent one).
-void schedule_conv_forward(Halide::Func out, Halide::Func acc, Halide::Func padded,
+// forward convolution computed (for a gradient, the equivalent one). Returns
+// a short description of the schedule chosen ("direct 48c x 8w chunk 64").
+std::string schedule_conv_forward(Halide::Func out, Halide::Func acc, Halide::Func padded,
                            bool padded_is_copy, Halide::Func weights_stage,
                            const std::vector<Halide::RVar>& rvars, const KernelSpec& spec,
                            const Halide::Target& target);

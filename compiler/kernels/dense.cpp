@@ -1,6 +1,7 @@
 // Dense and its two gradients on flat rows: input (in, rows), weights
 // (out, in), output (out, rows); rows is the free outermost extent.
 #include <algorithm>
+#include <string>
 
 #include "compiler/kernels/conv_schedule.h"
 #include "compiler/kernels/halide_util.h"
@@ -19,15 +20,16 @@ namespace {
 // by a few rows (when the batch has that many), the reduction just outside.
 // Parallel over tiles of o (GEMV at batch 1) and rows. `a_tile`, when
 // defined, is a Func computed per o tile (the transposed weights' slice).
-void schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, int64_t out_extent,
-                         const ScheduleChoice& choice, const Target& t) {
+// Returns a description for profiles.
+std::string schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, int64_t out_extent,
+                                const ScheduleChoice& choice, const Target& t) {
   Var o = out.args()[0], row = out.args()[1], oo("oo"), oi("oi"), ro("ro"), ri("ri");
   const detail::ConvTile tile =
       detail::tuned_tile(detail::choose_conv_tile(out_extent, 6, t), choice, out_extent, 6);
   if (tile.lanes == 0) {
     acc.compute_at(out, row);
     out.parallel(row);
-    return;
+    return "scalar rows";
   }
   const int tile_o = tile.vectors * tile.lanes, tile_r = tile.columns;
   // Fewer rows than a tile (GEMV): blocks of o as wide as two tasks allow
@@ -61,6 +63,8 @@ void schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, int64_t
   acc.vectorize(o, lanes);
   acc.update().specialize(many).reorder(o, row, k).vectorize(o, lanes).unroll(o).unroll(row);
   acc.update().reorder(o, row, k).vectorize(o, lanes);
+  return "gemm " + std::to_string(tile_o) + "o x " + std::to_string(tile_r) + "r, gemv " +
+         std::to_string(block) + "o below " + std::to_string(tile_r) + " rows";
 }
 
 // out(o, i) = acc(o, i), reduced over rows: vectors of o by 4 values of i.
@@ -120,9 +124,11 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   constrain_output(output, {s.out_c}, true);
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
                   "unknown schedule algorithm");
-  if (!detail::autoscheduled(s))
-    schedule_row_matvec(output, acc, Func(), k, s.out_c, s.schedule, t);
-  return detail::finish_kernel(inputs, {output});
+  std::string how = "autoscheduled " + s.schedule.algorithm;
+  if (!detail::autoscheduled(s)) how = schedule_row_matvec(output, acc, Func(), k, s.out_c, s.schedule, t);
+  BuiltKernel built = detail::finish_kernel(inputs, {output});
+  built.schedule = how;
+  return built;
 }
 
 BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
@@ -137,8 +143,10 @@ BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
   acc(i, row) += weights_t(i, k) * d_output(k, row);
   d_input(i, row) = acc(i, row);
   constrain_output(d_input, {s.in_c}, true);
-  schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, {}, t);
-  return detail::finish_kernel({d_output, weights}, {d_input});
+  std::string how = schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, {}, t);
+  BuiltKernel built = detail::finish_kernel({d_output, weights}, {d_input});
+  built.schedule = how;
+  return built;
 }
 
 BuiltKernel build_dense_backward_weights(const KernelSpec& s, const Target& t) {

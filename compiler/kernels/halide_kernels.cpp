@@ -117,6 +117,7 @@ BuiltKernel build_family(const KernelSpec& spec, const Halide::Target& target) {
 BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target) {
   BuiltKernel k = build_family(spec, target);
   if (detail::autoscheduled(spec)) autoschedule(k, spec, target);
+  if (k.schedule.empty()) k.schedule = "default";
   return k;
 }
 

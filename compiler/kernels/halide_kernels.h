@@ -22,6 +22,9 @@ struct BuiltKernel {
   std::map<std::string, Halide::Param<float>> float_scalars;
   std::map<std::string, Halide::Param<int32_t>> int_scalars;
   std::map<std::string, Halide::Param<uint64_t>> u64_scalars;
+  // The schedule in a few words ("direct 48c x 8w", "gemv"), for profiles;
+  // builders that leave it empty get the kind's name.
+  std::string schedule;
 };
 
 // Throws std::invalid_argument on a spec that no kernel can implement.

@@ -57,9 +57,10 @@ std::string describe(const ArgDesc& a) {
 }
 
 std::string signature_text(const KernelSpec& spec, const std::string& symbol,
-                           const std::string& target) {
+                           const std::string& target, const std::string& schedule) {
   std::ostringstream out;
-  out << "function " << symbol << "\nkey " << spec.key() << "\ntarget " << target << "\n";
+  out << "function " << symbol << "\nkey " << spec.key() << "\ntarget " << target << "\n"
+      << "schedule " << schedule << "\n";
   for (const ArgDesc& a : kernel_args(spec)) out << describe(a) << "\n";
   return out.str();
 }
@@ -69,6 +70,15 @@ std::string first_line(const std::string& path) {
   std::string line;
   std::getline(in, line);
   return line;
+}
+
+// The rest of the first line of a file that starts with `prefix` ("" if none).
+std::string line_after(const std::string& path, const std::string& prefix) {
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
+  }
+  return "";
 }
 
 }  // namespace
@@ -113,6 +123,7 @@ CompiledKernel KernelCache::entry(const KernelSpec& spec, const std::string& sym
   CompiledKernel k;
   k.signature.function = symbol;
   k.signature.args = kernel_args(spec);
+  k.signature.schedule = line_after(dir_ + "/" + symbol + ".sig", "schedule ");
   k.object_path = dir_ + "/" + symbol + ".o";
   return k;
 }
@@ -120,18 +131,20 @@ CompiledKernel KernelCache::entry(const KernelSpec& spec, const std::string& sym
 void KernelCache::compile(const KernelSpec& spec, const std::string& symbol) const {
   const std::string object = dir_ + "/" + symbol + ".o";
   const std::string tmp = temp_path(object);
+  std::string schedule;
   try {
     // Keep Halide's checks (no no_asserts): a failed check returns nonzero.
     const Halide::Target target = Halide::Target(target_).with_feature(Halide::Target::NoRuntime);
     BuiltKernel k = build_kernel(spec, target);
     k.pipeline.compile_to_object(tmp, k.args, symbol, target);
+    schedule = k.schedule;
   } catch (const Halide::Error& e) {
     std::error_code ignored;
     fs::remove(tmp, ignored);
     throw std::runtime_error("Halide failed to compile kernel '" + spec.key() + "': " + e.what());
   }
   fs::rename(tmp, object);
-  write_atomically(dir_ + "/" + symbol + ".sig", signature_text(spec, symbol, target_));
+  write_atomically(dir_ + "/" + symbol + ".sig", signature_text(spec, symbol, target_, schedule));
 }
 
 CompiledKernel KernelCache::get(const KernelSpec& spec) {

@@ -186,6 +186,7 @@ struct ArgDesc {
 struct KernelSignature {
   std::string function;  // C symbol, e.g. "cnnc_conv2d_3f2a..."
   std::vector<ArgDesc> args;
+  std::string schedule;  // the builder's description of its schedule (BuiltKernel::schedule)
 };
 
 // The arguments of a kernel of this spec, in call order (inputs, scalars,

@@ -80,6 +80,14 @@ struct TrainRecipe {
   Augmentation augmentation;
 };
 
+// One kernel call of inference, as profiles show it (cnnc bench --profile).
+struct StepInfo {
+  std::string layer;     // the IR node, e.g. "conv1"
+  std::string kernel;    // the kernel kind, e.g. "conv2d"
+  std::string schedule;  // the kernel's schedule in a few words, e.g. "direct 48c x 8w"
+  double flops_per_image = 0;  // 2 per multiply-add of conv and dense; 0 for the others
+};
+
 // What the compiler knows about a generated model.
 struct ModelInfo {
   std::string name;
@@ -91,6 +99,7 @@ struct ModelInfo {
   size_t param_floats = 0;        // size of the parameter block
   size_t arena_bytes = 0;         // activation (and gradient) arena
   TrainRecipe recipe;
+  std::vector<StepInfo> infer_steps;  // the kernel calls of infer(), in order
   int64_t input_size() const { return int64_t(input_h) * input_w * input_c; }
 };
 
@@ -129,6 +138,9 @@ class Network {
   // SGD update. Throws cnnc::Error if the library was built without training.
   virtual StepResult train_step(const float* images, const int32_t* labels, int n, const Sgd& sgd,
                                 uint64_t dropout_seed, uint64_t step) = 0;
+  // Profiling: while `seconds` is not null, every infer() adds the wall time
+  // of its i-th kernel call to seconds[i] (info().infer_steps.size() of them).
+  virtual void profile_steps(double* seconds) { (void)seconds; }
 };
 
 // ---- initialisation and weights files -------------------------------------
@@ -186,9 +198,11 @@ std::vector<EpochRecord> fit(Network& net, const Dataset& train, const Dataset* 
 int train_main(Network& net, int argc, char** argv);
 // --weights W.safetensors --input X.npy --output Y.npy; returns the exit code.
 int run_main(Network& net, int argc, char** argv);
-// `cnnc bench`: --batch N --iters K [--warmup W] [--train] [--json]; prints the
-// median time of K runs after W warm-up runs (with --json, also one JSON object
-// with median_ms and images_per_s on the last line). Returns the exit code.
+// `cnnc bench`: --batch N --iters K [--warmup W] [--train] [--json] [--profile];
+// prints the median time of K runs after W warm-up runs (with --json, also one
+// JSON object with median_ms and images_per_s on the last line). --profile
+// adds a table of the inference kernel calls: median time, share, GFLOP/s and
+// schedule. Returns the exit code.
 int bench_main(Network& net, int argc, char** argv);
 
 // Threads used by the kernels: CNNC_NUM_THREADS, else all cores.

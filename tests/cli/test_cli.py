@@ -2,6 +2,7 @@
 message that names the file (or argument) and what is wrong. Plus the good
 paths of inspect and compile."""
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,54 @@ def write(path, text):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def check_profile(tmp):
+    """`cnnc bench --profile`: one row per kernel call of inference (LeNet-5
+    without passes: 5 conv/dense steps and the pooling and softmax ones), the
+    columns the header names, conv and dense rows with GFLOP/s, and step
+    times that add up to about the whole inference."""
+    args = ["bench", LENET, "--batch", "4", "--iters", "15", "--profile", "--passes", "none"]
+    r = subprocess.run([CNNC] + args, capture_output=True, text=True)
+    lines = r.stdout.splitlines()
+    problems = []
+    try:
+        head = next(i for i, l in enumerate(lines) if l.split()[:3] == ["step", "layer", "kernel"])
+        total = next(l for l in lines if l.startswith("total:"))
+    except StopIteration:
+        head, total, problems = None, None, ["no table"]
+    if head is not None:
+        rows = [l.split(None, 7) for l in lines[head + 1:] if l.strip()[:1].isdigit()]
+        layers = [row[1] for row in rows]
+        for want in ["conv1", "pool1", "conv2", "pool2", "conv3", "fc1", "fc2"]:
+            if want not in layers:
+                problems.append("no row for " + want)
+        if [int(row[0]) for row in rows] != list(range(len(rows))):
+            problems.append("steps not numbered 0..n-1")
+        for row in rows:
+            if len(row) < 7:
+                problems.append("short row %s" % row)
+                continue
+            is_math = row[2] in ("conv2d", "dense")
+            if is_math and (row[5] == "-" or float(row[5]) <= 0):
+                problems.append("no GFLOP/s for " + row[1])
+            if not is_math and row[5] != "-":
+                problems.append("GFLOP/s for data movement " + row[1])
+            if is_math and len(row) < 8:
+                problems.append("no schedule for " + row[1])
+        ms = sum(float(row[3]) for row in rows)
+        share = sum(float(row[4]) for row in rows)
+        steps_ms, whole_ms = [float(v) for v in re.findall(r"([0-9.]+) ms", total)]
+        if abs(ms - steps_ms) > 0.01 * steps_ms + 0.01 or abs(share - 100) > 0.5:
+            problems.append("rows add up to %.3f ms, %.1f%%; total says %.3f" % (ms, share, steps_ms))
+        # Medians of parts need not add up to the median whole: within 30%.
+        if not 0.7 * whole_ms <= steps_ms <= 1.3 * whole_ms + 0.05:
+            problems.append("steps %.3f ms but the whole inference %.3f ms" % (steps_ms, whole_ms))
+    if r.returncode != 0 or problems:
+        failures.append("bench --profile")
+        print("FAIL bench --profile: exit %d, %s\n%s%s" % (r.returncode, problems, r.stdout, r.stderr))
+    else:
+        print("ok   bench --profile")
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -63,6 +112,9 @@ with tempfile.TemporaryDirectory() as tmp:
           '"median_ms"', '"images_per_s"')
     check("bench --train", ["bench", LENET, "--batch", "2", "--iters", "2", "--train"], 0, "training step")
     check("bench, bad flag", ["bench", LENET, "--iters", "x"], 2, "--iters")
+    check("bench --profile --train", ["bench", LENET, "--batch", "2", "--profile", "--train"], 2,
+          "--profile")
+    check_profile(tmp)
 
     # run: weights and inputs that do not fit the model.
     x = np.zeros((2, 28, 28, 1), np.float32)
