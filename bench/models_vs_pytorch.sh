@@ -7,6 +7,9 @@
 #                              [--iters K] [--train-models lenet5,resnet_mini | none]
 #                              [--cnnc PATH]
 # Pieces at a time: e.g. --models vgg16 --batches 32 --train-models none.
+# On a shared, loaded machine PyTorch's OpenMP barriers (threads spin, then
+# wait for a descheduled peer) can make it many times slower: compare on a
+# quiet machine.
 # The first run of a model compiles its kernels (not timed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +39,9 @@ median_ms() {  # the median_ms field of the last JSON line on stdin
 row() {  # MODE MODEL BATCH
   local mode=$1 model=$2 batch=$3 flag=""
   [ "$mode" = train ] && flag=--train
-  "$cnnc" bench "models/$model.json" --batch "$batch" --iters 1 --warmup 1 $flag >/dev/null  # compile
+  # The first run compiles (kernels, library); its messages are not part of the table.
+  "$cnnc" bench "models/$model.json" --batch "$batch" --iters 1 --warmup 1 $flag >/dev/null 2>&1 ||
+    "$cnnc" bench "models/$model.json" --batch "$batch" --iters 1 --warmup 1 $flag
   local c t
   c=$("$cnnc" bench "models/$model.json" --batch "$batch" --iters "$iters" $flag --json | median_ms)
   t=$(/usr/bin/python3 bench/models_torch.py "$mode" "models/$model.json" "$batch" "$iters" | median_ms)

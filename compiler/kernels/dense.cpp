@@ -15,6 +15,9 @@ using detail::make_input;
 
 namespace {
 
+// The most rows a register tile spans.
+constexpr int kTileRows = 6;
+
 // out(o, row) = f(acc(o, row)), acc reduced over `k` reading a(o, k) as
 // vectors and a broadcast b(k, row): a register tile of up to 4 vectors of o
 // by a few rows (when the batch has that many), the reduction just outside.
@@ -24,8 +27,8 @@ namespace {
 std::string schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, int64_t out_extent,
                                 const ScheduleChoice& choice, const Target& t) {
   Var o = out.args()[0], row = out.args()[1], oo("oo"), oi("oi"), ro("ro"), ri("ri");
-  const detail::ConvTile tile =
-      detail::tuned_tile(detail::choose_conv_tile(out_extent, 6, t), choice, out_extent, 6);
+  const detail::ConvTile tile = detail::tuned_tile(
+      detail::choose_conv_tile(out_extent, kTileRows, t), choice, out_extent, kTileRows);
   if (tile.lanes == 0) {
     acc.compute_at(out, row);
     out.parallel(row);
@@ -63,8 +66,10 @@ std::string schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, 
   acc.vectorize(o, lanes);
   acc.update().specialize(many).reorder(o, row, k).vectorize(o, lanes).unroll(o).unroll(row);
   acc.update().reorder(o, row, k).vectorize(o, lanes);
-  return "gemm " + std::to_string(tile_o) + "o x " + std::to_string(tile_r) + "r, gemv " +
-         std::to_string(block) + "o below " + std::to_string(tile_r) + " rows";
+  return "gemm " + std::to_string(tile_o) + "o x " + std::to_string(tile_r) + "r" +
+         (a_tile.defined() ? ", weights copied per o tile"
+                           : ", gemv " + std::to_string(block) + "o below " +
+                                 std::to_string(tile_r) + " rows");
 }
 
 // out(o, i) = acc(o, i), reduced over rows: vectors of o by 4 values of i.
@@ -125,7 +130,16 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
                   "unknown schedule algorithm");
   std::string how = "autoscheduled " + s.schedule.algorithm;
-  if (!detail::autoscheduled(s)) how = schedule_row_matvec(output, acc, Func(), k, s.out_c, s.schedule, t);
+  if (!detail::autoscheduled(s)) {
+    // Rows that fill register tiles (a 1x1 convolution): each o tile's
+    // weights copied contiguously once, then reused by every row tile. Read
+    // in place, a tile's rows lie out_c floats apart, a power of two that
+    // maps them onto few cache sets, so the tile would stream from memory for
+    // each row tile. (Fewer rows, GEMV, read every weight once: a copy would
+    // double that.)
+    Func w_tile = s.rows_per_image >= kTileRows ? Func(weights.in()) : Func();
+    how = schedule_row_matvec(output, acc, w_tile, k, s.out_c, s.schedule, t);
+  }
   BuiltKernel built = detail::finish_kernel(inputs, {output});
   built.schedule = how;
   return built;

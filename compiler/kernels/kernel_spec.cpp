@@ -218,6 +218,7 @@ std::string KernelSpec::key() const {
       break;
     case Kind::Dense:
       out << " in=" << in_c << " out=" << out_c << " act=" << act_name(act) << bias;
+      if (rows_per_image > 1) out << " rows_per_image=" << rows_per_image;
       break;
     case Kind::DenseBackwardData:
       out << " in=" << in_c << " out=" << out_c;

@@ -141,6 +141,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
           x.extents = {c_in};
           out.extents = {n.attrs.filters};
           x.rows_per_image = out.rows_per_image = rows;
+          st.spec.rows_per_image = rows;
           Operand w = l.layer_param(n, "kernel");
           w.extents.resize(2);
           st.operands["input"] = x;
@@ -181,6 +182,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         x.rows_per_image = rows;
         out.extents = {n.attrs.filters};
         out.rows_per_image = rows;
+        st.spec.rows_per_image = rows;
         st.operands["input"] = x;
         st.operands["weights"] = l.layer_param(n, "kernel");
         if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");

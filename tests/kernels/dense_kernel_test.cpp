@@ -52,6 +52,28 @@ TEST(DenseKernel, TunedSchedulesMatchReference) {
   EXPECT_GT(tuned, 0);
 }
 
+// A 1x1 convolution as a matrix product: every call has a multiple of the
+// rows of one image, and the weights of each output tile are copied first.
+TEST(DenseKernel, PixelRowsMatchReference) {
+  for (int64_t out_c : {64, 40, 130}) {
+    KernelSpec s = dense_spec(Kind::Dense, 37, out_c, Act::Relu, true);
+    s.rows_per_image = 7;
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t rows : {7, 14, 49}) {
+      const Vec input = random_vec(rows * s.in_c, 1);
+      const Vec weights = random_vec(s.in_c * s.out_c, 2);
+      const Vec bias = random_vec(s.out_c, 3);
+      const Vec got = k.run({to_buffer(input, flat(s.in_c, rows)),
+                             to_buffer(weights, flat(s.out_c, s.in_c)),
+                             to_buffer(bias, {static_cast<int>(s.out_c)})},
+                            {flat(s.out_c, rows)})[0];
+      EXPECT_LE(relative_error(got, reference::dense(s, rows, input, weights, bias)), kTolerance)
+          << "rows " << rows;
+    }
+  }
+}
+
 TEST(DenseBackwardDataKernel, MatchesReference) {
   for (const KernelSpec& forward : dense_specs()) {
     const KernelSpec s = with_kind(forward, Kind::DenseBackwardData);
