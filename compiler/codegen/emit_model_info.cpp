@@ -104,8 +104,8 @@ std::string emit_model_info(const ModelSource& m) {
     << "    r.checkpoint_monitor = \"" << r.checkpoint_monitor << "\";\n"
     << "    r.save_best_only = " << (r.save_best_only ? "true" : "false") << ";\n"
     << "    r.augmentation.random_crop_padding = " << r.augmentation.random_crop_padding << ";\n"
-    << "    r.augmentation.horizontal_flip = " << (r.augmentation.horizontal_flip ? "true" : "false")
-    << ";\n"
+    << "    r.augmentation.horizontal_flip = "
+    << (r.augmentation.horizontal_flip ? "true" : "false") << ";\n"
     << "    m.infer_steps = {\n";
   for (const lower::Step& st : m.program.infer) {
     auto sig = m.kernels.find(st.spec.key());

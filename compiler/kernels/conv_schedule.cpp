@@ -23,8 +23,8 @@ double waste(int64_t extent, int64_t tile) {
 // whose weights (copied contiguously per chunk) stay in L1 for all pixels:
 // each weight is read from memory once. False when the image is too large or
 // the channel tiles too few to keep both cores busy.
-bool schedule_whole_image(std::string* how, Func out, Func acc, Func w, const std::vector<RVar>& rvars,
-                          const KernelSpec& s, const Target& t) {
+bool schedule_whole_image(std::string* how, Func out, Func acc, Func w,
+                          const std::vector<RVar>& rvars, const KernelSpec& s, const Target& t) {
   const int natural = std::max(t.natural_vector_size<float>(), 8);
   const int64_t max_c = (26 << 10) / (4 * s.out_w * s.out_h) / natural * natural;
   // At least four channel tiles, so that both cores have work.
@@ -119,7 +119,8 @@ ConvTile tuned_tile(ConvTile chosen, const ScheduleChoice& choice, int64_t chann
 }
 
 std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy, Func w,
-                           const std::vector<RVar>& rvars, const KernelSpec& s, const Target& t) {
+                                  const std::vector<RVar>& rvars, const KernelSpec& s,
+                                  const Target& t) {
   std::vector<Var> v = out.args();
   Var c = v[0], x = v[1], y = v[2], n = v[3];
   Var co("co"), ci("ci"), xo("xo"), xi("xi"), task("task");

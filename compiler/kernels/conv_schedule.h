@@ -38,8 +38,8 @@ inline bool autoscheduled(const KernelSpec& spec) {
 // forward convolution computed (for a gradient, the equivalent one). Returns
 // a short description of the schedule chosen ("direct 48c x 8w chunk 64").
 std::string schedule_conv_forward(Halide::Func out, Halide::Func acc, Halide::Func padded,
-                           bool padded_is_copy, Halide::Func weights_stage,
-                           const std::vector<Halide::RVar>& rvars, const KernelSpec& spec,
-                           const Halide::Target& target);
+                                  bool padded_is_copy, Halide::Func weights_stage,
+                                  const std::vector<Halide::RVar>& rvars, const KernelSpec& spec,
+                                  const Halide::Target& target);
 
 }  // namespace cnnc::kernels::detail

@@ -82,9 +82,9 @@ struct TrainRecipe {
 
 // One kernel call of inference, as profiles show it (cnnc bench --profile).
 struct StepInfo {
-  std::string layer;     // the IR node, e.g. "conv1"
-  std::string kernel;    // the kernel kind, e.g. "conv2d"
-  std::string schedule;  // the kernel's schedule in a few words, e.g. "direct 48c x 8w"
+  std::string layer;           // the IR node, e.g. "conv1"
+  std::string kernel;          // the kernel kind, e.g. "conv2d"
+  std::string schedule;        // the kernel's schedule in a few words, e.g. "direct 48c x 8w"
   double flops_per_image = 0;  // 2 per multiply-add of conv and dense; 0 for the others
 };
 

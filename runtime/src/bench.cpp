@@ -64,7 +64,8 @@ void print_profile(Network& net, const float* images, int batch, float* out, int
     std::fill(seconds.begin(), seconds.end(), 0.0);
     auto start = std::chrono::steady_clock::now();
     net.infer(images, batch, out);
-    totals.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    totals.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     for (size_t s = 0; s < steps.size(); ++s) times[s].push_back(seconds[s]);
   }
   net.profile_steps(nullptr);
@@ -90,9 +91,10 @@ void print_profile(Network& net, const float* images, int batch, float* out, int
   }
   double flops = 0;
   for (const StepInfo& st : steps) flops += st.flops_per_image * batch;
-  std::printf("total: steps %.3f ms (sum of medians), whole inference %.3f ms (median), "
-              "%.1f GFLOP/s\n",
-              sum * 1e3, median_of(totals) * 1e3, sum > 0 ? flops / sum * 1e-9 : 0.0);
+  std::printf(
+      "total: steps %.3f ms (sum of medians), whole inference %.3f ms (median), "
+      "%.1f GFLOP/s\n",
+      sum * 1e3, median_of(totals) * 1e3, sum > 0 ? flops / sum * 1e-9 : 0.0);
 }
 
 }  // namespace

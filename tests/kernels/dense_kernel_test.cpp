@@ -64,10 +64,10 @@ TEST(DenseKernel, PixelRowsMatchReference) {
       const Vec input = random_vec(rows * s.in_c, 1);
       const Vec weights = random_vec(s.in_c * s.out_c, 2);
       const Vec bias = random_vec(s.out_c, 3);
-      const Vec got = k.run({to_buffer(input, flat(s.in_c, rows)),
-                             to_buffer(weights, flat(s.out_c, s.in_c)),
-                             to_buffer(bias, {static_cast<int>(s.out_c)})},
-                            {flat(s.out_c, rows)})[0];
+      const Vec got =
+          k.run({to_buffer(input, flat(s.in_c, rows)), to_buffer(weights, flat(s.out_c, s.in_c)),
+                 to_buffer(bias, {static_cast<int>(s.out_c)})},
+                {flat(s.out_c, rows)})[0];
       EXPECT_LE(relative_error(got, reference::dense(s, rows, input, weights, bias)), kTolerance)
           << "rows " << rows;
     }
