@@ -70,8 +70,9 @@ def check_profile(tmp):
         steps_ms, whole_ms = [float(v) for v in re.findall(r"([0-9.]+) ms", total)]
         if abs(ms - steps_ms) > 0.01 * steps_ms + 0.01 or abs(share - 100) > 0.5:
             problems.append("rows add up to %.3f ms, %.1f%%; total says %.3f" % (ms, share, steps_ms))
-        # Medians of parts need not add up to the median whole: within 30%.
-        if not 0.7 * whole_ms <= steps_ms <= 1.3 * whole_ms + 0.05:
+        # Medians of parts need not add up to the median whole (and the machine
+        # may be shared): within 40%.
+        if not 0.6 * whole_ms <= steps_ms <= 1.4 * whole_ms + 0.05:
             problems.append("steps %.3f ms but the whole inference %.3f ms" % (steps_ms, whole_ms))
     if r.returncode != 0 or problems:
         failures.append("bench --profile")
