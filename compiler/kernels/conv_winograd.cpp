@@ -13,6 +13,7 @@
 // output tiles; (a, b) is the point of the alpha x alpha transform.
 #include <algorithm>
 #include <functional>
+#include <string>
 
 #include "compiler/kernels/conv_schedule.h"
 #include "compiler/kernels/halide_util.h"
@@ -202,7 +203,10 @@ BuiltKernel build_conv2d_winograd(const KernelSpec& s, const Target& target) {
     o_x.vectorize(c, out_lanes);
   }
   if (!parallel_blocks) o.parallel(t, 4, TailStrategy::GuardWithIf);
-  return detail::finish_kernel(inputs, {output});
+  BuiltKernel k = detail::finish_kernel(inputs, {output});
+  k.schedule = "winograd F(" + std::to_string(m) + "x" + std::to_string(m) + ",3x3) " +
+               (tile.lanes > 0 ? detail::describe(tile) : "scalar");
+  return k;
 }
 
 }  // namespace cnnc::kernels
