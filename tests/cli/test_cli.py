@@ -67,13 +67,16 @@ def check_profile(tmp):
                 problems.append("no schedule for " + row[1])
         ms = sum(float(row[3]) for row in rows)
         share = sum(float(row[4]) for row in rows)
-        steps_ms, whole_ms = [float(v) for v in re.findall(r"([0-9.]+) ms", total)]
+        steps_ms, run_ms, whole_ms = [float(v) for v in re.findall(r"([0-9.]+) ms", total)]
         if abs(ms - steps_ms) > 0.01 * steps_ms + 0.01 or abs(share - 100) > 0.5:
             problems.append("rows add up to %.3f ms, %.1f%%; total says %.3f" % (ms, share, steps_ms))
-        # Medians of parts need not add up to the median whole (and the machine
-        # may be shared): within 40%.
-        if not 0.6 * whole_ms <= steps_ms <= 1.4 * whole_ms + 0.05:
-            problems.append("steps %.3f ms but the whole inference %.3f ms" % (steps_ms, whole_ms))
+        # Each run's steps add up to that run's whole inference (but for the
+        # Model's own instructions); medians of single steps drop the stalls
+        # of a shared machine, so their sum may only be lower.
+        if not 0.85 * whole_ms - 0.02 <= run_ms <= whole_ms:
+            problems.append("a run's steps %.3f ms but the whole %.3f ms" % (run_ms, whole_ms))
+        if not steps_ms <= 1.1 * whole_ms + 0.02:
+            problems.append("steps %.3f ms above the whole inference %.3f ms" % (steps_ms, whole_ms))
     if r.returncode != 0 or problems:
         failures.append("bench --profile")
         print("FAIL bench --profile: exit %d, %s\n%s%s" % (r.returncode, problems, r.stdout, r.stderr))
