@@ -98,10 +98,11 @@ void print_profile(Network& net, const float* images, int batch, float* out, int
   for (const StepInfo& st : steps) flops += st.flops_per_image * batch;
   // Per run the steps cover the whole inference but the Model's own few
   // instructions; medians of single steps drop a loaded machine's stalls.
-  std::printf("total: steps %.3f ms (sum of medians), %.3f ms (median of each run's sum), "
-              "whole inference %.3f ms (median), %.1f GFLOP/s\n",
-              sum * 1e3, median_of(step_sums) * 1e3, median_of(totals) * 1e3,
-              sum > 0 ? flops / sum * 1e-9 : 0.0);
+  std::printf(
+      "total: steps %.3f ms (sum of medians), %.3f ms (median of each run's sum), "
+      "whole inference %.3f ms (median), %.1f GFLOP/s\n",
+      sum * 1e3, median_of(step_sums) * 1e3, median_of(totals) * 1e3,
+      sum > 0 ? flops / sum * 1e-9 : 0.0);
 }
 
 }  // namespace
