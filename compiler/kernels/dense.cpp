@@ -67,9 +67,9 @@ std::string schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, 
   acc.update().specialize(many).reorder(o, row, k).vectorize(o, lanes).unroll(o).unroll(row);
   acc.update().reorder(o, row, k).vectorize(o, lanes);
   return "gemm " + std::to_string(tile_o) + "o x " + std::to_string(tile_r) + "r" +
-         (a_tile.defined() ? ", weights copied per o tile"
-                           : ", gemv " + std::to_string(block) + "o below " +
-                                 std::to_string(tile_r) + " rows");
+         (a_tile.defined()
+              ? ", weights copied per o tile"
+              : ", gemv " + std::to_string(block) + "o below " + std::to_string(tile_r) + " rows");
 }
 
 // out(o, i) = acc(o, i), reduced over rows: vectors of o by 4 values of i.
