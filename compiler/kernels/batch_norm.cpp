@@ -174,6 +174,11 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
     constrain_output(f, {s.in_c}, false);
   constrain_output(output, {s.in_c}, true);
   for (Func f : {mean_f, mean_lo, scale_f}) at_root(f, t);
+  if (detail::is_gpu(t)) {
+    for (Func f : {batch_mean, batch_inv_std, new_moving_mean, new_moving_variance}) {
+      detail::gpu_pointwise(f);
+    }
+  }
   schedule_channel_rows(output, s.in_c, t);
   return detail::finish_kernel(
       concat(concat({input}, affine.params), {moving_mean, moving_variance}),
@@ -218,6 +223,9 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
     d_beta(ch) = cast<float>(sums(ch)[0]);
     constrain_output(d_beta, {s.in_c}, false);
     outputs.push_back(d_beta);
+  }
+  if (detail::is_gpu(t)) {
+    for (size_t i = 1; i < outputs.size(); ++i) detail::gpu_pointwise(outputs[i]);
   }
   return detail::finish_kernel(
       concat(concat({input, d_output}, affine.params), {batch_mean, batch_inv_std}), outputs);

@@ -99,7 +99,8 @@ BuiltKernel build_softmax(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     // A thread per row (the classes of one image), exps recomputed inline.
     Var ro("ro"), ri("ri");
-    output.split(row, ro, ri, 64, TailStrategy::GuardWithIf).reorder(c, ri, ro).gpu_blocks(ro).gpu_threads(ri);
+    output.split(row, ro, ri, 64, TailStrategy::GuardWithIf).reorder(c, ri, ro);
+    detail::gpu_loops(output, {ro}, {ri});
     row_max.compute_at(output, ri);
     row_sum.compute_at(output, ri);
     return detail::finish_kernel({input}, {output});

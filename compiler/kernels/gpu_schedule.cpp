@@ -38,12 +38,31 @@ ThreadTile thread_tile(int64_t extent) {
   return t;
 }
 
+bool parallel_instead = false;
+
 }  // namespace
+
+void run_gpu_schedules_on_cpu(bool on) { parallel_instead = on; }
+
+void gpu_loops(Stage s, const std::vector<VarOrRVar>& blocks,
+               const std::vector<VarOrRVar>& threads) {
+  if (parallel_instead) {
+    for (const VarOrRVar& v : threads) s.parallel(v);
+    for (const VarOrRVar& v : blocks) s.parallel(v);
+    return;
+  }
+  if (threads.size() == 1) s.gpu_threads(threads[0]);
+  if (threads.size() == 2) s.gpu_threads(threads[0], threads[1]);
+  if (blocks.size() == 1) s.gpu_blocks(blocks[0]);
+  if (blocks.size() == 2) s.gpu_blocks(blocks[0], blocks[1]);
+  if (blocks.size() == 3) s.gpu_blocks(blocks[0], blocks[1], blocks[2]);
+}
 
 void gpu_pointwise(Func out, const std::vector<Func>& per_thread) {
   VarOrRVar all = fuse_all(out, out.args());
   Var block("block"), thread("thread");
-  out.gpu_tile(all, block, thread, kBlockThreads, TailStrategy::GuardWithIf);
+  out.split(all, block, thread, kBlockThreads, TailStrategy::GuardWithIf);
+  gpu_loops(out, {block}, {thread});
   for (Func f : per_thread) f.compute_at(out, thread);
 }
 
@@ -54,7 +73,8 @@ void gpu_root(Func f) {
   for (Stage s : stages) {
     VarOrRVar all = fuse_all(s, f.args());
     Var block("block"), thread("thread");
-    s.gpu_tile(all, block, thread, kBlockThreads, TailStrategy::GuardWithIf);
+    s.split(all, block, thread, kBlockThreads, TailStrategy::GuardWithIf);
+    gpu_loops(s, {block}, {thread});
   }
 }
 
@@ -74,9 +94,8 @@ void gpu_conv_forward(Func out, Func acc, const std::vector<RVar>& rvars, const 
       .reorder(cu, xi, yi, ci, xo, yo, co, n)
       .unroll(xi)
       .unroll(yi)
-      .fuse(co, n, task)
-      .gpu_blocks(xo, yo, task)
-      .gpu_threads(ci);
+      .fuse(co, n, task);
+  gpu_loops(out, {xo, yo, task}, {ci});
   acc.compute_at(out, ci).unroll(x).unroll(y);
   std::vector<VarOrRVar> order = {c, x, y};
   order.insert(order.end(), rvars.begin(), rvars.end());
@@ -97,9 +116,8 @@ void gpu_matvec(Func out, Func acc, const RVar& k, int64_t out_extent) {
       .split(oin, oi, ou, to.per_thread)
       .split(row, ro, ri, 4, TailStrategy::GuardWithIf)
       .reorder(ou, ri, oi, oo, ro)
-      .unroll(ri)
-      .gpu_blocks(oo, ro)
-      .gpu_threads(oi);
+      .unroll(ri);
+  gpu_loops(out, {oo, ro}, {oi});
   acc.compute_at(out, oi).unroll(row);
   acc.update().reorder(o, row, k).unroll(row);
   if (to.per_thread > 1) {
@@ -124,7 +142,7 @@ void gpu_weight_gradient(Func out, Func acc, const std::vector<RVar>& rvars, int
   std::vector<Var> grid = {bo};
   grid.insert(grid.end(), v.begin() + 2, v.end());
   VarOrRVar task = fuse_all(out, grid);
-  out.gpu_blocks(ao, task).gpu_threads(at);
+  gpu_loops(out, {ao, task}, {at});
   acc.compute_at(out, at).unroll(b);
   std::vector<VarOrRVar> order = {a, b};
   order.insert(order.end(), rvars.begin(), rvars.end());

@@ -13,6 +13,16 @@ namespace cnnc::kernels::detail {
 
 inline bool is_gpu(const Halide::Target& t) { return t.has_gpu_feature(); }
 
+// Marks the loops of a stage as GPU blocks (outermost, up to 3) and threads
+// (up to 2). The other functions here mark their loops through it.
+void gpu_loops(Halide::Stage s, const std::vector<Halide::VarOrRVar>& blocks,
+               const std::vector<Halide::VarOrRVar>& threads);
+
+// For tests on a machine without a GPU: gpu_loops marks parallel CPU loops
+// instead (Halide 14 refuses GPU loops on a CPU target), so that a GPU
+// schedule's tiles, tails and in-place outputs run against the reference.
+void run_gpu_schedules_on_cpu(bool on);
+
 // One GPU thread per element of `out`: every pure dimension fused, blocks of
 // 256 threads, the tail guarded (no element twice, so out may alias an input
 // read at the same element). `per_thread` Funcs are computed inside each
