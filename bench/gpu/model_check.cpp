@@ -24,9 +24,9 @@
 
 namespace {
 
-constexpr int kBatch = 4;            // images of the forward and the training step
-constexpr size_t kSamples = 4096;    // changes kept per tensor, evenly spaced
-constexpr uint64_t kSeed = 1;        // the weights' initialisation
+constexpr int kBatch = 4;          // images of the forward and the training step
+constexpr size_t kSamples = 4096;  // changes kept per tensor, evenly spaced
+constexpr uint64_t kSeed = 1;      // the weights' initialisation
 
 // Images in [0, 1) and labels from a fixed linear congruential generator.
 std::vector<float> images(const cnnc::ModelInfo& info) {
@@ -61,7 +61,8 @@ Result compute(MODEL::Model& model) {
   sgd.momentum = float(info.recipe.momentum);
   sgd.nesterov = info.recipe.nesterov;
   cnnc::StepResult step = model.train_step(x.data(), labels.data(), kBatch, sgd, 7, 0);
-  if (!step.finite) std::fprintf(stderr, "training step not finite at %s\n", step.nonfinite_at.c_str());
+  if (!step.finite)
+    std::fprintf(stderr, "training step not finite at %s\n", step.nonfinite_at.c_str());
   const float* after = model.params();
   for (const cnnc::ParamInfo& p : info.params) {
     const size_t stride = std::max<size_t>(1, p.size / kSamples);
@@ -121,15 +122,18 @@ int check(MODEL::Model& model, const std::string& dir, const std::string& name) 
   size_t at = 0;
   for (size_t t = 0; t < got.changes.size(); ++t) {
     const std::vector<float>& c = got.changes[t];
-    if (at + c.size() > update.size()) return std::fprintf(stderr, "%s: reference too short\n", name.c_str()), 1;
+    if (at + c.size() > update.size())
+      return std::fprintf(stderr, "%s: reference too short\n", name.c_str()), 1;
     std::vector<float> ref(update.begin() + long(at), update.begin() + long(at + c.size()));
     at += c.size();
     const double e = relative(c, ref, 1e-3 * std::max(largest, got.scales[t]));
     if (e > worst || std::isnan(e)) worst = e, worst_name = model.info().params[t].name;
   }
   const bool ok = forward_error <= 1e-3 && worst <= 1e-2 && at == update.size();
-  std::printf("%-10s forward rel error %.2e (<= 1e-3), training step rel error %.2e (<= 1e-2, worst %s): %s\n",
-              name.c_str(), forward_error, worst, worst_name.c_str(), ok ? "PASS" : "FAIL");
+  std::printf(
+      "%-10s forward rel error %.2e (<= 1e-3), training step rel error %.2e (<= 1e-2, worst %s): "
+      "%s\n",
+      name.c_str(), forward_error, worst, worst_name.c_str(), ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }
 

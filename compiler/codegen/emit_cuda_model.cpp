@@ -49,8 +49,7 @@ void emit_cuda_model(const ModelSource& m, int64_t statistics_floats, std::ostri
     << "  DeviceState& on_device() {\n"
     << "    if (!device) device.reset(new DeviceState);\n"
     << "    if (!prepared) {\n"
-    << (derives ? "      to_host();\n" : "")
-    << "      prepare(params.data(), derived.data());\n"
+    << (derives ? "      to_host();\n" : "") << "      prepare(params.data(), derived.data());\n"
     << "      cnnc::abi::upload(derived.data(), device->derived.data(), " << p.derived_floats
     << ");\n"
     << "    }\n"
@@ -103,7 +102,8 @@ void emit_cuda_model(const ModelSource& m, int64_t statistics_floats, std::ostri
     << "  }\n"
     << "  for (int i = 0; i < n; ++i) {\n"
     << "    if (labels[i] < 0 || labels[i] >= kOutputSize) {\n"
-    << "      throw cnnc::Error(\"train_step: label \" + std::to_string(labels[i]) + \" of image \" "
+    << "      throw cnnc::Error(\"train_step: label \" + std::to_string(labels[i]) + \" of image "
+       "\" "
        "+ std::to_string(i) + \" is outside [0, \" + std::to_string(kOutputSize) + \")\");\n"
     << "    }\n  }\n"
     << "  DeviceState& d = state_->on_device();\n"

@@ -81,7 +81,8 @@ void gpu_root(Func f) {
 void gpu_conv_forward(Func out, Func acc, const std::vector<RVar>& rvars, const KernelSpec& s) {
   std::vector<Var> v = out.args();
   Var c = v[0], x = v[1], y = v[2], n = v[3];
-  Var co("co"), cin("cin"), ci("ci"), cu("cu"), xo("xo"), xi("xi"), yo("yo"), yi("yi"), task("task");
+  Var co("co"), cin("cin"), ci("ci"), cu("cu"), xo("xo"), xi("xi"), yo("yo"), yi("yi"),
+      task("task");
   const ThreadTile tc = thread_tile(s.out_c);
   const int tx = static_cast<int>(std::min<int64_t>(s.out_w, 4));
   const int ty = static_cast<int>(std::min<int64_t>(s.out_h, 2));

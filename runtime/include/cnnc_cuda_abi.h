@@ -55,9 +55,11 @@ inline void require_gpu() {
     return "";
   }();
   if (!failure.empty()) {
-    throw Error("this model library was compiled for CUDA (--target cuda) and needs an NVIDIA "
-                "GPU: " + failure,
-                2);
+    throw Error(
+        "this model library was compiled for CUDA (--target cuda) and needs an NVIDIA "
+        "GPU: " +
+            failure,
+        2);
   }
 }
 

@@ -41,9 +41,9 @@ std::vector<KernelSpec> every_kind() {
   }
   KernelSpec flat;
   flat.in_h = 3, flat.in_w = 5, flat.in_c = 7, flat.out_c = 7, flat.rate = 0.25;
-  for (Kind k : {Kind::Activation, Kind::ActivationBackward, Kind::Softmax,
-                 Kind::SoftmaxCrossEntropy, Kind::SgdUpdate, Kind::Dropout, Kind::DropoutBackward,
-                 Kind::Add}) {
+  for (Kind k :
+       {Kind::Activation, Kind::ActivationBackward, Kind::Softmax, Kind::SoftmaxCrossEntropy,
+        Kind::SgdUpdate, Kind::Dropout, Kind::DropoutBackward, Kind::Add}) {
     KernelSpec s = with_kind(flat, k);
     s.act = k == Kind::Activation || k == Kind::ActivationBackward ? Act::Tanh : Act::Relu;
     v.push_back(s);
@@ -55,8 +55,7 @@ std::vector<KernelSpec> every_kind() {
 }
 
 // The host code of a kernel built with `schedule`'s schedules for target t.
-std::string lowered(const KernelSpec& s, const Halide::Target& t,
-                    const Halide::Target& schedule) {
+std::string lowered(const KernelSpec& s, const Halide::Target& t, const Halide::Target& schedule) {
   kernels::BuiltKernel k = kernels::build_kernel(s, schedule);
   const std::string path =
       (fs::temp_directory_path() / ("cnnc_gpu_" + std::to_string(getpid()) + ".stmt")).string();
