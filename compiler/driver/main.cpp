@@ -20,12 +20,9 @@ namespace {
 
 const char* kUsage =
     "usage:\n"
-    "  cnnc compile MODEL.json -o DIR [--target host|cuda|HALIDE_TARGET] [--batch N]
-"
-    "               [--inference-only] [--passes all|none|LIST] [--memory-limit SIZE]
-"
-    "               [--tuning TUNING.json]
-"
+    "  cnnc compile MODEL.json -o DIR [--target host|cuda|HALIDE_TARGET] [--batch N]\n"
+    "               [--inference-only] [--passes all|none|LIST] [--memory-limit SIZE]\n"
+    "               [--tuning TUNING.json]\n"
     "  cnnc inspect MODEL.json [--passes all|none|LIST] [--batch N] [--dot]\n"
     "  cnnc run MODEL.json --weights W.safetensors --input X.npy --output Y.npy [--batch N]\n"
     "           [--tuning TUNING.json]\n"

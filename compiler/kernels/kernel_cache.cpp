@@ -91,9 +91,9 @@ KernelCache::KernelCache(std::string cache_dir, std::string target_string)
     target_ = t.to_string();
     cuda_ = t.has_feature(Halide::Target::CUDA);
   } catch (const Halide::Error& e) {
-    throw std::invalid_argument("unknown Halide target '" + target_string +
-                                "': use \"host\", \"cuda\" or a string such as x86-64-linux-avx2 (" +
-                                e.what() + ")");
+    throw std::invalid_argument(
+        "unknown Halide target '" + target_string +
+        "': use \"host\", \"cuda\" or a string such as x86-64-linux-avx2 (" + e.what() + ")");
   }
   if (Halide::Target(target_).has_gpu_feature() && !cuda_) {
     throw std::invalid_argument("target '" + target_string +

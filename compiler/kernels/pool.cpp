@@ -134,7 +134,8 @@ BuiltKernel build_pool2d_backward(const KernelSpec& s, const Target& t) {
   d_input(c, x, y, n) = sum(share);
   constrain_output(d_input, {s.in_c, s.in_w, s.in_h}, true);
   if (detail::is_gpu(t)) {
-    detail::gpu_pointwise(d_input, argmax.defined() ? std::vector<Func>{argmax} : std::vector<Func>{});
+    detail::gpu_pointwise(d_input,
+                          argmax.defined() ? std::vector<Func>{argmax} : std::vector<Func>{});
   } else {
     schedule_pool2d_backward(d_input, argmax, s, t);
   }

@@ -40,7 +40,8 @@ BuiltKernel build_sgd_update(const KernelSpec&, const Target& t) {
     detail::gpu_pointwise(new_velocity);
   }
   const int lanes = std::max(t.natural_vector_size<float>(), 8);
-  for (Func f : detail::is_gpu(t) ? std::vector<Func>{} : std::vector<Func>{new_weights, new_velocity}) {
+  for (Func f :
+       detail::is_gpu(t) ? std::vector<Func>{} : std::vector<Func>{new_weights, new_velocity}) {
     f.split(i, block, rest, 8192, TailStrategy::GuardWithIf)
         .split(rest, io, ii, lanes, TailStrategy::GuardWithIf)
         .vectorize(ii)
