@@ -81,22 +81,30 @@ void gpu_root(Func f) {
 void gpu_conv_forward(Func out, Func acc, const std::vector<RVar>& rvars, const KernelSpec& s) {
   std::vector<Var> v = out.args();
   Var c = v[0], x = v[1], y = v[2], n = v[3];
-  Var co("co"), cin("cin"), ci("ci"), cu("cu"), xo("xo"), xi("xi"), yo("yo"), yi("yi"),
-      task("task");
+  Var co("co"), cin("cin"), ci("ci"), cu("cu"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
+  Var xoo("xoo"), xoi("xoi"), task("task");
   const ThreadTile tc = thread_tile(s.out_c);
   const int tx = static_cast<int>(std::min<int64_t>(s.out_w, 4));
   const int ty = static_cast<int>(std::min<int64_t>(s.out_h, 2));
+  // Up to 128 threads a block: the channel threads by threads over column
+  // tiles (fewer than 128 channels give fewer than 32 channel threads).
+  const int64_t column_tiles = (s.out_w + tx - 1) / tx;
+  int column_threads = 1;
+  while (column_threads * 2 * tc.threads <= 128 && column_threads * 2 <= column_tiles) {
+    column_threads *= 2;
+  }
   // Each thread: per_thread channels (one vector load of weights) by tx * ty
-  // pixels (inputs read by the whole warp at once: one broadcast load).
+  // pixels (inputs read by a warp's channel threads at once: a broadcast).
   out.split(c, co, cin, tc.tile(), TailStrategy::ShiftInwards)
       .split(cin, ci, cu, tc.per_thread)
       .split(x, xo, xi, tx, TailStrategy::ShiftInwards)
+      .split(xo, xoo, xoi, column_threads, TailStrategy::GuardWithIf)
       .split(y, yo, yi, ty, TailStrategy::ShiftInwards)
-      .reorder(cu, xi, yi, ci, xo, yo, co, n)
+      .reorder(cu, xi, yi, ci, xoi, xoo, yo, co, n)
       .unroll(xi)
       .unroll(yi)
       .fuse(co, n, task);
-  gpu_loops(out, {xo, yo, task}, {ci});
+  gpu_loops(out, {xoo, yo, task}, {ci, xoi});
   acc.compute_at(out, ci).unroll(x).unroll(y);
   std::vector<VarOrRVar> order = {c, x, y};
   order.insert(order.end(), rvars.begin(), rvars.end());

@@ -14,6 +14,9 @@ namespace cnnc::kernels {
 // Bump when any builder or schedule changes what it generates: old cache
 // entries then stop matching.
 inline constexpr int kScheduleVersion = 7;
+// The same for the GPU schedules (gpu_schedule.h), part of GPU targets' keys
+// only: a change there leaves the CPU kernels cached.
+inline constexpr int kGpuScheduleVersion = 2;
 
 // What `--target cuda` means: PTX for compute capability 8.6 (the newest that
 // Halide 14 emits; the driver compiles it for newer GPUs such as the H200's
