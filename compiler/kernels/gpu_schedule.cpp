@@ -38,6 +38,14 @@ ThreadTile thread_tile(int64_t extent) {
   return t;
 }
 
+// Threads over a second axis of `tiles` tiles that bring a block of
+// `threads` threads up to 128 at most (a power of two).
+int second_threads(int threads, int64_t tiles) {
+  int k = 1;
+  while (k * 2 * threads <= 128 && k * 2 <= tiles) k *= 2;
+  return k;
+}
+
 bool parallel_instead = false;
 
 }  // namespace
@@ -88,11 +96,7 @@ void gpu_conv_forward(Func out, Func acc, const std::vector<RVar>& rvars, const 
   const int ty = static_cast<int>(std::min<int64_t>(s.out_h, 2));
   // Up to 128 threads a block: the channel threads by threads over column
   // tiles (fewer than 128 channels give fewer than 32 channel threads).
-  const int64_t column_tiles = (s.out_w + tx - 1) / tx;
-  int column_threads = 1;
-  while (column_threads * 2 * tc.threads <= 128 && column_threads * 2 <= column_tiles) {
-    column_threads *= 2;
-  }
+  const int column_threads = second_threads(tc.threads, (s.out_w + tx - 1) / tx);
   // Each thread: per_thread channels (one vector load of weights) by tx * ty
   // pixels (inputs read by a warp's channel threads at once: a broadcast).
   out.split(c, co, cin, tc.tile(), TailStrategy::ShiftInwards)
@@ -118,15 +122,17 @@ void gpu_conv_forward(Func out, Func acc, const std::vector<RVar>& rvars, const 
 
 void gpu_matvec(Func out, Func acc, const RVar& k, int64_t out_extent) {
   Var o = out.args()[0], row = out.args()[1];
-  Var oo("oo"), oin("oin"), oi("oi"), ou("ou"), ro("ro"), ri("ri");
+  Var oo("oo"), oin("oin"), oi("oi"), ou("ou"), ro("ro"), ri("ri"), roo("roo"), roi("roi");
   const ThreadTile to = thread_tile(out_extent);
-  // Rows are a multiple of the batch, known only at run time: guarded.
+  // Rows are a multiple of the batch, known only at run time: guarded. Each
+  // thread: 4 rows; threads over the outputs by threads over row tiles.
   out.split(o, oo, oin, to.tile(), TailStrategy::ShiftInwards)
       .split(oin, oi, ou, to.per_thread)
       .split(row, ro, ri, 4, TailStrategy::GuardWithIf)
-      .reorder(ou, ri, oi, oo, ro)
+      .split(ro, roo, roi, second_threads(to.threads, 128), TailStrategy::GuardWithIf)
+      .reorder(ou, ri, oi, roi, oo, roo)
       .unroll(ri);
-  gpu_loops(out, {oo, ro}, {oi});
+  gpu_loops(out, {oo, roo}, {oi, roi});
   acc.compute_at(out, oi).unroll(row);
   acc.update().reorder(o, row, k).unroll(row);
   if (to.per_thread > 1) {
@@ -140,18 +146,21 @@ void gpu_weight_gradient(Func out, Func acc, const std::vector<RVar>& rvars, int
                          int64_t b_extent) {
   std::vector<Var> v = out.args();
   Var a = v[0], b = v[1], ao("ao"), ain("ain"), at("at"), au("au"), bo("bo"), bi("bi");
+  Var boo("boo"), boi("boi");
   const ThreadTile ta = thread_tile(a_extent);
   const int tb = static_cast<int>(std::min<int64_t>(b_extent, 4));
+  const int b_threads = second_threads(ta.threads, (b_extent + tb - 1) / tb);
   out.split(a, ao, ain, ta.tile(), TailStrategy::ShiftInwards)
       .split(ain, at, au, ta.per_thread)
       .split(b, bo, bi, tb, TailStrategy::ShiftInwards)
-      .reorder(au, bi, at, ao, bo)
+      .split(bo, boo, boi, b_threads, TailStrategy::GuardWithIf)
+      .reorder(au, bi, at, boi, ao, boo)
       .unroll(bi);
-  // The remaining dimensions (kernel taps) join the column tiles in the grid.
-  std::vector<Var> grid = {bo};
+  // The remaining dimensions (kernel taps) join the b tiles in the grid.
+  std::vector<Var> grid = {boo};
   grid.insert(grid.end(), v.begin() + 2, v.end());
   VarOrRVar task = fuse_all(out, grid);
-  gpu_loops(out, {ao, task}, {at});
+  gpu_loops(out, {ao, task}, {at, boi});
   acc.compute_at(out, at).unroll(b);
   std::vector<VarOrRVar> order = {a, b};
   order.insert(order.end(), rvars.begin(), rvars.end());
