@@ -144,14 +144,14 @@ int check(MODEL::Model& model, const std::string& dir, const std::string& name) 
 
 int main(int argc, char** argv) {
   const std::string name = CNNC_NAME(MODEL);
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode != "bench" && (argc != 3 || (mode != "reference" && mode != "check"))) {
+    std::fprintf(stderr, "usage: %s reference|check DIR, or %s bench ARGS\n", argv[0], argv[0]);
+    return 2;
+  }
   try {
     MODEL::Model model(kSeed);
-    const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "bench") return cnnc::bench_main(model, argc - 1, argv + 1);
-    if (argc != 3 || (mode != "reference" && mode != "check")) {
-      std::fprintf(stderr, "usage: %s reference|check DIR, or %s bench ARGS\n", argv[0], argv[0]);
-      return 2;
-    }
     if (mode == "check") return check(model, argv[2], name);
     Result r = compute(model);
     std::vector<float> update;
