@@ -60,8 +60,11 @@ void autoschedule(BuiltKernel& k, const KernelSpec& spec, const Halide::Target& 
 BuiltKernel build_family(const KernelSpec& spec, const Halide::Target& target) {
   switch (spec.kind) {
     case Kind::Conv2D:
-      return spec.conv_algo == ConvAlgo::Direct ? build_conv2d(spec, target)
-                                                : build_conv2d_winograd(spec, target);
+      // Winograd has CPU schedules only (and its rule was measured on CPUs):
+      // on a GPU every algorithm gets the direct convolution.
+      return spec.conv_algo == ConvAlgo::Direct || target.has_gpu_feature()
+                 ? build_conv2d(spec, target)
+                 : build_conv2d_winograd(spec, target);
     case Kind::Conv2DBackwardData:
       return build_conv2d_backward_data(spec, target);
     case Kind::Conv2DBackwardFilter:

@@ -16,7 +16,7 @@ namespace cnnc::kernels {
 inline constexpr int kScheduleVersion = 7;
 // The same for the GPU schedules (gpu_schedule.h), part of GPU targets' keys
 // only: a change there leaves the CPU kernels cached.
-inline constexpr int kGpuScheduleVersion = 3;
+inline constexpr int kGpuScheduleVersion = 4;
 
 // What `--target cuda` means: PTX for compute capability 8.6 (the newest that
 // Halide 14 emits; the driver compiles it for newer GPUs such as the H200's

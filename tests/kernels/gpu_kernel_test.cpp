@@ -26,6 +26,10 @@ std::vector<KernelSpec> every_kind() {
   for (Kind k : {Kind::Conv2D, Kind::Conv2DBackwardData, Kind::Conv2DBackwardFilter}) {
     for (const KernelSpec& s : conv_specs()) v.push_back(with_kind(s, k));
   }
+  // A convolution the inference lowering gives to Winograd on a CPU.
+  KernelSpec winograd = window_spec(Kind::Conv2D, 56, 56, 64, 64, 3, 3, 1, 1, true);
+  winograd.conv_algo = kernels::ConvAlgo::WinogradF4;
+  v.push_back(winograd);
   for (Kind k : {Kind::Dense, Kind::DenseBackwardData, Kind::DenseBackwardWeights}) {
     for (const KernelSpec& s : dense_specs()) v.push_back(with_kind(s, k));
   }
