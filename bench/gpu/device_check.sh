@@ -28,8 +28,10 @@ for m in $models; do
   if [ $? -ne 2 ]; then
     echo "check_$m does not start here; linking it from $pre/lib/$m"
     exe[$m]=$out/check_$m
+    gunzip -c "$pre/lib/$m/lib$m.a.gz" >"$out/lib$m.a"
     c++ -std=c++17 -O2 -include "$pre/lib/$m/$m.h" -DMODEL="$m" -I"$pre/lib/$m" bench/gpu/model_check.cpp \
-      -L"$pre/lib/$m" -l"$m" -lpthread -ldl -o "${exe[$m]}" || status=1
+      -L"$out" -l"$m" -lpthread -ldl -o "${exe[$m]}" || status=1
+    rm -f "$out/lib$m.a"
   fi
 done
 

@@ -4,7 +4,7 @@
 # (ignored by git; the device tool takes it along with carry, see README.md):
 #   check_<model>         the model's CUDA library (--target cuda, batch up to 64)
 #                         linked with model_check.cpp: parity check and bench
-#   lib/<model>/          that library and its headers (to link there if need be)
+#   lib/<model>/          that library (gzip) and its headers (to link there if need be)
 #   ref/<model>.*.bin     the host build's forward outputs and training-step
 #                         changes, computed here (the GPU machine's CPU may lack
 #                         this one's AVX-512; its weights come from the same seed)
@@ -31,10 +31,11 @@ for m in $models; do
   # The CUDA library: its arena at batch 64 is for the GPU's memory, not this machine's.
   "$cnnc" compile "models/$m.json" -o "$work/$m-cuda" --target cuda --batch 64 --memory-limit 120G
   link "$work/$m-cuda" "$m" "$out/check_$m"
-  # The library too: device_check.sh links it there if this executable cannot
-  # start on that machine's system libraries.
+  # The library too (compressed: mostly PTX text): device_check.sh links it
+  # there if this executable cannot start on that machine's system libraries.
   mkdir -p "$out/lib/$m"
-  cp "$work/$m-cuda/lib$m.a" "$work/$m-cuda/$m.h" "$work/$m-cuda/cnnc_runtime.h" "$out/lib/$m/"
+  cp "$work/$m-cuda/$m.h" "$work/$m-cuda/cnnc_runtime.h" "$out/lib/$m/"
+  gzip -c "$work/$m-cuda/lib$m.a" >"$out/lib/$m/lib$m.a.gz"
   # The reference: the host build, batch 4 (the check's), run here.
   "$cnnc" compile "models/$m.json" -o "$work/$m-host" --batch 4
   link "$work/$m-host" "$m" "$work/check_${m}_host"
