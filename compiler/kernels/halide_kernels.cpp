@@ -119,7 +119,9 @@ BuiltKernel build_family(const KernelSpec& spec, const Halide::Target& target) {
 
 BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target) {
   BuiltKernel k = build_family(spec, target);
-  if (detail::autoscheduled(spec)) autoschedule(k, spec, target);
+  // A tuning file's autoscheduler choice is a CPU schedule: a GPU target
+  // keeps its GPU schedule.
+  if (detail::autoscheduled(spec) && !target.has_gpu_feature()) autoschedule(k, spec, target);
   return k;
 }
 
