@@ -22,6 +22,9 @@ struct ModelSource {
   std::string source_file;  // the model file, named in comments
   // Compiled kernels by KernelSpec::key().
   const std::map<std::string, kernels::KernelSignature>& kernels;
+  // The kernels run on a CUDA GPU: the generated code keeps parameters,
+  // optimiser state and arena on the device (cnnc_cuda_abi.h).
+  bool cuda = false;
 };
 
 std::string emit_header(const ModelSource& m);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdio>
+#include <sstream>
 #include <string>
 
 #include "compiler/codegen/codegen.h"
@@ -16,5 +17,9 @@ inline std::string number(double v) {
 }
 
 std::string emit_model_info(const ModelSource& m);
+
+// The Model class of a CUDA library (emit_cuda_model.cpp); `statistics_floats`
+// is the size of the moving statistics' backup.
+void emit_cuda_model(const ModelSource& m, int64_t statistics_floats, std::ostringstream& s);
 
 }  // namespace cnnc::codegen

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "compiler/codegen/codegen.h"
@@ -124,7 +125,13 @@ BuiltModel build_model(const BuildOptions& o) {
   passes::run_passes(inference, enabled, {/*training=*/false, nullptr});
   ir::Graph training = g;
   if (o.training) passes::run_passes(training, enabled, {/*training=*/true, nullptr});
-  kernels::KernelCache cache(cache_dir() + "/kernels", o.target);
+  std::unique_ptr<kernels::KernelCache> made;
+  try {
+    made = std::make_unique<kernels::KernelCache>(cache_dir() + "/kernels", o.target);
+  } catch (const std::invalid_argument& e) {
+    throw Error(std::string("--target: ") + e.what());
+  }
+  kernels::KernelCache& cache = *made;
   Tuning tuning;
   lower::LowerOptions lowering{
       passes::pass_enabled(enabled, "plan_memory"), passes::pass_enabled(enabled, "gemm_1x1"), {}};
@@ -154,6 +161,7 @@ BuiltModel build_model(const BuildOptions& o) {
   objects.push_back(cache.runtime_object());
 
   codegen::ModelSource source{g, program, params, model.recipe, o.model_path, signatures};
+  source.cuda = cache.cuda();
   make_dirs(o.out_dir);
   built.header = o.out_dir + "/" + g.name + ".h";
   built.library = o.out_dir + "/lib" + g.name + ".a";

@@ -20,8 +20,9 @@ namespace {
 
 const char* kUsage =
     "usage:\n"
-    "  cnnc compile MODEL.json -o DIR [--target host] [--batch N] [--inference-only]\n"
-    "               [--passes all|none|LIST] [--memory-limit SIZE] [--tuning TUNING.json]\n"
+    "  cnnc compile MODEL.json -o DIR [--target host|cuda|HALIDE_TARGET] [--batch N]\n"
+    "               [--inference-only] [--passes all|none|LIST] [--memory-limit SIZE]\n"
+    "               [--tuning TUNING.json]\n"
     "  cnnc inspect MODEL.json [--passes all|none|LIST] [--batch N] [--dot]\n"
     "  cnnc run MODEL.json --weights W.safetensors --input X.npy --output Y.npy [--batch N]\n"
     "           [--tuning TUNING.json]\n"
@@ -36,7 +37,8 @@ const char* kUsage =
     "  cnnc tune MODEL.json -o TUNING.json [--batch N] [--budget-seconds S] [--layers A,B,...]\n"
     "            [--target host] [--passes LIST]\n"
     "Environment: CNNC_CACHE_DIR (compiled kernels and models), CNNC_DATA_DIR (data sets),\n"
-    "CNNC_NUM_THREADS (threads), CNNC_CXX (C++ compiler for generated code).\n";
+    "CNNC_NUM_THREADS (threads), CNNC_CXX (C++ compiler for generated code).\n"
+    "run, train and bench take --target too; --target cuda: the kernels run on an NVIDIA GPU.\n";
 
 struct Args {
   std::string command, model;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -24,6 +25,15 @@ int rows_per_block(int64_t channels) {
 }
 
 Expr f64(double v) { return Expr(v); }
+
+// Computed once before its consumers (on a GPU, as kernels of its own).
+void at_root(Func f, const Target& t) {
+  if (detail::is_gpu(t)) {
+    detail::gpu_root(f);
+  } else {
+    f.compute_root();
+  }
+}
 
 void check_channels(const KernelSpec& s) {
   detail::require(s, s.in_c >= 1, "in_c must be positive");
@@ -44,8 +54,15 @@ Func channel_sums(const std::string& name, const std::vector<Expr>& terms, Var c
   total(ch) = terms.size() == 1 ? Tuple(updates[0]) : Tuple(updates);
   RVar ro("ro"), ri("ri");
   Var block("block");
-  total.update().split(r.x, ro, ri, rows_per_block(channels));
+  // A GPU thread reduces 256 rows of one channel: many threads, short sums.
+  const int block_rows = detail::is_gpu(t) ? 256 : rows_per_block(channels);
+  total.update().split(r.x, ro, ri, block_rows);
   Func partial = total.update().rfactor(ro, block);
+  if (detail::is_gpu(t)) {
+    detail::gpu_root(partial);
+    detail::gpu_root(total);
+    return total;
+  }
   total.compute_root();
   partial.compute_root().update().reorder(ch, ri, block).parallel(block);
   const int lanes = channel_lanes(channels, t);
@@ -59,6 +76,7 @@ Func channel_sums(const std::string& name, const std::vector<Expr>& terms, Var c
 // out(c, row): channels as the vector axis (guarded: no element twice),
 // blocks of rows in parallel.
 void schedule_channel_rows(Func out, int64_t channels, const Target& t) {
+  if (detail::is_gpu(t)) return detail::gpu_pointwise(out);
   Var ch = out.args()[0], row = out.args()[1], ro("ro"), ri("ri");
   const int lanes = channel_lanes(channels, t);
   out.split(row, ro, ri, rows_per_block(channels), TailStrategy::GuardWithIf).parallel(ro);
@@ -105,7 +123,7 @@ BuiltKernel build_batch_norm_inference(const KernelSpec& s, const Target& t) {
                           sqrt(cast<double>(moving_variance(ch)) + f64(s.epsilon)));
   output(ch, row) = (input(ch, row) - moving_mean(ch)) * scale(ch) + affine.beta;
   constrain_output(output, {s.in_c}, true);
-  scale.compute_root();
+  at_root(scale, t);
   schedule_channel_rows(output, s.in_c, t);
   return detail::finish_kernel(
       concat(concat({input}, affine.params), {moving_mean, moving_variance}), {output});
@@ -130,8 +148,8 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   Func variance("bn_variance"), inv_std("bn_inv_std");
   variance(ch) = sum_sq(ch) / count;
   inv_std(ch) = f64(1.0) / sqrt(variance(ch) + f64(s.epsilon));
-  mean.compute_root();
-  inv_std.compute_root();
+  at_root(mean, t);
+  at_root(inv_std, t);
 
   Func output("output"), batch_mean("batch_mean"), batch_inv_std("batch_inv_std");
   Func new_moving_mean("new_moving_mean"), new_moving_variance("new_moving_variance");
@@ -155,9 +173,12 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   for (Func f : {batch_mean, batch_inv_std, new_moving_mean, new_moving_variance})
     constrain_output(f, {s.in_c}, false);
   constrain_output(output, {s.in_c}, true);
-  mean_f.compute_root();
-  mean_lo.compute_root();
-  scale_f.compute_root();
+  for (Func f : {mean_f, mean_lo, scale_f}) at_root(f, t);
+  if (detail::is_gpu(t)) {
+    for (Func f : {batch_mean, batch_inv_std, new_moving_mean, new_moving_variance}) {
+      detail::gpu_pointwise(f);
+    }
+  }
   schedule_channel_rows(output, s.in_c, t);
   return detail::finish_kernel(
       concat(concat({input}, affine.params), {moving_mean, moving_variance}),
@@ -185,7 +206,7 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   Func coeffs("bn_grad_coeffs");  // gamma * inv_std, mean dy, mean dy * xhat
   coeffs(ch) = Tuple(affine.gamma * batch_inv_std(ch), cast<float>(sums(ch)[0] / count),
                      cast<float>(sums(ch)[1] / count));
-  coeffs.compute_root();
+  at_root(coeffs, t);
 
   Expr xhat = (input(ch, row) - batch_mean(ch)) * batch_inv_std(ch);
   Func d_input("d_input"), d_gamma("d_gamma"), d_beta("d_beta");
@@ -202,6 +223,9 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
     d_beta(ch) = cast<float>(sums(ch)[0]);
     constrain_output(d_beta, {s.in_c}, false);
     outputs.push_back(d_beta);
+  }
+  if (detail::is_gpu(t)) {
+    for (size_t i = 1; i < outputs.size(); ++i) detail::gpu_pointwise(outputs[i]);
   }
   return detail::finish_kernel(
       concat(concat({input, d_output}, affine.params), {batch_mean, batch_inv_std}), outputs);

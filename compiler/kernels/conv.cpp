@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "compiler/kernels/conv_schedule.h"
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -107,7 +108,10 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
                   "unknown schedule algorithm");
   std::string how = "autoscheduled " + s.schedule.algorithm;
-  if (!detail::autoscheduled(s)) {
+  if (detail::is_gpu(t)) {
+    detail::gpu_conv_forward(output, acc, {r.x, r.y, r.z}, s);
+    how = "gpu direct";
+  } else if (!detail::autoscheduled(s)) {
     how = detail::schedule_conv_forward(output, acc, padded, needs_padding || subsample,
                                         weights.in(), {r.x, r.y, r.z}, s, t);
   }
@@ -153,16 +157,22 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   constrain_output(d_input, {s.in_c, s.in_w, s.in_h}, true);
   // Schedule: the transposed weights once, then the forward convolution's
   // schedule for the equivalent convolution (in_c outputs over in_w x in_h).
-  weights_t.compute_root();
-  const int lanes = channel_lanes(s.in_c, t);
-  if (lanes > 0) weights_t.vectorize(c, lanes, TailStrategy::ShiftInwards);
   KernelSpec equiv = s;
   equiv.out_c = s.in_c, equiv.out_w = s.in_w, equiv.out_h = s.in_h;
   equiv.in_c = s.out_c, equiv.in_w = s.out_w, equiv.in_h = s.out_h;
   equiv.kernel_w = rx, equiv.kernel_h = ry, equiv.stride_w = equiv.stride_h = 1;
   equiv.schedule = {};
-  std::string how = detail::schedule_conv_forward(d_input, acc, padded, needs_padding, Func(),
-                                                  {r.x, r.y, r.z}, equiv, t);
+  std::string how = "gpu direct";
+  if (detail::is_gpu(t)) {
+    detail::gpu_root(weights_t);
+    detail::gpu_conv_forward(d_input, acc, {r.x, r.y, r.z}, equiv);
+  } else {
+    weights_t.compute_root();
+    const int lanes = channel_lanes(s.in_c, t);
+    if (lanes > 0) weights_t.vectorize(c, lanes, TailStrategy::ShiftInwards);
+    how = detail::schedule_conv_forward(d_input, acc, padded, needs_padding, Func(),
+                                        {r.x, r.y, r.z}, equiv, t);
+  }
   BuiltKernel k = detail::finish_kernel({d_output, weights}, {d_input});
   k.schedule = how;
   return k;
@@ -176,7 +186,8 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   Var co("co"), ci("ci"), kx("kx"), ky("ky");
   RDom r(0, static_cast<int>(s.out_w), 0, static_cast<int>(s.out_h), 0, batch, "r");
   // The input zero-bordered (a copy, when a window crosses the border) and,
-  // with fewer than 8 output channels, d_output zero-extended to 8 of them.
+  // with fewer than 8 output channels, d_output zero-extended to 8 of them
+  // (on a GPU both are read inline).
   const int pl = static_cast<int>(s.pad_left), pt = static_cast<int>(s.pad_top);
   const bool needs_padding = pl > 0 || pt > 0 || (s.out_w - 1) * s.stride_w + s.kernel_w > s.in_w ||
                              (s.out_h - 1) * s.stride_h + s.kernel_h > s.in_h;
@@ -184,9 +195,9 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   Func padded("padded_input"), dout("d_output_lanes");
   if (needs_padding) {
     padded(c, x, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
-    padded.compute_root().parallel(y);
     const int lanes = channel_lanes(s.in_c, t);
-    if (lanes > 0) padded.vectorize(c, lanes, TailStrategy::GuardWithIf);
+    if (!detail::is_gpu(t)) padded.compute_root().parallel(y);
+    if (!detail::is_gpu(t) && lanes > 0) padded.vectorize(c, lanes, TailStrategy::GuardWithIf);
   } else {
     padded(c, x, y, n) = input(c, x, y, n);
   }
@@ -194,7 +205,7 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   if (few) {
     const int oc = static_cast<int>(s.out_c);
     dout(c, x, y, n) = select(c < oc, d_output(min(c, oc - 1), x, y, n), 0.0f);
-    dout.compute_root().bound(c, 0, 8).vectorize(c, 8).parallel(y);
+    if (!detail::is_gpu(t)) dout.compute_root().bound(c, 0, 8).vectorize(c, 8).parallel(y);
   } else {
     dout(c, x, y, n) = d_output(c, x, y, n);
   }
@@ -216,7 +227,12 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
     constrain_output(d_bias, {s.out_c}, false);
     outputs.push_back(d_bias);
   }
-  schedule_conv2d_backward_filter(d_weights, acc, r, d_bias, bias_acc, rb, s, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_weight_gradient(d_weights, acc, {r.x, r.y, r.z}, s.out_c, s.in_c);
+    if (d_bias.defined()) detail::gpu_pointwise(d_bias, {bias_acc});
+  } else {
+    schedule_conv2d_backward_filter(d_weights, acc, r, d_bias, bias_acc, rb, s, t);
+  }
   return detail::finish_kernel({input, d_output}, outputs);
 }
 

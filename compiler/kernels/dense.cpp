@@ -4,6 +4,7 @@
 #include <string>
 
 #include "compiler/kernels/conv_schedule.h"
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -130,7 +131,10 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
                   "unknown schedule algorithm");
   std::string how = "autoscheduled " + s.schedule.algorithm;
-  if (!detail::autoscheduled(s)) {
+  if (detail::is_gpu(t)) {
+    detail::gpu_matvec(output, acc, k, s.out_c);
+    how = "gpu matvec";
+  } else if (!detail::autoscheduled(s)) {
     // Rows that fill register tiles (a 1x1 convolution): each o tile's
     // weights copied contiguously once, then reused by every row tile. Read
     // in place, a tile's rows lie out_c floats apart, a power of two that
@@ -157,7 +161,13 @@ BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
   acc(i, row) += weights_t(i, k) * d_output(k, row);
   d_input(i, row) = acc(i, row);
   constrain_output(d_input, {s.in_c}, true);
-  std::string how = schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, {}, t);
+  std::string how = "gpu matvec";
+  if (detail::is_gpu(t)) {
+    detail::gpu_root(weights_t);
+    detail::gpu_matvec(d_input, acc, k, s.in_c);
+  } else {
+    how = schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, {}, t);
+  }
   BuiltKernel built = detail::finish_kernel({d_output, weights}, {d_input});
   built.schedule = how;
   return built;
@@ -173,7 +183,11 @@ BuiltKernel build_dense_backward_weights(const KernelSpec& s, const Target& t) {
   acc(o, i) += d_output(o, row) * input(i, row);
   d_weights(o, i) = acc(o, i);
   constrain_output(d_weights, {s.out_c, s.in_c}, false);
-  schedule_outer_product_sum(d_weights, acc, row, s.out_c, s.in_c, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_weight_gradient(d_weights, acc, {row}, s.out_c, s.in_c);
+  } else {
+    schedule_outer_product_sum(d_weights, acc, row, s.out_c, s.in_c, t);
+  }
   std::vector<Func> outputs = {d_weights};
   if (s.use_bias) {
     Func bias_acc("dense_bwd_bias_acc"), d_bias("d_bias");
@@ -182,7 +196,11 @@ BuiltKernel build_dense_backward_weights(const KernelSpec& s, const Target& t) {
     bias_acc(o) += d_output(o, rb);
     d_bias(o) = bias_acc(o);
     constrain_output(d_bias, {s.out_c}, false);
-    schedule_column_sum(d_bias, bias_acc, rb, s.out_c, t);
+    if (detail::is_gpu(t)) {
+      detail::gpu_pointwise(d_bias, {bias_acc});
+    } else {
+      schedule_column_sum(d_bias, bias_acc, rb, s.out_c, t);
+    }
     outputs.push_back(d_bias);
   }
   return detail::finish_kernel({input, d_output}, outputs);

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "compiler/kernels/dropout_hash.h"
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -43,7 +44,11 @@ BuiltKernel build(const KernelSpec& s, const Target& t, const char* in_name, con
   Func output(out_name);
   output(e, n) = masked(input(e, n), e, n, p, s);
   constrain_output(output, {elems}, true);
-  detail::schedule_pointwise_in_place(output, elems, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(output);
+  } else {
+    detail::schedule_pointwise_in_place(output, elems, t);
+  }
   BuiltKernel k = detail::finish_kernel({input}, {output}, {p.seed, p.step});
   k.u64_scalars = {{"seed", p.seed}, {"step", p.step}};
   return k;

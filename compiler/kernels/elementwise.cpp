@@ -2,6 +2,7 @@
 // Buffers (elems, n).
 #include <algorithm>
 
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -41,7 +42,11 @@ BuiltKernel build_activation(const KernelSpec& s, const Target& t) {
   Func output("output");
   output(e, n) = detail::apply_act(input(e, n), s.act);
   constrain_output(output, {elems}, true);
-  schedule_pointwise(output, elems, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(output);
+  } else {
+    schedule_pointwise(output, elems, t);
+  }
   return detail::finish_kernel({input}, {output});
 }
 
@@ -70,7 +75,11 @@ BuiltKernel build_activation_backward(const KernelSpec& s, const Target& t) {
   Func d_input("d_input");
   d_input(e, n) = dx;
   constrain_output(d_input, {elems}, true);
-  schedule_pointwise(d_input, elems, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(d_input);
+  } else {
+    schedule_pointwise(d_input, elems, t);
+  }
   return detail::finish_kernel({output, d_output}, {d_input});
 }
 
@@ -87,7 +96,15 @@ BuiltKernel build_softmax(const KernelSpec& s, const Target& t) {
   row_sum(row) = sum(exps(k, row));
   output(c, row) = exps(c, row) / row_sum(row);
   constrain_output(output, {s.in_c}, true);
-  // Schedule.
+  if (detail::is_gpu(t)) {
+    // A thread per row (the classes of one image), exps recomputed inline.
+    Var ro("ro"), ri("ri");
+    output.split(row, ro, ri, 64, TailStrategy::GuardWithIf).reorder(c, ri, ro);
+    detail::gpu_loops(output, {ro}, {ri});
+    row_max.compute_at(output, ri);
+    row_sum.compute_at(output, ri);
+    return detail::finish_kernel({input}, {output});
+  }
   const int lanes = channel_lanes(classes, t);
   row_max.compute_at(output, row);
   exps.compute_at(output, row);
@@ -110,7 +127,11 @@ BuiltKernel build_add(const KernelSpec& s, const Target& t) {
   Func output("output");
   output(e, n) = detail::apply_act(a(e, n) + b(e, n), s.act);
   constrain_output(output, {elems}, true);
-  detail::schedule_pointwise_in_place(output, elems, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(output);
+  } else {
+    detail::schedule_pointwise_in_place(output, elems, t);
+  }
   return detail::finish_kernel({a, b}, {output});
 }
 

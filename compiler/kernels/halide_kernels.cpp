@@ -60,8 +60,11 @@ void autoschedule(BuiltKernel& k, const KernelSpec& spec, const Halide::Target& 
 BuiltKernel build_family(const KernelSpec& spec, const Halide::Target& target) {
   switch (spec.kind) {
     case Kind::Conv2D:
-      return spec.conv_algo == ConvAlgo::Direct ? build_conv2d(spec, target)
-                                                : build_conv2d_winograd(spec, target);
+      // Winograd has CPU schedules only (and its rule was measured on CPUs):
+      // on a GPU every algorithm gets the direct convolution.
+      return spec.conv_algo == ConvAlgo::Direct || target.has_gpu_feature()
+                 ? build_conv2d(spec, target)
+                 : build_conv2d_winograd(spec, target);
     case Kind::Conv2DBackwardData:
       return build_conv2d_backward_data(spec, target);
     case Kind::Conv2DBackwardFilter:
@@ -116,7 +119,9 @@ BuiltKernel build_family(const KernelSpec& spec, const Halide::Target& target) {
 
 BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target) {
   BuiltKernel k = build_family(spec, target);
-  if (detail::autoscheduled(spec)) autoschedule(k, spec, target);
+  // A tuning file's autoscheduler choice is a CPU schedule: a GPU target
+  // keeps its GPU schedule.
+  if (detail::autoscheduled(spec) && !target.has_gpu_feature()) autoschedule(k, spec, target);
   if (k.schedule.empty()) k.schedule = "default";
   return k;
 }

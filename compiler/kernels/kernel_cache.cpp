@@ -95,20 +95,27 @@ uint64_t fnv1a64(const std::string& text) {
 KernelCache::KernelCache(std::string cache_dir, std::string target_string)
     : dir_(std::move(cache_dir)) {
   try {
-    Halide::Target t =
-        target_string == "host" ? Halide::get_host_target() : Halide::Target(target_string);
+    Halide::Target t = target_string == "host"   ? Halide::get_host_target()
+                       : target_string == "cuda" ? Halide::Target(kCudaTarget)
+                                                 : Halide::Target(target_string);
     target_ = t.to_string();
+    cuda_ = t.has_feature(Halide::Target::CUDA);
   } catch (const Halide::Error& e) {
-    throw std::invalid_argument("unknown Halide target '" + target_string +
-                                "': use \"host\" or a string such as x86-64-linux-avx2 (" +
-                                e.what() + ")");
+    throw std::invalid_argument(
+        "unknown Halide target '" + target_string +
+        "': use \"host\", \"cuda\" or a string such as x86-64-linux-avx2 (" + e.what() + ")");
+  }
+  if (Halide::Target(target_).has_gpu_feature() && !cuda_) {
+    throw std::invalid_argument("target '" + target_string +
+                                "': the only GPU API cnnc generates code for is CUDA");
   }
   fs::create_directories(dir_);
 }
 
 std::string KernelCache::symbol(const KernelSpec& spec) const {
-  const std::string key = spec.key() + "|schedule=" + std::to_string(kScheduleVersion) +
-                          "|target=" + target_ + "|halide=" + kHalideVersion;
+  std::string key = spec.key() + "|schedule=" + std::to_string(kScheduleVersion) +
+                    "|target=" + target_ + "|halide=" + kHalideVersion;
+  if (cuda_) key += "|gpu_schedule=" + std::to_string(kGpuScheduleVersion);
   return std::string("cnnc_") + kind_name(spec.kind) + "_" + hex16(fnv1a64(key));
 }
 

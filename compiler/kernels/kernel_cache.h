@@ -13,7 +13,17 @@ namespace cnnc::kernels {
 
 // Bump when any builder or schedule changes what it generates: old cache
 // entries then stop matching.
-inline constexpr int kScheduleVersion = 21;
+inline constexpr int kScheduleVersion = 22;
+// The same for the GPU schedules (gpu_schedule.h), part of GPU targets' keys
+// only: a change there leaves the CPU kernels cached.
+inline constexpr int kGpuScheduleVersion = 4;
+
+// What `--target cuda` means: PTX for compute capability 8.6 (the newest that
+// Halide 14 emits; the driver compiles it for newer GPUs such as the H200's
+// sm_90), and host code for any x86-64 CPU with AVX2 (the GPU machine's CPU
+// may lack this one's AVX-512).
+inline constexpr char kCudaTarget[] =
+    "x86-64-linux-avx-avx2-f16c-fma-sse41-cuda-cuda_capability_86";
 
 struct CompiledKernel {
   KernelSignature signature;
@@ -25,8 +35,9 @@ uint64_t fnv1a64(const std::string& text);
 
 class KernelCache {
  public:
-  // `target_string`: "host" or a Halide target string ("x86-64-linux-avx2").
-  // Creates cache_dir if needed. Throws std::invalid_argument on a bad target.
+  // `target_string`: "host", "cuda" (kCudaTarget) or a Halide target string
+  // ("x86-64-linux-avx2", "host-cuda-cuda_capability_61"). Creates cache_dir
+  // if needed. Throws std::invalid_argument on a bad target.
   KernelCache(std::string cache_dir, std::string target_string);
 
   // Compiles on a miss: <cache_dir>/<symbol>.o and <symbol>.sig, each written
@@ -44,6 +55,9 @@ class KernelCache {
   // The resolved target ("host" becomes the host's full target string).
   std::string target_string() const { return target_; }
 
+  // The kernels run on a CUDA GPU.
+  bool cuda() const { return cuda_; }
+
   // C symbol of a spec's kernel: cnnc_<kind>_<16 hex digits>.
   std::string symbol(const KernelSpec& spec) const;
 
@@ -59,6 +73,7 @@ class KernelCache {
 
   std::string dir_;
   std::string target_;
+  bool cuda_ = false;
   int compilations_ = 0;
 };
 

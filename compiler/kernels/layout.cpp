@@ -2,6 +2,7 @@
 // gradient (the crop), and the channel copy behind Concatenate.
 #include <stdexcept>
 
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -56,7 +57,11 @@ BuiltKernel build_zero_pad(const KernelSpec& s, const Target& t) {
   output(c, x, y, n) = detail::zero_padded(input, c, x - static_cast<int>(s.pad_left),
                                            y - static_cast<int>(s.pad_top), n, s.in_w, s.in_h);
   constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
-  schedule_image_copy(output, s.out_c, s.out_w, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(output);
+  } else {
+    schedule_image_copy(output, s.out_c, s.out_w, t);
+  }
   return detail::finish_kernel({input}, {output});
 }
 
@@ -68,7 +73,11 @@ BuiltKernel build_zero_pad_backward(const KernelSpec& s, const Target& t) {
   d_input(c, x, y, n) =
       d_output(c, x + static_cast<int>(s.pad_left), y + static_cast<int>(s.pad_top), n);
   constrain_output(d_input, {s.in_c, s.in_w, s.in_h}, true);
-  schedule_image_copy(d_input, s.in_c, s.in_w, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(d_input);
+  } else {
+    schedule_image_copy(d_input, s.in_c, s.in_w, t);
+  }
   return detail::finish_kernel({d_output}, {d_input});
 }
 
@@ -83,7 +92,11 @@ BuiltKernel build_channel_copy(const KernelSpec& s, const Target& t) {
   // An activation on the copy serves the slices of merged convolutions.
   output(c, x, y, n) = detail::apply_act(input(c, x, y, n), s.act);
   constrain_channel_window(output.output_buffer(), s, s.out_c);
-  schedule_image_copy(output, s.channels, s.in_w, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(output);
+  } else {
+    schedule_image_copy(output, s.channels, s.in_w, t);
+  }
   return detail::finish_kernel({input}, {output});
 }
 

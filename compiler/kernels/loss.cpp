@@ -1,4 +1,5 @@
 // Softmax cross-entropy over logits (k, n) with int32 labels (n).
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -29,6 +30,12 @@ BuiltKernel build_softmax_cross_entropy(const KernelSpec& s, const Target& t) {
   constrain_output(d_logits, {s.in_c}, true);
   constrain_output(loss, {}, true);
   // Schedule: the per-image statistics once, the outputs vectorised.
+  if (detail::is_gpu(t)) {
+    detail::gpu_root(row_max);
+    detail::gpu_root(row_sum);
+    for (Func f : {probs, d_logits, loss}) detail::gpu_pointwise(f);
+    return detail::finish_kernel({logits, labels}, {probs, d_logits, loss});
+  }
   row_max.compute_root();
   row_sum.compute_root();
   const int lanes = channel_lanes(classes, t);

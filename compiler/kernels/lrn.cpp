@@ -7,6 +7,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -65,7 +66,11 @@ BuiltKernel build_lrn(const KernelSpec& s, const Target& t) {
               static_cast<float>(s.lrn_alpha) * window_sum(square, c, x, y, n, s);
   output(c, x, y, n) = input(c, x, y, n) * pow_neg(norm, s.lrn_beta);
   constrain_output(output, {s.in_c, s.in_w, s.in_h}, true);
-  schedule_lrn(output, {square}, s, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(output);
+  } else {
+    schedule_lrn(output, {square}, s, t);
+  }
   return detail::finish_kernel({input}, {output});
 }
 
@@ -85,7 +90,11 @@ BuiltKernel build_lrn_backward(const KernelSpec& s, const Target& t) {
   d_input(c, x, y, n) = d_output(c, x, y, n) * pow_neg(norm(c, x, y, n), s.lrn_beta) -
                         two_alpha_beta * input(c, x, y, n) * window_sum(ratio, c, x, y, n, s);
   constrain_output(d_input, extents, true);
-  schedule_lrn(d_input, {square, norm, ratio}, s, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(d_input);
+  } else {
+    schedule_lrn(d_input, {square, norm, ratio}, s, t);
+  }
   return detail::finish_kernel({input, output, d_output}, {d_input});
 }
 

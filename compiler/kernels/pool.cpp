@@ -1,5 +1,6 @@
 // Max and average pooling and their gradients, images (c, x, y, n). Max
 // ignores padded cells; average divides by the number of real cells.
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -76,7 +77,11 @@ BuiltKernel build_pool2d(const KernelSpec& s, const Target& t) {
     output(c, x, y, n) = sum(select(inside, value, 0.0f)) / real_cells(x0, y0, s);
   }
   constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
-  schedule_pool2d(output, s, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(output);
+  } else {
+    schedule_pool2d(output, s, t);
+  }
   return detail::finish_kernel({input}, {output});
 }
 
@@ -128,7 +133,12 @@ BuiltKernel build_pool2d_backward(const KernelSpec& s, const Target& t) {
   Func d_input("d_input");
   d_input(c, x, y, n) = sum(share);
   constrain_output(d_input, {s.in_c, s.in_w, s.in_h}, true);
-  schedule_pool2d_backward(d_input, argmax, s, t);
+  if (detail::is_gpu(t)) {
+    detail::gpu_pointwise(d_input,
+                          argmax.defined() ? std::vector<Func>{argmax} : std::vector<Func>{});
+  } else {
+    schedule_pool2d_backward(d_input, argmax, s, t);
+  }
   return detail::finish_kernel({input, d_output}, {d_input});
 }
 

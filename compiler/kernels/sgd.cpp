@@ -2,6 +2,7 @@
 // kernel with a free size; new_weights / new_velocity may alias weights /
 // velocity, so each vector of both outputs is computed from the inputs
 // before either is stored, and no element is computed twice.
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
 namespace cnnc::kernels {
@@ -31,15 +32,25 @@ BuiltKernel build_sgd_update(const KernelSpec&, const Target& t) {
   new_velocity.output_buffer().dim(0).set_extent(new_weights.output_buffer().dim(0).extent());
   // Schedule: fused loops, guarded tails (ShiftInwards would apply the update
   // twice to aliased elements), the step computed per vector.
+  // On a GPU each output is a kernel of its own: the steps are all stored
+  // first, so that neither output overwrites an input the other still reads.
+  if (detail::is_gpu(t)) {
+    detail::gpu_root(step);
+    detail::gpu_pointwise(new_weights);
+    detail::gpu_pointwise(new_velocity);
+  }
   const int lanes = std::max(t.natural_vector_size<float>(), 8);
-  for (Func f : {new_weights, new_velocity}) {
+  for (Func f :
+       detail::is_gpu(t) ? std::vector<Func>{} : std::vector<Func>{new_weights, new_velocity}) {
     f.split(i, block, rest, 8192, TailStrategy::GuardWithIf)
         .split(rest, io, ii, lanes, TailStrategy::GuardWithIf)
         .vectorize(ii)
         .parallel(block);
   }
-  new_velocity.compute_with(new_weights, io);
-  step.compute_at(new_weights, io).vectorize(i, lanes, TailStrategy::GuardWithIf);
+  if (!detail::is_gpu(t)) {
+    new_velocity.compute_with(new_weights, io);
+    step.compute_at(new_weights, io).vectorize(i, lanes, TailStrategy::GuardWithIf);
+  }
   BuiltKernel k = detail::finish_kernel({weights, grad, velocity}, {new_weights, new_velocity},
                                         {lr, momentum, l2, nesterov});
   k.float_scalars = {{"lr", lr}, {"momentum", momentum}, {"l2", l2}};

@@ -42,6 +42,13 @@ class Buffer {
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   halide_buffer_t* get() { return &buf_; }
+  // Device memory instead of host memory (no host copy: the kernels of a
+  // GPU library read and write the device alone).
+  void set_device(uint64_t address, const halide_device_interface_t* interface) {
+    buf_.host = nullptr;
+    buf_.device = address;
+    buf_.device_interface = interface;
+  }
 
  private:
   halide_dimension_t dims_[D > 0 ? D : 1];

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <vector>
 
 #include "Halide.h"
+#include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_kernels.h"
 #include "tests/kernels/kernel_test_util.h"
 
@@ -28,11 +30,23 @@ inline std::vector<int> image_sizes(int64_t c, int64_t w, int64_t h, int64_t n) 
   return {static_cast<int>(c), static_cast<int>(w), static_cast<int>(h), static_cast<int>(n)};
 }
 
+// The target whose schedules the kernels get: CNNC_SCHEDULE_TARGET when set
+// (e.g. "host-cuda"), else the JIT target. Kernels run on the JIT target, so
+// with a GPU target's schedules its GPU loops run as parallel CPU loops: the
+// GPU schedules' tiles, tails and in-place outputs checked without a GPU.
+inline Halide::Target schedule_target() {
+  const char* s = std::getenv("CNNC_SCHEDULE_TARGET");
+  if (!s || !*s) return Halide::get_jit_target_from_environment();
+  Halide::Target t(s);
+  kernels::detail::run_gpu_schedules_on_cpu(t.has_gpu_feature());
+  return t;
+}
+
 class JitKernel {
  public:
   explicit JitKernel(const kernels::KernelSpec& spec)
       : target_(Halide::get_jit_target_from_environment()),
-        kernel_(kernels::build_kernel(spec, target_)) {
+        kernel_(kernels::build_kernel(spec, schedule_target())) {
     check_signature(spec);
     kernel_.pipeline.compile_jit(target_);
   }

@@ -77,6 +77,10 @@ class Unsupported(Exception):
     """cnnc refused a layer this version cannot compile yet."""
 
 
+class NoGpu(Exception):
+    """A CUDA library (--target cuda) on a machine without a GPU."""
+
+
 def summarise_refusal(said):
     """cnnc names every refused layer ("layer 'bn1' (BatchNormalization): why");
     one line per reason: the layer type, how many layers, the first one."""
@@ -95,6 +99,8 @@ def run(cmd):
     said = result.stdout + result.stderr
     if result.returncode == 2 and re.search(r"not supported (by this version of cnnc )?yet", said):
         raise Unsupported(summarise_refusal(said))
+    if result.returncode == 2 and "needs an NVIDIA GPU" in said:
+        raise NoGpu(said.strip().splitlines()[-1])
     if result.returncode != 0:
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
@@ -107,7 +113,7 @@ def forward_check(args, model, tmp, rng):
     ref.write_safetensors(os.path.join(tmp, "w.safetensors"), weights)
     x = rng.random([args.batch] + model["input"]["shape"], dtype=np.float32)
     np.save(os.path.join(tmp, "x.npy"), x)
-    run([args.cnnc, "run", args.model, "--passes", args.passes, "--weights", os.path.join(tmp, "w.safetensors"),
+    run([args.cnnc, "run", args.model, "--target", args.target, "--passes", args.passes, "--weights", os.path.join(tmp, "w.safetensors"),
          "--input", os.path.join(tmp, "x.npy"), "--output", os.path.join(tmp, "y.npy")])
     got = np.load(os.path.join(tmp, "y.npy")).reshape(args.batch, -1)
     with torch.no_grad():
@@ -142,7 +148,7 @@ def sgd_check(args, model, tmp, rng):
     model_file = os.path.join(tmp, os.path.basename(args.model))
     with open(model_file, "w") as f:
         json.dump(model, f)
-    run([args.cnnc, "train", model_file, "--passes", args.passes, "--weights", w0, "--train-images", os.path.join(tmp, "x.npy"),
+    run([args.cnnc, "train", model_file, "--target", args.target, "--passes", args.passes, "--weights", w0, "--train-images", os.path.join(tmp, "x.npy"),
          "--train-labels", os.path.join(tmp, "y.npy"), "--steps", str(args.steps), "--no-shuffle",
          "--batch-size", str(args.batch), "--save", out])
     got = ref.read_safetensors(out)
@@ -362,6 +368,7 @@ def main():
     p.add_argument("--scale-updates", type=float, default=1.0,
                    help="multiply cnnc's updates by this before comparing: shows that an error that "
                         "small fails the check")
+    p.add_argument("--target", default="host", help="cnnc's --target (host, cuda: skipped without a GPU)")
     args = p.parse_args()
     with open(args.model) as f:
         model = json.load(f)
@@ -371,6 +378,9 @@ def main():
             ok = (forward_check if args.mode == "forward" else sgd_check)(args, model, tmp, rng)
         except Unsupported as e:
             print("SKIP: %s" % e)
+            return SKIP
+        except NoGpu as e:
+            print("SKIP: no GPU on this machine (%s)" % e)
             return SKIP
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
