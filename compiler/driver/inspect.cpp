@@ -50,8 +50,11 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
   }
   ir::print_summary(g, out);
 
-  int folded = 0, merged = 0, merges = 0;
+  int folded = 0, merged = 0, merges = 0, residuals = 0, composed = 0;
   for (const ir::Node& n : inference.nodes) {
+    residuals += ir::residual_input(n) >= 0;
+    composed += int(n.attrs.composed.size());
+    for (const ir::Attrs::MergedPart& part : n.attrs.composed) folded += !part.folded_batchnorm.empty();
     folded += !n.attrs.folded_batchnorm.empty();
     for (const ir::Attrs::MergedPart& part : n.attrs.merged) folded += !part.folded_batchnorm.empty();
     merged += int(n.attrs.merged.size());
@@ -62,7 +65,9 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
       << " BatchNormalization folded, " << count(g, ir::OpKind::Activation) - count(inference, ir::OpKind::Activation)
       << " activations fused, " << count(g, ir::OpKind::ZeroPad2D) - count(inference, ir::OpKind::ZeroPad2D)
       << " paddings folded, " << count(g, ir::OpKind::Dropout) - count(inference, ir::OpKind::Dropout)
-      << " dropouts removed, " << merged << " parallel 1x1 convolutions merged into " << merges << "\n"
+      << " dropouts removed, " << composed << " 1x1 convolutions composed into the next layer, "
+      << merged << " parallel 1x1 convolutions merged into " << merges << ", " << residuals
+      << " residual adds fused into a convolution\n"
       << log.str();
   ir::print_graph(inference, out);
 

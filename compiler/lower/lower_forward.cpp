@@ -79,7 +79,9 @@ void concat_forward(const Lowering& l, const Node& n, const Operand& out,
     Step st = forward_step(Kind::ChannelCopy, n, "forward slice of " + in.name);
     st.spec.in_h = st.spec.out_h = h;
     st.spec.in_w = st.spec.out_w = w;
-    st.spec.in_c = c;
+    // A channel slice of a wider tensor is read in place, pixels that far apart.
+    int64_t pixel_stride = l.value[id].pixel_stride;
+    st.spec.in_c = pixel_stride > 0 ? pixel_stride : c;
     st.spec.out_c = total;
     st.spec.channels = c;
     Operand src = l.output_of(id), dst = out;
@@ -91,6 +93,23 @@ void concat_forward(const Lowering& l, const Node& n, const Operand& out,
     steps->push_back(st);
     offset += c;
   }
+}
+
+// A merged convolution's part (ChannelSlice) whose readers all take a
+// channel slice in place: convolutions (their input) and Concatenate. Its
+// activation must be the merged convolution's own, so nothing is left to apply.
+bool slice_in_place(const ir::Graph& g, const Node& n, bool training) {
+  if (n.kind != OpKind::ChannelSlice || training || n.id == g.output) return false;
+  const Node& merged = g.node(n.inputs[0]);
+  if (merged.attrs.activation != n.attrs.activation || merged.shape.size() != 3) return false;
+  for (int u : g.users(n.id)) {
+    const Node& user = g.node(u);
+    bool reads_slice = (user.kind == OpKind::Conv2D && user.inputs[0] == n.id &&
+                        ir::residual_input(user) != n.id) ||
+                       user.kind == OpKind::Concat;
+    if (!reads_slice) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -108,6 +127,10 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
     }
     if (is_view) {
       l.value[n.id] = l.value[in->id];
+      continue;
+    }
+    if (slice_in_place(g, n, training)) {
+      l.value[n.id] = {Space::Arena, l.value[in->id].tensor, n.attrs.slice_begin, in->shape[2]};
       continue;
     }
     if (is_output && !training) {
@@ -136,16 +159,26 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
           st.spec.out_c = n.attrs.filters;
           st.spec.out_h = st.spec.out_w = 1;
           st.spec.act = kernel_act(n.attrs.activation);
-          st.spec.use_bias = n.attrs.use_bias || !n.attrs.folded_batchnorm.empty() ||
-                             !n.attrs.merged.empty();
+          st.spec.use_bias = layer_has_bias(n);
           x.extents = {c_in};
           out.extents = {n.attrs.filters};
           x.rows_per_image = out.rows_per_image = rows;
+          if (int64_t p = l.value[in->id].pixel_stride; p > 0) {
+            st.spec.in_pixel_stride = p;  // a channel slice: rows are p floats apart
+            x.strides = {1, p};
+          }
           Operand w = l.layer_param(n, "kernel");
           w.extents.resize(2);
           st.operands["input"] = x;
           st.operands["weights"] = w;
           if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");
+          if (ir::residual_input(n) >= 0) {
+            st.spec.residual = true;
+            Operand r = l.output_of(ir::residual_input(n));
+            r.extents = {n.attrs.filters};
+            r.rows_per_image = rows;
+            st.operands["residual"] = r;
+          }
           st.operands["output"] = out;
           steps->push_back(st);
           break;
@@ -155,15 +188,19 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.spec.kernel_h = n.attrs.kernel_h, st.spec.kernel_w = n.attrs.kernel_w;
         st.spec.stride_h = n.attrs.stride_h, st.spec.stride_w = n.attrs.stride_w;
         st.spec.pad_top = n.attrs.pads.top, st.spec.pad_left = n.attrs.pads.left;
+        st.spec.in_pixel_stride = l.value[in->id].pixel_stride;
         st.spec.act = kernel_act(n.attrs.activation);
-        st.spec.use_bias = n.attrs.use_bias || !n.attrs.folded_batchnorm.empty() ||
-                           !n.attrs.merged.empty();
+        st.spec.use_bias = layer_has_bias(n);
         // Training keeps the direct kernel: its rounding is what the SGD
         // parity tests were set for.
         if (!training) st.spec.conv_algo = kernels::default_conv_algo(st.spec);
         st.operands["input"] = x;
         st.operands["weights"] = l.layer_param(n, "kernel");
         if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");
+        if (ir::residual_input(n) >= 0) {
+          st.spec.residual = true;
+          st.operands["residual"] = l.output_of(ir::residual_input(n));
+        }
         st.operands["output"] = out;
         steps->push_back(st);
         break;
@@ -176,7 +213,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.spec.out_c = n.attrs.filters;
         st.spec.out_h = st.spec.out_w = 1;
         st.spec.act = kernel_act(n.attrs.activation);
-        st.spec.use_bias = n.attrs.use_bias || !n.attrs.folded_batchnorm.empty();
+        st.spec.use_bias = layer_has_bias(n);
         x.extents = {in_features};
         x.rows_per_image = rows;
         out.extents = {n.attrs.filters};
@@ -261,7 +298,8 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       }
       case OpKind::Concat: concat_forward(l, n, out, steps); break;
       case OpKind::ChannelSlice: {
-        // Its channels of the merged convolution, activation applied, into a tensor of its own.
+        // Its channels of the merged convolution, into a tensor of its own, with
+        // its activation applied unless the merged convolution applied it.
         int64_t h, w, total, c = n.attrs.filters;
         image_dims(in->shape, &h, &w, &total);
         Step st = forward_step(Kind::ChannelCopy, n, "slice of " + in->name);
@@ -270,7 +308,8 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.spec.in_c = total;
         st.spec.out_c = c;
         st.spec.channels = c;
-        st.spec.act = kernel_act(n.attrs.activation);
+        bool applied = in->attrs.activation == n.attrs.activation;
+        st.spec.act = kernel_act(applied ? Activation::Linear : n.attrs.activation);
         x.extents = out.extents = {c, w, h};
         x.element_offset = n.attrs.slice_begin;
         x.strides = {1, total, total * w, total * w * h};

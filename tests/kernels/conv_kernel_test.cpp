@@ -126,6 +126,32 @@ TEST(Conv2DWinogradKernel, MatchesReference) {
   }
 }
 
+// The epilogue fuse_residual_add makes (act(conv + bias + residual)), with the
+// input a channel slice of a wider tensor (a merged convolution's part).
+TEST(Conv2DKernel, ResidualAndChannelSliceInput) {
+  for (KernelSpec s : conv_specs()) {
+    s.residual = true;
+    s.in_pixel_stride = s.in_c + 3;
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t batch : {1, 2}) {
+      const Vec input = random_vec(in_size(s, batch), 11);
+      const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 12);
+      const Vec bias = s.use_bias ? random_vec(s.out_c, 13) : Vec();
+      const Vec residual = random_vec(out_size(s, batch), 14);
+      std::vector<Halide::Buffer<>> inputs = {
+          channel_slice_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch),
+                               static_cast<int>(s.in_pixel_stride), 2),
+          to_buffer(weights, weight_sizes(s))};
+      if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
+      inputs.push_back(to_buffer(residual, image_sizes(s.out_c, s.out_w, s.out_h, batch)));
+      const Vec got = k.run(inputs, {image_sizes(s.out_c, s.out_w, s.out_h, batch)})[0];
+      const Vec want = reference::conv2d(s, batch, input, weights, bias, residual);
+      EXPECT_LE(relative_error(got, want), kTolerance) << "batch " << batch;
+    }
+  }
+}
+
 TEST(Conv2DWinogradKernel, OnlyFor3x3Stride1) {
   KernelSpec s = conv_specs()[1];  // 4x4 stride 2
   s.conv_algo = ConvAlgo::WinogradF2;

@@ -52,6 +52,31 @@ TEST(DenseKernel, TunedSchedulesMatchReference) {
   EXPECT_GT(tuned, 0);
 }
 
+// A 1x1 convolution with a fused residual, run as a matrix product over
+// pixels whose input rows are a channel slice of a wider tensor.
+TEST(DenseKernel, ResidualAndChannelSliceInput) {
+  for (KernelSpec s : dense_specs()) {
+    s.residual = true;
+    s.in_pixel_stride = s.in_c + 5;
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t rows : {1, 3, 7}) {
+      const Vec input = random_vec(rows * s.in_c, 21);
+      const Vec weights = random_vec(s.in_c * s.out_c, 22);
+      const Vec bias = s.use_bias ? random_vec(s.out_c, 23) : Vec();
+      const Vec residual = random_vec(rows * s.out_c, 24);
+      std::vector<Halide::Buffer<>> inputs = {
+          channel_slice_buffer(input, flat(s.in_c, rows), static_cast<int>(s.in_pixel_stride), 4),
+          to_buffer(weights, flat(s.out_c, s.in_c))};
+      if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
+      inputs.push_back(to_buffer(residual, flat(s.out_c, rows)));
+      const Vec got = k.run(inputs, {flat(s.out_c, rows)})[0];
+      const Vec want = reference::dense(s, rows, input, weights, bias, residual);
+      EXPECT_LE(relative_error(got, want), kTolerance) << "rows " << rows;
+    }
+  }
+}
+
 TEST(DenseBackwardDataKernel, MatchesReference) {
   for (const KernelSpec& forward : dense_specs()) {
     const KernelSpec s = with_kind(forward, Kind::DenseBackwardData);

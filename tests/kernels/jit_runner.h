@@ -24,6 +24,23 @@ inline Vec from_buffer(const Halide::Buffer<float>& b) {
   return Vec(b.data(), b.data() + b.number_of_elements());
 }
 
+// `v` (dense, `sizes[0]` channels innermost) as channels [offset, offset +
+// sizes[0]) of a wider buffer with `pixel_stride` floats per pixel; the other
+// channels hold 1e9, which a kernel reading past its slice would show.
+inline Halide::Buffer<float> channel_slice_buffer(const Vec& v, std::vector<int> sizes,
+                                                  int pixel_stride, int offset) {
+  const int c = sizes[0];
+  sizes[0] = pixel_stride;
+  Halide::Buffer<float> wide(sizes);
+  wide.fill(1e9f);
+  for (size_t i = 0; i < v.size(); ++i) {
+    wide.data()[i / c * pixel_stride + offset + i % c] = static_cast<float>(v[i]);
+  }
+  wide.crop(0, offset, c);  // the allocation stays whole
+  wide.translate(0, -offset);
+  return wide;
+}
+
 inline std::vector<int> image_sizes(int64_t c, int64_t w, int64_t h, int64_t n) {
   return {static_cast<int>(c), static_cast<int>(w), static_cast<int>(h), static_cast<int>(n)};
 }
