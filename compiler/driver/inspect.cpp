@@ -54,7 +54,8 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
   for (const ir::Node& n : inference.nodes) {
     residuals += ir::residual_input(n) >= 0;
     composed += int(n.attrs.composed.size());
-    for (const ir::Attrs::MergedPart& part : n.attrs.composed) folded += !part.folded_batchnorm.empty();
+    for (const ir::Attrs::MergedPart& part : n.attrs.composed)
+      folded += !part.folded_batchnorm.empty();
     folded += !n.attrs.folded_batchnorm.empty();
     for (const ir::Attrs::MergedPart& part : n.attrs.merged) folded += !part.folded_batchnorm.empty();
     merged += int(n.attrs.merged.size());
@@ -62,9 +63,12 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
   }
   out << "\nAfter the inference passes (" << o.passes << "): " << inference.nodes.size() - 1
       << " layers (" << g.nodes.size() - 1 << " as written); " << folded
-      << " BatchNormalization folded, " << count(g, ir::OpKind::Activation) - count(inference, ir::OpKind::Activation)
-      << " activations fused, " << count(g, ir::OpKind::ZeroPad2D) - count(inference, ir::OpKind::ZeroPad2D)
-      << " paddings folded, " << count(g, ir::OpKind::Dropout) - count(inference, ir::OpKind::Dropout)
+      << " BatchNormalization folded, "
+      << count(g, ir::OpKind::Activation) - count(inference, ir::OpKind::Activation)
+      << " activations fused, "
+      << count(g, ir::OpKind::ZeroPad2D) - count(inference, ir::OpKind::ZeroPad2D)
+      << " paddings folded, "
+      << count(g, ir::OpKind::Dropout) - count(inference, ir::OpKind::Dropout)
       << " dropouts removed, " << composed << " 1x1 convolutions composed into the next layer, "
       << merged << " parallel 1x1 convolutions merged into " << merges << ", " << residuals
       << " residual adds fused into a convolution\n"

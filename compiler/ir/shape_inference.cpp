@@ -96,8 +96,7 @@ class NodeShaper {
       case OpKind::Conv2D: {
         std::string e = window_op(a.filters);
         if (e.empty() && n_.inputs.size() == 2 && in(1) != out_) {
-          return "its residual " + shape_str(in(1)) + " differs from its output " +
-                 shape_str(out_);
+          return "its residual " + shape_str(in(1)) + " differs from its output " + shape_str(out_);
         }
         return e;
       }

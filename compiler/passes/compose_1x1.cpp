@@ -32,7 +32,7 @@ bool compose_1x1(ir::Graph& g, const PassContext& ctx) {
     bool is_dense = second.kind == ir::OpKind::Dense && second.attrs.composed.empty();
     if (!is_conv && !is_dense) continue;
     const ir::Node& first = g.node(second.inputs[0]);
-    if (dead[first.id] || !plain_1x1(first)) continue;  // not a 1x1 convolution
+    if (dead[first.id] || !plain_1x1(first)) continue;               // not a 1x1 convolution
     if (first.attrs.activation != ir::Activation::Linear) continue;  // non-linear between
     if (single_user(g, first.id) != second.id) continue;  // others read the middle tensor
     // A Dense reads pixels one by one only when the convolution keeps them all.

@@ -2,8 +2,9 @@
 // (Inception's three reduces, ResNet's projection shortcut beside its branch's
 // first 1x1) become one convolution with all their filters, computed at once;
 // each original layer becomes a ChannelSlice of it that applies its own
-// activation (or the merged one applies it, when all parts share it). The merged kernel and bias are derived from the parts' variables
-// (BatchNorm folds included) at load time.
+// activation (or the merged one applies it, when all parts share it). The
+// merged kernel and bias are derived from the parts' variables (BatchNorm
+// folds included) at load time.
 #include <map>
 
 #include "compiler/passes/passes.h"
@@ -16,8 +17,7 @@ bool is_pointwise(const ir::Node& n) {
   const ir::Attrs& a = n.attrs;
   return n.kind == ir::OpKind::Conv2D && a.kernel_h == 1 && a.kernel_w == 1 && a.pads.top == 0 &&
          a.pads.bottom == 0 && a.pads.left == 0 && a.pads.right == 0 && a.merged.empty() &&
-         a.composed.empty() && n.inputs.size() == 1 &&
-         a.activation != ir::Activation::Softmax;
+         a.composed.empty() && n.inputs.size() == 1 && a.activation != ir::Activation::Softmax;
 }
 
 }  // namespace

@@ -118,8 +118,8 @@ void conv2d_backward_filter(const KernelSpec& s, int64_t batch, const Vec& input
         }
 }
 
-Vec dense(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& weights,
-          const Vec& bias, const Vec& residual) {
+Vec dense(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& weights, const Vec& bias,
+          const Vec& residual) {
   Vec out(rows * s.out_c);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t o = 0; o < s.out_c; ++o) {

@@ -136,7 +136,8 @@ inline void compose_1x1(const float* first, const float* first_bias, const float
                         float* kernel, float* bias) {
   for (size_t o = 0; o < c_out; ++o) {
     double b = second_bias ? second_bias[o] : 0.0;
-    for (size_t m = 0; m < c_mid && first_bias; ++m) b += double(first_bias[m]) * second[m * c_out + o];
+    for (size_t m = 0; m < c_mid && first_bias; ++m)
+      b += double(first_bias[m]) * second[m * c_out + o];
     bias[o] = float(b);
     for (size_t i = 0; i < c_in; ++i) {
       double k = 0.0;
