@@ -69,6 +69,8 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   detail::check_window(s);
   detail::require(s, s.in_pixel_stride == 0 || s.in_pixel_stride >= s.in_c,
                   "in_pixel_stride must be 0 or at least in_c");
+  detail::require(s, s.out_pixel_stride == 0 || s.out_pixel_stride >= s.out_c,
+                  "out_pixel_stride must be 0 or at least out_c");
   ImageParam input =
       detail::make_strided_input("input", {s.in_c, s.in_w, s.in_h}, true, s.in_pixel_stride);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
@@ -112,7 +114,7 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   }
   acc(c, x, y, n) += weights(c, r.x, r.y, r.z) * padded(r.x, ix, iy, n);
   output(c, x, y, n) = detail::apply_act(acc(c, x, y, n) + residual, s.act);
-  constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
+  constrain_output(output, {s.out_c, s.out_w, s.out_h}, true, s.out_pixel_stride);
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
                   "unknown schedule algorithm");
   if (!detail::autoscheduled(s)) {

@@ -104,6 +104,8 @@ void schedule_column_sum(Func out, Func acc, const RVar& row, int64_t extent, co
 BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   detail::require(s, s.in_pixel_stride == 0 || s.in_pixel_stride >= s.in_c,
                   "in_pixel_stride must be 0 or at least in_c");
+  detail::require(s, s.out_pixel_stride == 0 || s.out_pixel_stride >= s.out_c,
+                  "out_pixel_stride must be 0 or at least out_c");
   ImageParam input = detail::make_strided_input("input", {s.in_c}, true, s.in_pixel_stride);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c}, false);
   std::vector<ImageParam> inputs = {input, weights};
@@ -125,7 +127,7 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   RDom k(0, static_cast<int>(s.in_c), "k");
   acc(o, row) += weights(o, k) * input(k, row);
   output(o, row) = detail::apply_act(acc(o, row) + residual, s.act);
-  constrain_output(output, {s.out_c}, true);
+  constrain_output(output, {s.out_c}, true, s.out_pixel_stride);
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
                   "unknown schedule algorithm");
   if (!detail::autoscheduled(s))

@@ -37,8 +37,9 @@ ImageParam make_strided_input(const std::string& name, const std::vector<int64_t
   return p;
 }
 
-void constrain_output(Func f, const std::vector<int64_t>& extents, bool batched) {
-  constrain_dims(f.output_buffer(), extents, batched);
+void constrain_output(Func f, const std::vector<int64_t>& extents, bool batched,
+                      int64_t pixel_stride) {
+  constrain_dims(f.output_buffer(), extents, batched, pixel_stride);
 }
 
 namespace {

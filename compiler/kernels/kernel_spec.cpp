@@ -83,11 +83,12 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
   return a;
 }
 
-// The residual and a strided input of Conv2D / Dense (absent when unused, so
+// The residual and a strided input or output of Conv2D / Dense (absent when unused, so
 // the keys of plain kernels stay as they were).
 std::string dense_epilogue(const KernelSpec& s) {
   std::string out = s.residual ? " residual" : "";
   if (s.in_pixel_stride > 0) out += " in_stride=" + std::to_string(s.in_pixel_stride);
+  if (s.out_pixel_stride > 0) out += " out_stride=" + std::to_string(s.out_pixel_stride);
   return out;
 }
 

@@ -76,6 +76,10 @@ void concat_forward(const Lowering& l, const Node& n, const Operand& out,
   for (int id : n.inputs) {
     const Node& in = l.g.node(id);
     int64_t c = in.shape.back();
+    if (l.value[id].tensor == l.value[n.id].tensor && l.value[id].space == Space::Arena) {
+      offset += c;  // written in place by its producer
+      continue;
+    }
     Step st = forward_step(Kind::ChannelCopy, n, "forward slice of " + in.name);
     st.spec.in_h = st.spec.out_h = h;
     st.spec.in_w = st.spec.out_w = w;
@@ -112,6 +116,20 @@ bool slice_in_place(const ir::Graph& g, const Node& n, bool training) {
   return true;
 }
 
+// A Conv2D that only a Concatenate (not the model's output) reads writes
+// straight into its channels of the Concatenate's output, so that nothing is
+// copied for it. Returns the Concatenate's id, or -1.
+int concat_written_into(const ir::Graph& g, const Node& n, bool training) {
+  if (n.kind != OpKind::Conv2D || training || n.attrs.activation == Activation::Softmax) return -1;
+  std::vector<int> users = g.users(n.id);
+  if (users.size() != 1 || n.id == g.output) return -1;
+  const Node& cat = g.node(users[0]);
+  if (cat.kind != OpKind::Concat || cat.id == g.output || cat.shape.size() != 3) return -1;
+  int uses = 0;
+  for (int in : cat.inputs) uses += in == n.id;
+  return uses == 1 ? cat.id : -1;
+}
+
 }  // namespace
 
 void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
@@ -133,7 +151,17 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       l.value[n.id] = {Space::Arena, l.value[in->id].tensor, n.attrs.slice_begin, in->shape[2]};
       continue;
     }
-    if (is_output && !training) {
+    if (int cat = concat_written_into(g, n, training); cat >= 0) {
+      const Node& c = g.node(cat);
+      if (l.value[cat].tensor < 0) {
+        l.value[cat] = {Space::Arena, l.new_tensor(c.name, ir::num_elements(c.shape))};
+      }
+      int64_t channel = 0;
+      for (int i = 0; c.inputs[i] != n.id; ++i) channel += g.node(c.inputs[i]).shape[2];
+      l.value[n.id] = {Space::Arena, l.value[cat].tensor, channel, c.shape[2]};
+    } else if (n.kind == OpKind::Concat && l.value[n.id].tensor >= 0) {
+      // Placed already by an input that writes into it.
+    } else if (is_output && !training) {
       l.value[n.id] = {Space::Output, -1};
     } else {
       l.value[n.id] = {Space::Arena, l.new_tensor(n.name, ir::num_elements(n.shape))};
@@ -163,9 +191,14 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
           x.extents = {c_in};
           out.extents = {n.attrs.filters};
           x.rows_per_image = out.rows_per_image = rows;
+          // Channel slices of wider tensors: rows are that many floats apart.
           if (int64_t p = l.value[in->id].pixel_stride; p > 0) {
-            st.spec.in_pixel_stride = p;  // a channel slice: rows are p floats apart
+            st.spec.in_pixel_stride = p;
             x.strides = {1, p};
+          }
+          if (int64_t p = l.value[n.id].pixel_stride; p > 0) {
+            st.spec.out_pixel_stride = p;
+            out.strides = {1, p};
           }
           Operand w = l.layer_param(n, "kernel");
           w.extents.resize(2);
@@ -189,6 +222,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.spec.stride_h = n.attrs.stride_h, st.spec.stride_w = n.attrs.stride_w;
         st.spec.pad_top = n.attrs.pads.top, st.spec.pad_left = n.attrs.pads.left;
         st.spec.in_pixel_stride = l.value[in->id].pixel_stride;
+        st.spec.out_pixel_stride = l.value[n.id].pixel_stride;
         st.spec.act = kernel_act(n.attrs.activation);
         st.spec.use_bias = layer_has_bias(n);
         // Training keeps the direct kernel: its rounding is what the SGD

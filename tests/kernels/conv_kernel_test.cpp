@@ -127,11 +127,13 @@ TEST(Conv2DWinogradKernel, MatchesReference) {
 }
 
 // The epilogue fuse_residual_add makes (act(conv + bias + residual)), with the
-// input a channel slice of a wider tensor (a merged convolution's part).
-TEST(Conv2DKernel, ResidualAndChannelSliceInput) {
+// input a channel slice of a wider tensor (a merged convolution's part) and
+// the output one too (a Concatenate's).
+TEST(Conv2DKernel, ResidualAndChannelSlices) {
   for (KernelSpec s : conv_specs()) {
     s.residual = true;
     s.in_pixel_stride = s.in_c + 3;
+    s.out_pixel_stride = s.out_c + 2;
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     for (int64_t batch : {1, 2}) {
@@ -145,9 +147,15 @@ TEST(Conv2DKernel, ResidualAndChannelSliceInput) {
           to_buffer(weights, weight_sizes(s))};
       if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
       inputs.push_back(to_buffer(residual, image_sizes(s.out_c, s.out_w, s.out_h, batch)));
-      const Vec got = k.run(inputs, {image_sizes(s.out_c, s.out_w, s.out_h, batch)})[0];
+      const int stride = static_cast<int>(s.out_pixel_stride);
+      std::vector<Halide::Buffer<>> outputs = {channel_slice_buffer(
+          Vec(out_size(s, batch)), image_sizes(s.out_c, s.out_w, s.out_h, batch), stride, 1)};
+      k.run_into(inputs, outputs);
+      bool untouched = false;
+      const Vec got = from_channel_slice(Halide::Buffer<float>(outputs[0]), stride, 1, &untouched);
       const Vec want = reference::conv2d(s, batch, input, weights, bias, residual);
       EXPECT_LE(relative_error(got, want), kTolerance) << "batch " << batch;
+      EXPECT_TRUE(untouched) << "batch " << batch << ": wrote outside its channels";
     }
   }
 }

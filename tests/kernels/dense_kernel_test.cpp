@@ -53,11 +53,12 @@ TEST(DenseKernel, TunedSchedulesMatchReference) {
 }
 
 // A 1x1 convolution with a fused residual, run as a matrix product over
-// pixels whose input rows are a channel slice of a wider tensor.
-TEST(DenseKernel, ResidualAndChannelSliceInput) {
+// pixels whose input and output rows are channel slices of wider tensors.
+TEST(DenseKernel, ResidualAndChannelSlices) {
   for (KernelSpec s : dense_specs()) {
     s.residual = true;
     s.in_pixel_stride = s.in_c + 5;
+    s.out_pixel_stride = s.out_c + 1;
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     for (int64_t rows : {1, 3, 7}) {
@@ -70,9 +71,15 @@ TEST(DenseKernel, ResidualAndChannelSliceInput) {
           to_buffer(weights, flat(s.out_c, s.in_c))};
       if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
       inputs.push_back(to_buffer(residual, flat(s.out_c, rows)));
-      const Vec got = k.run(inputs, {flat(s.out_c, rows)})[0];
+      const int stride = static_cast<int>(s.out_pixel_stride);
+      std::vector<Halide::Buffer<>> outputs = {
+          channel_slice_buffer(Vec(rows * s.out_c), flat(s.out_c, rows), stride, 1)};
+      k.run_into(inputs, outputs);
+      bool untouched = false;
+      const Vec got = from_channel_slice(Halide::Buffer<float>(outputs[0]), stride, 1, &untouched);
       const Vec want = reference::dense(s, rows, input, weights, bias, residual);
       EXPECT_LE(relative_error(got, want), kTolerance) << "rows " << rows;
+      EXPECT_TRUE(untouched) << "rows " << rows << ": wrote outside its channels";
     }
   }
 }

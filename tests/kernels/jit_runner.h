@@ -41,6 +41,29 @@ inline Halide::Buffer<float> channel_slice_buffer(const Vec& v, std::vector<int>
   return wide;
 }
 
+// The values of a channel_slice_buffer, dense; `untouched` tells whether the
+// channels outside the slice still hold 1e9 (a kernel writing its slice
+// only).
+inline Vec from_channel_slice(const Halide::Buffer<float>& slice, int pixel_stride, int offset,
+                              bool* untouched) {
+  const int c = slice.dim(0).extent();
+  const int64_t pixels = slice.number_of_elements() / c;
+  const float* wide = slice.data() - offset;
+  Vec v;
+  *untouched = true;
+  for (int64_t p = 0; p < pixels; ++p) {
+    for (int k = 0; k < pixel_stride; ++k) {
+      const float x = wide[p * pixel_stride + k];
+      if (k >= offset && k < offset + c) {
+        v.push_back(x);
+      } else {
+        *untouched = *untouched && x == 1e9f;
+      }
+    }
+  }
+  return v;
+}
+
 inline std::vector<int> image_sizes(int64_t c, int64_t w, int64_t h, int64_t n) {
   return {static_cast<int>(c), static_cast<int>(w), static_cast<int>(h), static_cast<int>(n)};
 }
