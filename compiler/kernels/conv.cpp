@@ -71,6 +71,8 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
                   "in_pixel_stride must be 0 or at least in_c");
   detail::require(s, s.out_pixel_stride == 0 || s.out_pixel_stride >= s.out_c,
                   "out_pixel_stride must be 0 or at least out_c");
+  detail::require(s, s.residual_pixel_stride == 0 || s.residual_pixel_stride >= s.out_c,
+                  "residual_pixel_stride must be 0 or at least out_c");
   ImageParam input =
       detail::make_strided_input("input", {s.in_c, s.in_w, s.in_h}, true, s.in_pixel_stride);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
@@ -86,7 +88,8 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   }
   Expr residual = 0.0f;
   if (s.residual) {
-    ImageParam r = make_input("residual", {s.out_c, s.out_w, s.out_h}, true);
+    ImageParam r = detail::make_strided_input("residual", {s.out_c, s.out_w, s.out_h}, true,
+                                              s.residual_pixel_stride);
     inputs.push_back(r);
     residual = r(c, x, y, n);
   }

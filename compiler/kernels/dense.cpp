@@ -106,6 +106,8 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
                   "in_pixel_stride must be 0 or at least in_c");
   detail::require(s, s.out_pixel_stride == 0 || s.out_pixel_stride >= s.out_c,
                   "out_pixel_stride must be 0 or at least out_c");
+  detail::require(s, s.residual_pixel_stride == 0 || s.residual_pixel_stride >= s.out_c,
+                  "residual_pixel_stride must be 0 or at least out_c");
   ImageParam input = detail::make_strided_input("input", {s.in_c}, true, s.in_pixel_stride);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c}, false);
   std::vector<ImageParam> inputs = {input, weights};
@@ -120,7 +122,8 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   }
   Expr residual = 0.0f;
   if (s.residual) {
-    ImageParam r = make_input("residual", {s.out_c}, true);
+    ImageParam r =
+        detail::make_strided_input("residual", {s.out_c}, true, s.residual_pixel_stride);
     inputs.push_back(r);
     residual = r(o, row);
   }

@@ -89,6 +89,9 @@ std::string dense_epilogue(const KernelSpec& s) {
   std::string out = s.residual ? " residual" : "";
   if (s.in_pixel_stride > 0) out += " in_stride=" + std::to_string(s.in_pixel_stride);
   if (s.out_pixel_stride > 0) out += " out_stride=" + std::to_string(s.out_pixel_stride);
+  if (s.residual_pixel_stride > 0) {
+    out += " residual_stride=" + std::to_string(s.residual_pixel_stride);
+  }
   return out;
 }
 

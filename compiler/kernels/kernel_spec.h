@@ -23,7 +23,8 @@
 //        i.e. the buffers are (in_c, rows) and (out_c, rows))
 //   Conv2D and Dense read their input as a channel slice of a wider tensor when
 //   in_pixel_stride > 0: that many floats from one pixel (row) to the next;
-//   likewise they write their output into one when out_pixel_stride > 0.
+//   likewise they write their output into one when out_pixel_stride > 0, and
+//   read the residual from one when residual_pixel_stride > 0.
 //   Activation* use elems = in_h * in_w * in_c; Softmax and SoftmaxCrossEntropy
 //   use in_c classes; SgdUpdate ignores the shapes (its size is given at run time).
 //   Pool2D                input                            -> output   (max or avg)
@@ -159,8 +160,9 @@ struct KernelSpec {
   // Conv2D, Dense: floats from one input pixel (row) to the next; 0 means in_c
   // (dense). Larger when the input is a channel slice of a wider tensor.
   int64_t in_pixel_stride = 0;
-  // Conv2D, Dense: the same for the output (a Concatenate's channel slice).
-  int64_t out_pixel_stride = 0;
+  // Conv2D, Dense: the same for the output (a Concatenate's channel slice)
+  // and the residual (a merged convolution's part).
+  int64_t out_pixel_stride = 0, residual_pixel_stride = 0;
   PoolKind pool = PoolKind::Max;
   // BatchNorm*: Keras' BatchNormalization arguments. center/scale false drop
   // beta/gamma (and their gradients) from the arguments.

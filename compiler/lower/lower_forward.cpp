@@ -100,18 +100,16 @@ void concat_forward(const Lowering& l, const Node& n, const Operand& out,
 }
 
 // A merged convolution's part (ChannelSlice) whose readers all take a
-// channel slice in place: convolutions (their input) and Concatenate. Its
-// activation must be the merged convolution's own, so nothing is left to apply.
+// channel slice in place: convolutions (their input or residual) and
+// Concatenate. Its activation must be the merged convolution's own, so nothing
+// is left to apply.
 bool slice_in_place(const ir::Graph& g, const Node& n, bool training) {
   if (n.kind != OpKind::ChannelSlice || training || n.id == g.output) return false;
   const Node& merged = g.node(n.inputs[0]);
   if (merged.attrs.activation != n.attrs.activation || merged.shape.size() != 3) return false;
   for (int u : g.users(n.id)) {
-    const Node& user = g.node(u);
-    bool reads_slice = (user.kind == OpKind::Conv2D && user.inputs[0] == n.id &&
-                        ir::residual_input(user) != n.id) ||
-                       user.kind == OpKind::Concat;
-    if (!reads_slice) return false;
+    const OpKind kind = g.node(u).kind;
+    if (kind != OpKind::Conv2D && kind != OpKind::Concat) return false;
   }
   return true;
 }
@@ -119,8 +117,10 @@ bool slice_in_place(const ir::Graph& g, const Node& n, bool training) {
 // A Conv2D that only a Concatenate (not the model's output) reads writes
 // straight into its channels of the Concatenate's output, so that nothing is
 // copied for it. Returns the Concatenate's id, or -1.
-int concat_written_into(const ir::Graph& g, const Node& n, bool training) {
-  if (n.kind != OpKind::Conv2D || training || n.attrs.activation == Activation::Softmax) return -1;
+int concat_written_into(const Lowering& l, const Node& n, bool training) {
+  const ir::Graph& g = l.g;
+  if (!l.concat_in_place || training) return -1;
+  if (n.kind != OpKind::Conv2D || n.attrs.activation == Activation::Softmax) return -1;
   std::vector<int> users = g.users(n.id);
   if (users.size() != 1 || n.id == g.output) return -1;
   const Node& cat = g.node(users[0]);
@@ -151,7 +151,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       l.value[n.id] = {Space::Arena, l.value[in->id].tensor, n.attrs.slice_begin, in->shape[2]};
       continue;
     }
-    if (int cat = concat_written_into(g, n, training); cat >= 0) {
+    if (int cat = concat_written_into(l, n, training); cat >= 0) {
       const Node& c = g.node(cat);
       if (l.value[cat].tensor < 0) {
         l.value[cat] = {Space::Arena, l.new_tensor(c.name, ir::num_elements(c.shape))};
@@ -205,11 +205,15 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
           st.operands["input"] = x;
           st.operands["weights"] = w;
           if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");
-          if (ir::residual_input(n) >= 0) {
+          if (int res = ir::residual_input(n); res >= 0) {
             st.spec.residual = true;
-            Operand r = l.output_of(ir::residual_input(n));
+            Operand r = l.output_of(res);
             r.extents = {n.attrs.filters};
             r.rows_per_image = rows;
+            if (int64_t p = l.value[res].pixel_stride; p > 0) {
+              st.spec.residual_pixel_stride = p;
+              r.strides = {1, p};
+            }
             st.operands["residual"] = r;
           }
           st.operands["output"] = out;
@@ -231,9 +235,10 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.operands["input"] = x;
         st.operands["weights"] = l.layer_param(n, "kernel");
         if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");
-        if (ir::residual_input(n) >= 0) {
+        if (int res = ir::residual_input(n); res >= 0) {
           st.spec.residual = true;
-          st.operands["residual"] = l.output_of(ir::residual_input(n));
+          st.spec.residual_pixel_stride = l.value[res].pixel_stride;
+          st.operands["residual"] = l.output_of(res);
         }
         st.operands["output"] = out;
         steps->push_back(st);

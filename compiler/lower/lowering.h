@@ -32,6 +32,7 @@ struct Lowering {
   std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
   bool gemm_1x1 = true;  // LowerOptions::gemm_1x1
   std::set<std::string> direct_1x1;  // LowerOptions::direct_1x1 (inference only)
+  bool concat_in_place = true;       // LowerOptions::concat_in_place
 
   Lowering(const ir::Graph& graph, const ParamLayout& layout, Program& p)
       : g(graph), program(p), params(layout), value(graph.nodes.size()),

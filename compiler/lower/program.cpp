@@ -236,6 +236,7 @@ Program lower_program(const ir::Graph& original, const ir::Graph& inference,
     Lowering infer(inference, layout, p);
     infer.gemm_1x1 = options.gemm_1x1;
     infer.direct_1x1 = options.direct_1x1;
+    infer.concat_in_place = options.concat_in_place;
     lower_forward(infer, /*training=*/false, &p.infer);
   }
   if (training) {

@@ -122,6 +122,7 @@ struct LowerOptions {
   bool gemm_1x1 = true;     // 1x1 stride-1 convolutions run as matrix products (Dense kernels)
   // Inference: 1x1 layers that run as convolutions even with gemm_1x1 (cnnc tune's choice).
   std::set<std::string> direct_1x1;
+  bool concat_in_place = true;  // inference: convolutions write into a Concatenate's output
 };
 Program lower_program(const ir::Graph& original, const ir::Graph& inference,
                       const ir::Graph* training, int max_batch, const LowerOptions& options = {});

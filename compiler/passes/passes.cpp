@@ -26,6 +26,8 @@ const std::vector<PassInfo>& all_passes() {
       {"remove_dead_nodes", remove_dead_nodes, true, true, "nothing the output does not need"},
       // Not graph passes: choices of the lowering.
       {"gemm_1x1", nullptr, true, true, "1x1 stride-1 convolutions run as matrix products"},
+      {"concat_in_place", nullptr, true, false,
+       "a convolution read only by a Concatenate writes into its channels of the output"},
       {"plan_memory", nullptr, true, true, "tensors that are not alive together share memory"},
   };
   return table;

@@ -27,7 +27,8 @@ bool remove_dead_nodes(ir::Graph& g, const PassContext& ctx);
 
 struct PassInfo {
   const char* name;
-  bool (*run)(ir::Graph&, const PassContext&);  // null: a lowering choice (gemm_1x1, plan_memory)
+  // null: a lowering choice (gemm_1x1, concat_in_place, plan_memory)
+  bool (*run)(ir::Graph&, const PassContext&);
   bool for_inference, for_training;
   const char* what;
 };

@@ -127,13 +127,14 @@ TEST(Conv2DWinogradKernel, MatchesReference) {
 }
 
 // The epilogue fuse_residual_add makes (act(conv + bias + residual)), with the
-// input a channel slice of a wider tensor (a merged convolution's part) and
-// the output one too (a Concatenate's).
+// input and the residual channel slices of wider tensors (merged convolutions'
+// parts) and the output one too (a Concatenate's).
 TEST(Conv2DKernel, ResidualAndChannelSlices) {
   for (KernelSpec s : conv_specs()) {
     s.residual = true;
     s.in_pixel_stride = s.in_c + 3;
     s.out_pixel_stride = s.out_c + 2;
+    s.residual_pixel_stride = s.out_c + 4;
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     for (int64_t batch : {1, 2}) {
@@ -146,7 +147,8 @@ TEST(Conv2DKernel, ResidualAndChannelSlices) {
                                static_cast<int>(s.in_pixel_stride), 2),
           to_buffer(weights, weight_sizes(s))};
       if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
-      inputs.push_back(to_buffer(residual, image_sizes(s.out_c, s.out_w, s.out_h, batch)));
+      inputs.push_back(channel_slice_buffer(residual, image_sizes(s.out_c, s.out_w, s.out_h, batch),
+                                            static_cast<int>(s.residual_pixel_stride), 3));
       const int stride = static_cast<int>(s.out_pixel_stride);
       std::vector<Halide::Buffer<>> outputs = {channel_slice_buffer(
           Vec(out_size(s, batch)), image_sizes(s.out_c, s.out_w, s.out_h, batch), stride, 1)};

@@ -53,12 +53,14 @@ TEST(DenseKernel, TunedSchedulesMatchReference) {
 }
 
 // A 1x1 convolution with a fused residual, run as a matrix product over
-// pixels whose input and output rows are channel slices of wider tensors.
+// pixels whose input, residual and output rows are channel slices of wider
+// tensors.
 TEST(DenseKernel, ResidualAndChannelSlices) {
   for (KernelSpec s : dense_specs()) {
     s.residual = true;
     s.in_pixel_stride = s.in_c + 5;
     s.out_pixel_stride = s.out_c + 1;
+    s.residual_pixel_stride = s.out_c + 2;
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     for (int64_t rows : {1, 3, 7}) {
@@ -70,7 +72,8 @@ TEST(DenseKernel, ResidualAndChannelSlices) {
           channel_slice_buffer(input, flat(s.in_c, rows), static_cast<int>(s.in_pixel_stride), 4),
           to_buffer(weights, flat(s.out_c, s.in_c))};
       if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
-      inputs.push_back(to_buffer(residual, flat(s.out_c, rows)));
+      inputs.push_back(channel_slice_buffer(residual, flat(s.out_c, rows),
+                                            static_cast<int>(s.residual_pixel_stride), 2));
       const int stride = static_cast<int>(s.out_pixel_stride);
       std::vector<Halide::Buffer<>> outputs = {
           channel_slice_buffer(Vec(rows * s.out_c), flat(s.out_c, rows), stride, 1)};
