@@ -5,8 +5,9 @@
 // act(conv + bias + residual). ResNet's bottlenecks end this way. It runs after
 // merge_parallel_1x1, so a projection shortcut is then a ChannelSlice.
 //
-// Training keeps the Add: its backward would need the convolution's gradient
-// taken before the residual joins, which the fused kernel no longer has apart.
+// Training keeps the Add: the backward lowering does not route a gradient to
+// a fused residual yet (it would be the pre-activation gradient the
+// convolution's own backward takes from the fused output).
 #include "compiler/passes/passes.h"
 #include "compiler/passes/rewrite.h"
 
