@@ -128,9 +128,16 @@ TEST(Conv2DWinogradKernel, MatchesReference) {
 
 // The epilogue fuse_residual_add makes (act(conv + bias + residual)), with the
 // input and the residual channel slices of wider tensors (merged convolutions'
-// parts) and the output one too (a Concatenate's).
+// parts) and the output one too (a Concatenate's); direct and Winograd.
 TEST(Conv2DKernel, ResidualAndChannelSlices) {
-  for (KernelSpec s : conv_specs()) {
+  std::vector<KernelSpec> specs = conv_specs();
+  for (ConvAlgo algo : {ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
+    for (int i : {0, 1, 4}) {
+      specs.push_back(winograd_specs()[i]);
+      specs.back().conv_algo = algo;
+    }
+  }
+  for (KernelSpec s : specs) {
     s.residual = true;
     s.in_pixel_stride = s.in_c + 3;
     s.out_pixel_stride = s.out_c + 2;
@@ -156,7 +163,9 @@ TEST(Conv2DKernel, ResidualAndChannelSlices) {
       bool untouched = false;
       const Vec got = from_channel_slice(Halide::Buffer<float>(outputs[0]), stride, 1, &untouched);
       const Vec want = reference::conv2d(s, batch, input, weights, bias, residual);
-      EXPECT_LE(relative_error(got, want), kTolerance) << "batch " << batch;
+      const double tolerance =
+          s.conv_algo == ConvAlgo::Direct ? kTolerance : winograd_tolerance(s.conv_algo);
+      EXPECT_LE(relative_error(got, want), tolerance) << "batch " << batch;
       EXPECT_TRUE(untouched) << "batch " << batch << ": wrote outside its channels";
     }
   }
