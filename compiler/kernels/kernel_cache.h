@@ -13,7 +13,7 @@ namespace cnnc::kernels {
 
 // Bump when any builder or schedule changes what it generates: old cache
 // entries then stop matching.
-inline constexpr int kScheduleVersion = 8;
+inline constexpr int kScheduleVersion = 13;
 
 struct CompiledKernel {
   KernelSignature signature;
