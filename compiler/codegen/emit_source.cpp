@@ -224,7 +224,8 @@ std::string emit_source(const ModelSource& m) {
   s << "namespace " << name << " {\nnamespace {\n\n" << emit_model_info(m) << "\n";
 
   s << "// Inference weights derived from the parameters (BatchNorm folded into the\n"
-    << "// layer before it), computed again whenever the parameters may have changed.\n"
+    << "// layer before it, 1x1 layers composed, parallel ones merged), computed again\n"
+    << "// whenever the parameters may have changed.\n"
     << "void prepare(const float* params, float* derived) {\n"
     << "  (void)params;\n  (void)derived;\n";
   auto at = [](const char* block, int64_t offset) {
@@ -237,6 +238,15 @@ std::string emit_source(const ModelSource& m) {
       << at("params", f.beta) << ", " << at("params", f.mean) << ", " << at("params", f.variance)
       << ", " << number(f.epsilon) << ", " << at("derived", f.derived_kernel) << ", "
       << at("derived", f.derived_bias) << ");\n";
+  }
+  for (const lower::ComposedWeights& c : p.composes) {
+    const char* first = c.first_derived ? "derived" : "params";
+    const char* second = c.second_derived ? "derived" : "params";
+    s << "  // " << c.layer << ": the 1x1 convolution before it composed in\n"
+      << "  cnnc::abi::compose_1x1(" << at(first, c.first_kernel) << ", " << at(first, c.first_bias)
+      << ", " << at(second, c.second_kernel) << ", " << at(second, c.second_bias) << ", " << c.c_in
+      << ", " << c.c_mid << ", " << c.c_out << ", " << at("derived", c.derived_kernel) << ", "
+      << at("derived", c.derived_bias) << ");\n";
   }
   for (const lower::MergedWeights& mw : p.merges) {
     s << "  // " << mw.layer << ": the parts side by side along the output channels\n";

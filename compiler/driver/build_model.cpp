@@ -133,8 +133,9 @@ BuiltModel build_model(const BuildOptions& o) {
   }
   kernels::KernelCache& cache = *made;
   Tuning tuning;
-  lower::LowerOptions lowering{
-      passes::pass_enabled(enabled, "plan_memory"), passes::pass_enabled(enabled, "gemm_1x1"), {}};
+  lower::LowerOptions lowering{passes::pass_enabled(enabled, "plan_memory"),
+                               passes::pass_enabled(enabled, "gemm_1x1"), {},
+                               passes::pass_enabled(enabled, "concat_in_place")};
   if (!o.tuning.empty()) {
     tuning = read_tuning(o.tuning, o.model_path, read_file(o.model_path), cache.target_string());
     lowering.direct_1x1 = direct_1x1_layers(tuning);

@@ -50,8 +50,12 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
   }
   ir::print_summary(g, out);
 
-  int folded = 0, merged = 0, merges = 0;
+  int folded = 0, merged = 0, merges = 0, residuals = 0, composed = 0;
   for (const ir::Node& n : inference.nodes) {
+    residuals += ir::residual_input(n) >= 0;
+    composed += int(n.attrs.composed.size());
+    for (const ir::Attrs::MergedPart& part : n.attrs.composed)
+      folded += !part.folded_batchnorm.empty();
     folded += !n.attrs.folded_batchnorm.empty();
     for (const ir::Attrs::MergedPart& part : n.attrs.merged) folded += !part.folded_batchnorm.empty();
     merged += int(n.attrs.merged.size());
@@ -59,17 +63,28 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
   }
   out << "\nAfter the inference passes (" << o.passes << "): " << inference.nodes.size() - 1
       << " layers (" << g.nodes.size() - 1 << " as written); " << folded
-      << " BatchNormalization folded, " << count(g, ir::OpKind::Activation) - count(inference, ir::OpKind::Activation)
-      << " activations fused, " << count(g, ir::OpKind::ZeroPad2D) - count(inference, ir::OpKind::ZeroPad2D)
-      << " paddings folded, " << count(g, ir::OpKind::Dropout) - count(inference, ir::OpKind::Dropout)
-      << " dropouts removed, " << merged << " parallel 1x1 convolutions merged into " << merges << "\n"
+      << " BatchNormalization folded, "
+      << count(g, ir::OpKind::Activation) - count(inference, ir::OpKind::Activation)
+      << " activations fused, "
+      << count(g, ir::OpKind::ZeroPad2D) - count(inference, ir::OpKind::ZeroPad2D)
+      << " paddings folded, "
+      << count(g, ir::OpKind::Dropout) - count(inference, ir::OpKind::Dropout)
+      << " dropouts removed, " << composed << " 1x1 convolutions composed into the next layer, "
+      << merged << " parallel 1x1 convolutions merged into " << merges << ", " << residuals
+      << " residual adds fused into a convolution\n"
       << log.str();
   ir::print_graph(inference, out);
 
   int batch = o.max_batch > 0 ? o.max_batch : model.recipe.batch_size;
   bool plan = passes::pass_enabled(enabled, "plan_memory");
-  lower::LowerOptions lowering{plan, passes::pass_enabled(enabled, "gemm_1x1"), {}};
+  lower::LowerOptions lowering{plan, passes::pass_enabled(enabled, "gemm_1x1"), {},
+                               passes::pass_enabled(enabled, "concat_in_place")};
   lower::Program infer = lower::lower_program(g, inference, nullptr, batch, lowering);
+  // Channel copies left: slices and Concatenate inputs not read or written in place.
+  int copies = 0;
+  for (const lower::Step& st : infer.infer) copies += st.spec.kind == kernels::Kind::ChannelCopy;
+  out << "\nInference: " << infer.infer.size() << " kernel calls, " << copies
+      << " of them channel copies\n";
   out << "\nArena at batch " << batch << " (" << (plan ? "planned by liveness" : "unplanned")
       << "):\n  inference: " << mib(infer.arena_floats) << " of "
       << mib(infer.unplanned_arena_floats) << " for all tensors ("

@@ -127,8 +127,9 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
   std::vector<std::string> enabled = passes::parse_pass_list(o.passes);
   ir::Graph inference = g;
   passes::run_passes(inference, enabled, {/*training=*/false, nullptr});
-  lower::LowerOptions lowering{
-      passes::pass_enabled(enabled, "plan_memory"), passes::pass_enabled(enabled, "gemm_1x1"), {}};
+  lower::LowerOptions lowering{passes::pass_enabled(enabled, "plan_memory"),
+                               passes::pass_enabled(enabled, "gemm_1x1"), {},
+                               passes::pass_enabled(enabled, "concat_in_place")};
   lower::Program program = lower::lower_program(g, inference, nullptr, o.batch, lowering);
   // The same model with every 1x1 as a convolution: the alternative to the matrix product.
   lower::LowerOptions direct_lowering = lowering;

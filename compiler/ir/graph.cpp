@@ -10,11 +10,11 @@ namespace {
 
 struct OpRow {
   const char* name;
-  int min_inputs, max_inputs;
+  int min_inputs, max_inputs, fused_inputs;
 };
 
 constexpr OpRow kOpRows[] = {
-#define OP(Enum, Name, MinIn, MaxIn) {Name, MinIn, MaxIn},
+#define OP(Enum, Name, MinIn, MaxIn, FusedIn) {Name, MinIn, MaxIn, FusedIn},
 #include "compiler/ir/ops.def"
 #undef OP
 };
@@ -50,6 +50,7 @@ bool enum_from_name(const char* const (&names)[N], const std::string& name, Enum
 const char* op_name(OpKind kind) { return kOpRows[static_cast<int>(kind)].name; }
 int op_min_inputs(OpKind kind) { return kOpRows[static_cast<int>(kind)].min_inputs; }
 int op_max_inputs(OpKind kind) { return kOpRows[static_cast<int>(kind)].max_inputs; }
+int op_fused_inputs(OpKind kind) { return kOpRows[static_cast<int>(kind)].fused_inputs; }
 
 bool op_from_name(const std::string& name, OpKind* kind) {
   for (size_t i = 0; i < std::size(kOpRows); ++i) {

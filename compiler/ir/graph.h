@@ -11,7 +11,7 @@
 namespace cnnc::ir {
 
 enum class OpKind {
-#define OP(Enum, Name, MinIn, MaxIn) Enum,
+#define OP(Enum, Name, MinIn, MaxIn, FusedIn) Enum,
 #include "compiler/ir/ops.def"
 #undef OP
 };
@@ -22,7 +22,9 @@ const char* op_name(OpKind kind);
 // Returns false when the name is unknown.
 bool op_from_name(const std::string& name, OpKind* kind);
 int op_min_inputs(OpKind kind);
-int op_max_inputs(OpKind kind);  // -1: unbounded
+int op_max_inputs(OpKind kind);  // -1: unbounded; what a model file may give
+// Inputs passes may add after the model's (a Conv2D's residual).
+int op_fused_inputs(OpKind kind);
 
 enum class Activation { Linear, Relu, Tanh, Sigmoid, Softmax };
 const char* activation_name(Activation a);
@@ -83,6 +85,10 @@ struct Attrs {
     double folded_epsilon = 0.001;
   };
   std::vector<MergedPart> merged;
+  // Conv2D / Dense made by compose_1x1: the linear 1x1 convolution it applies
+  // first (at most one; its kernel and bias are composed with this layer's at
+  // load time). The layer reads that convolution's input.
+  std::vector<MergedPart> composed;
 };
 
 struct Node {
@@ -93,6 +99,12 @@ struct Node {
   Attrs attrs;
   Shape shape;              // output shape, set by infer_shapes
 };
+
+// A Conv2D made by fuse_residual_add has a second input, its residual: out =
+// act(conv + bias + residual). -1 when it has none.
+inline int residual_input(const Node& n) {
+  return n.kind == OpKind::Conv2D && n.inputs.size() == 2 ? n.inputs[1] : -1;
+}
 
 // A trainable or stateful variable of a layer, in the weights-file layout of
 // model-format.md (Conv2D kernel [kh, kw, c_in, c_out], Dense kernel [in, out]).

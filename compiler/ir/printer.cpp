@@ -38,6 +38,7 @@ void append_dense_like(const Attrs& a, std::string* out) {
     *out += initializer_name(a.kernel_init);
   }
   if (!a.folded_batchnorm.empty()) *out += " folded_bn=\"" + a.folded_batchnorm + "\"";
+  if (!a.composed.empty()) *out += " composed=" + a.composed[0].layer;
   if (!a.merged.empty()) {
     *out += " merged=";
     for (size_t i = 0; i < a.merged.size(); ++i) *out += (i ? "," : "") + a.merged[i].layer;

@@ -15,7 +15,9 @@ class NodeShaper {
   std::string run() {
     const int count = static_cast<int>(n_.inputs.size());
     const int min_in = op_min_inputs(n_.kind), max_in = op_max_inputs(n_.kind);
-    if (count < min_in || (max_in >= 0 && count > max_in)) {
+    // Inputs a pass fused in (a Conv2D's residual) are past the model's.
+    const int fused = max_in < 0 ? 0 : op_fused_inputs(n_.kind);
+    if (count < min_in || (max_in >= 0 && count > max_in + fused)) {
       return "takes " + arity_text(min_in, max_in) + ", got " + std::to_string(count);
     }
     std::string error = compute();
@@ -91,8 +93,13 @@ class NodeShaper {
       case OpKind::Input:
         out_ = g_.input_shape;
         return out_.size() == 3 ? "" : "the model input must be [height, width, channels]";
-      case OpKind::Conv2D:
-        return window_op(a.filters);
+      case OpKind::Conv2D: {
+        std::string e = window_op(a.filters);
+        if (e.empty() && n_.inputs.size() == 2 && in(1) != out_) {
+          return "its residual " + shape_str(in(1)) + " differs from its output " + shape_str(out_);
+        }
+        return e;
+      }
       case OpKind::MaxPool2D:
       case OpKind::AvgPool2D:
         return window_op(in().size() == 3 ? in()[2] : 0);

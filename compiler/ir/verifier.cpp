@@ -31,7 +31,8 @@ void verify(const Graph& g) {
     if (n.name.empty()) fail(g, n, "empty name");
     if (!names.insert(n.name).second) fail(g, n, "duplicate name");
     const int count = static_cast<int>(n.inputs.size());
-    const int max_in = op_max_inputs(n.kind);
+    const int max_in =
+        op_max_inputs(n.kind) < 0 ? -1 : op_max_inputs(n.kind) + op_fused_inputs(n.kind);
     if (count < op_min_inputs(n.kind) || (max_in >= 0 && count > max_in)) {
       fail(g, n, std::to_string(count) + " inputs, outside the op table's arity");
     }
@@ -40,6 +41,9 @@ void verify(const Graph& g) {
         fail(g, n, "input %" + std::to_string(in) + " is not an earlier node");
     }
     if (n.shape.empty()) fail(g, n, "no shape (run infer_shapes)");
+    if (residual_input(n) >= 0 && g.node(residual_input(n)).shape != n.shape) {
+      fail(g, n, "its residual's shape differs from its output's");
+    }
     for (int64_t d : n.shape) {
       if (d <= 0) fail(g, n, "shape " + shape_str(n.shape) + " has a non-positive extent");
     }

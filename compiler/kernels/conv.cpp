@@ -68,7 +68,14 @@ void schedule_conv2d_backward_filter(Func d_weights, Func acc, const RDom& r, Fu
 
 BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   detail::check_window(s);
-  ImageParam input = make_input("input", {s.in_c, s.in_w, s.in_h}, true);
+  detail::require(s, s.in_pixel_stride == 0 || s.in_pixel_stride >= s.in_c,
+                  "in_pixel_stride must be 0 or at least in_c");
+  detail::require(s, s.out_pixel_stride == 0 || s.out_pixel_stride >= s.out_c,
+                  "out_pixel_stride must be 0 or at least out_c");
+  detail::require(s, s.residual_pixel_stride == 0 || s.residual_pixel_stride >= s.out_c,
+                  "residual_pixel_stride must be 0 or at least out_c");
+  ImageParam input =
+      detail::make_strided_input("input", {s.in_c, s.in_w, s.in_h}, true, s.in_pixel_stride);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
   std::vector<ImageParam> inputs = {input, weights};
   Var c("c"), x("x"), y("y"), n("n");
@@ -79,6 +86,13 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
     acc(c, x, y, n) = bias(c);
   } else {
     acc(c, x, y, n) = 0.0f;
+  }
+  Expr residual = 0.0f;
+  if (s.residual) {
+    ImageParam r = detail::make_strided_input("residual", {s.out_c, s.out_w, s.out_h}, true,
+                                              s.residual_pixel_stride);
+    inputs.push_back(r);
+    residual = r(c, x, y, n);
   }
   RDom r(0, static_cast<int>(s.in_c), 0, static_cast<int>(s.kernel_w), 0,
          static_cast<int>(s.kernel_h), "r");
@@ -103,8 +117,8 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
     padded(c, x, y, n) = input(c, x, y, n);
   }
   acc(c, x, y, n) += weights(c, r.x, r.y, r.z) * padded(r.x, ix, iy, n);
-  output(c, x, y, n) = detail::apply_act(acc(c, x, y, n), s.act);
-  constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
+  output(c, x, y, n) = detail::apply_act(acc(c, x, y, n) + residual, s.act);
+  constrain_output(output, {s.out_c, s.out_w, s.out_h}, true, s.out_pixel_stride);
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
                   "unknown schedule algorithm");
   std::string how = "autoscheduled " + s.schedule.algorithm;

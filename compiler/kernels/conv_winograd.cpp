@@ -107,13 +107,20 @@ BuiltKernel build_conv2d_winograd(const KernelSpec& s, const Target& target) {
   const int tile_c = tile.lanes > 0 ? tile.vectors * tile.lanes : 1;
   const int channel_tiles = ceil_div(out_c, tile_c);
 
-  ImageParam input = make_input("input", {s.in_c, s.in_w, s.in_h}, true);
+  // Channel slices of wider tensors as the direct kernel takes them.
+  ImageParam input =
+      detail::make_strided_input("input", {s.in_c, s.in_w, s.in_h}, true, s.in_pixel_stride);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
   std::vector<ImageParam> inputs = {input, weights};
-  ImageParam bias;
+  ImageParam bias, residual;
   if (s.use_bias) {
     bias = make_input("bias", {s.out_c}, false);
     inputs.push_back(bias);
+  }
+  if (s.residual) {
+    residual = detail::make_strided_input("residual", {s.out_c, s.out_w, s.out_h}, true,
+                                          s.residual_pixel_stride);
+    inputs.push_back(residual);
   }
   Var c("c"), cc("cc"), co("co"), ci("ci"), x("x"), y("y"), n("n"), t("t");
   Var a("a"), b("b"), i("i"), j("j");
@@ -147,12 +154,12 @@ BuiltKernel build_conv2d_winograd(const KernelSpec& s, const Target& target) {
   o_x(c, t, n, i, b) =
       rows(f.at, i, [&](int k) { return prod(c % tile_c, c / tile_c, t, n, k, b); });
   o(c, t, n, i, j) = rows(f.at, j, [&](int k) { return o_x(c, t, n, i, k); });
-  // The direct kernel's epilogue: bias, then the activation (a fused
-  // residual input would join the sum here).
+  // The direct kernel's epilogue: bias and the residual, then the activation.
   Expr value = o(c, x / m + tiles_w * (y / m), n, x % m, y % m);
   if (s.use_bias) value += bias(c);
+  if (s.residual) value += residual(c, x, y, n);
   output(c, x, y, n) = detail::apply_act(value, s.act);
-  detail::constrain_output(output, {s.out_c, s.out_w, s.out_h}, true);
+  detail::constrain_output(output, {s.out_c, s.out_w, s.out_h}, true, s.out_pixel_stride);
 
   // Schedule. With 4 blocks or more, the blocks run in parallel; else each
   // block's work is split between the cores.

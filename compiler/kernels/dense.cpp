@@ -112,7 +112,13 @@ void schedule_column_sum(Func out, Func acc, const RVar& row, int64_t extent, co
 }  // namespace
 
 BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
-  ImageParam input = make_input("input", {s.in_c}, true);
+  detail::require(s, s.in_pixel_stride == 0 || s.in_pixel_stride >= s.in_c,
+                  "in_pixel_stride must be 0 or at least in_c");
+  detail::require(s, s.out_pixel_stride == 0 || s.out_pixel_stride >= s.out_c,
+                  "out_pixel_stride must be 0 or at least out_c");
+  detail::require(s, s.residual_pixel_stride == 0 || s.residual_pixel_stride >= s.out_c,
+                  "residual_pixel_stride must be 0 or at least out_c");
+  ImageParam input = detail::make_strided_input("input", {s.in_c}, true, s.in_pixel_stride);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c}, false);
   std::vector<ImageParam> inputs = {input, weights};
   Var o("o"), row("row");
@@ -124,10 +130,17 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   } else {
     acc(o, row) = 0.0f;
   }
+  Expr residual = 0.0f;
+  if (s.residual) {
+    ImageParam r =
+        detail::make_strided_input("residual", {s.out_c}, true, s.residual_pixel_stride);
+    inputs.push_back(r);
+    residual = r(o, row);
+  }
   RDom k(0, static_cast<int>(s.in_c), "k");
   acc(o, row) += weights(o, k) * input(k, row);
-  output(o, row) = detail::apply_act(acc(o, row), s.act);
-  constrain_output(output, {s.out_c}, true);
+  output(o, row) = detail::apply_act(acc(o, row) + residual, s.act);
+  constrain_output(output, {s.out_c}, true, s.out_pixel_stride);
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
                   "unknown schedule algorithm");
   std::string how = "autoscheduled " + s.schedule.algorithm;

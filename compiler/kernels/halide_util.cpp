@@ -11,11 +11,12 @@ namespace {
 
 // Constrains dimensions 0..extents.size()-1 (and the free batch dim).
 template <typename P>
-void constrain_dims(P p, const std::vector<int64_t>& extents, bool batched) {
+void constrain_dims(P p, const std::vector<int64_t>& extents, bool batched,
+                    int64_t pixel_stride = 0) {
   int64_t stride = 1;
   for (size_t i = 0; i < extents.size(); ++i) {
     p.dim(i).set_bounds(0, static_cast<int>(extents[i])).set_stride(static_cast<int>(stride));
-    stride *= extents[i];
+    stride *= i == 0 && pixel_stride > 0 ? pixel_stride : extents[i];
   }
   if (batched) p.dim(extents.size()).set_min(0).set_stride(static_cast<int>(stride));
 }
@@ -29,8 +30,16 @@ ImageParam make_input(const std::string& name, const std::vector<int64_t>& exten
   return p;
 }
 
-void constrain_output(Func f, const std::vector<int64_t>& extents, bool batched) {
-  constrain_dims(f.output_buffer(), extents, batched);
+ImageParam make_strided_input(const std::string& name, const std::vector<int64_t>& extents,
+                              bool batched, int64_t pixel_stride) {
+  ImageParam p(Float(32), static_cast<int>(extents.size()) + (batched ? 1 : 0), name);
+  constrain_dims(p, extents, batched, pixel_stride);
+  return p;
+}
+
+void constrain_output(Func f, const std::vector<int64_t>& extents, bool batched,
+                      int64_t pixel_stride) {
+  constrain_dims(f.output_buffer(), extents, batched, pixel_stride);
 }
 
 namespace {

@@ -15,9 +15,16 @@ namespace cnnc::kernels::detail {
 // free extent (min 0) follows.
 Halide::ImageParam make_input(const std::string& name, const std::vector<int64_t>& extents,
                               bool batched, Halide::Type type = Halide::Float(32));
+// The same, but the second dimension (pixels, rows) is `pixel_stride` floats
+// apart, when positive: a channel slice of a wider tensor.
+Halide::ImageParam make_strided_input(const std::string& name, const std::vector<int64_t>& extents,
+                                      bool batched, int64_t pixel_stride);
 
-// The same constraints on an output Func's buffer.
-void constrain_output(Halide::Func f, const std::vector<int64_t>& extents, bool batched);
+// The same constraints on an output Func's buffer; with a positive
+// `pixel_stride`, the second dimension is that many floats apart (a channel
+// slice of a wider tensor, as make_strided_input).
+void constrain_output(Halide::Func f, const std::vector<int64_t>& extents, bool batched,
+                      int64_t pixel_stride = 0);
 
 Halide::Expr apply_act(Halide::Expr x, Act act);
 

@@ -83,6 +83,18 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
   return a;
 }
 
+// The residual and a strided input or output of Conv2D / Dense (absent when unused, so
+// the keys of plain kernels stay as they were).
+std::string dense_epilogue(const KernelSpec& s) {
+  std::string out = s.residual ? " residual" : "";
+  if (s.in_pixel_stride > 0) out += " in_stride=" + std::to_string(s.in_pixel_stride);
+  if (s.out_pixel_stride > 0) out += " out_stride=" + std::to_string(s.out_pixel_stride);
+  if (s.residual_pixel_stride > 0) {
+    out += " residual_stride=" + std::to_string(s.residual_pixel_stride);
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* kind_name(Kind k) {
@@ -206,7 +218,7 @@ std::string KernelSpec::key() const {
   switch (kind) {
     case Kind::Conv2D:
       write_window(*this, out);
-      out << " act=" << act_name(act) << bias;
+      out << " act=" << act_name(act) << bias << dense_epilogue(*this);
       if (conv_algo != ConvAlgo::Direct) out << " algo=" << conv_algo_name(conv_algo);
       break;
     case Kind::Conv2DBackwardData:
@@ -219,6 +231,7 @@ std::string KernelSpec::key() const {
     case Kind::Dense:
       out << " in=" << in_c << " out=" << out_c << " act=" << act_name(act) << bias;
       if (rows_per_image > 1) out << " rows_per_image=" << rows_per_image;
+      out << dense_epilogue(*this);
       break;
     case Kind::DenseBackwardData:
       out << " in=" << in_c << " out=" << out_c;
@@ -287,6 +300,7 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
     case Kind::Conv2D: {
       std::vector<ArgDesc> a = {buffer("input", 4, false), buffer("weights", 4, false)};
       if (s.use_bias) a.push_back(buffer("bias", 1, false));
+      if (s.residual) a.push_back(buffer("residual", 4, false));
       a.push_back(buffer("output", 4, true));
       return a;
     }
@@ -302,6 +316,7 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
     case Kind::Dense: {
       std::vector<ArgDesc> a = {buffer("input", 2, false), buffer("weights", 2, false)};
       if (s.use_bias) a.push_back(buffer("bias", 1, false));
+      if (s.residual) a.push_back(buffer("residual", 2, false));
       a.push_back(buffer("output", 2, true));
       return a;
     }

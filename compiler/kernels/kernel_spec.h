@@ -11,14 +11,20 @@
 //   vectors         (c)
 //
 // Arguments of each kind, in call order (inputs, then scalars, then outputs):
-//   Conv2D                input, weights, [bias]           -> output          act applied
+//   Conv2D                input, weights, [bias], [residual] -> output        act applied
+//                         after the residual (same layout as output) is added
 //   Conv2DBackwardData    d_output, weights                -> d_input
 //   Conv2DBackwardFilter  input, d_output                  -> d_weights, [d_bias]
-//   Dense                 input(in,rows), weights, [bias]  -> output(out,rows) act applied
+//   Dense                 input(in,rows), weights, [bias], [residual(out,rows)]
+//                         -> output(out,rows) act applied after the residual is added
 //   DenseBackwardData     d_output, weights                -> d_input
 //   DenseBackwardWeights  input, d_output                  -> d_weights, [d_bias]
 //       (Dense on an image tensor [H,W,C] applies to the last axis: rows = n*H*W,
 //        i.e. the buffers are (in_c, rows) and (out_c, rows))
+//   Conv2D and Dense read their input as a channel slice of a wider tensor when
+//   in_pixel_stride > 0: that many floats from one pixel (row) to the next;
+//   likewise they write their output into one when out_pixel_stride > 0, and
+//   read the residual from one when residual_pixel_stride > 0.
 //   Activation* use elems = in_h * in_w * in_c; Softmax and SoftmaxCrossEntropy
 //   use in_c classes; SgdUpdate ignores the shapes (its size is given at run time).
 //   Pool2D                input                            -> output   (max or avg)
@@ -149,6 +155,14 @@ struct KernelSpec {
   int64_t pad_top = 0, pad_left = 0;
   Act act = Act::Linear;
   bool use_bias = true;
+  // Conv2D, Dense: a residual input added before the activation.
+  bool residual = false;
+  // Conv2D, Dense: floats from one input pixel (row) to the next; 0 means in_c
+  // (dense). Larger when the input is a channel slice of a wider tensor.
+  int64_t in_pixel_stride = 0;
+  // Conv2D, Dense: the same for the output (a Concatenate's channel slice)
+  // and the residual (a merged convolution's part).
+  int64_t out_pixel_stride = 0, residual_pixel_stride = 0;
   PoolKind pool = PoolKind::Max;
   // BatchNorm*: Keras' BatchNormalization arguments. center/scale false drop
   // beta/gamma (and their gradients) from the arguments.

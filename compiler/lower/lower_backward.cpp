@@ -37,6 +37,9 @@ Operand pre_activation_grad(Lowering& l, const Node& n, std::vector<Step>* steps
 void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps);
 
 void conv_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  if (ir::residual_input(n) >= 0) {  // fuse_residual_add runs for inference only
+    throw Error("internal: no backward for the fused residual of '" + n.name + "'");
+  }
   if (l.as_gemm(n)) {
     dense_backward(l, n, steps);  // as its forward: a matrix product over pixels
     return;

@@ -76,10 +76,16 @@ void concat_forward(const Lowering& l, const Node& n, const Operand& out,
   for (int id : n.inputs) {
     const Node& in = l.g.node(id);
     int64_t c = in.shape.back();
+    if (l.value[id].tensor == l.value[n.id].tensor && l.value[id].space == Space::Arena) {
+      offset += c;  // written in place by its producer
+      continue;
+    }
     Step st = forward_step(Kind::ChannelCopy, n, "forward slice of " + in.name);
     st.spec.in_h = st.spec.out_h = h;
     st.spec.in_w = st.spec.out_w = w;
-    st.spec.in_c = c;
+    // A channel slice of a wider tensor is read in place, pixels that far apart.
+    int64_t pixel_stride = l.value[id].pixel_stride;
+    st.spec.in_c = pixel_stride > 0 ? pixel_stride : c;
     st.spec.out_c = total;
     st.spec.channels = c;
     Operand src = l.output_of(id), dst = out;
@@ -91,6 +97,37 @@ void concat_forward(const Lowering& l, const Node& n, const Operand& out,
     steps->push_back(st);
     offset += c;
   }
+}
+
+// A merged convolution's part (ChannelSlice) whose readers all take a
+// channel slice in place: convolutions (their input or residual) and
+// Concatenate. Its activation must be the merged convolution's own, so nothing
+// is left to apply.
+bool slice_in_place(const ir::Graph& g, const Node& n, bool training) {
+  if (n.kind != OpKind::ChannelSlice || training || n.id == g.output) return false;
+  const Node& merged = g.node(n.inputs[0]);
+  if (merged.attrs.activation != n.attrs.activation || merged.shape.size() != 3) return false;
+  for (int u : g.users(n.id)) {
+    const OpKind kind = g.node(u).kind;
+    if (kind != OpKind::Conv2D && kind != OpKind::Concat) return false;
+  }
+  return true;
+}
+
+// A Conv2D that only a Concatenate (not the model's output) reads writes
+// straight into its channels of the Concatenate's output, so that nothing is
+// copied for it. Returns the Concatenate's id, or -1.
+int concat_written_into(const Lowering& l, const Node& n, bool training) {
+  const ir::Graph& g = l.g;
+  if (!l.concat_in_place || training) return -1;
+  if (n.kind != OpKind::Conv2D || n.attrs.activation == Activation::Softmax) return -1;
+  std::vector<int> users = g.users(n.id);
+  if (users.size() != 1 || n.id == g.output) return -1;
+  const Node& cat = g.node(users[0]);
+  if (cat.kind != OpKind::Concat || cat.id == g.output || cat.shape.size() != 3) return -1;
+  int uses = 0;
+  for (int in : cat.inputs) uses += in == n.id;
+  return uses == 1 ? cat.id : -1;
 }
 
 }  // namespace
@@ -110,7 +147,21 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       l.value[n.id] = l.value[in->id];
       continue;
     }
-    if (is_output && !training) {
+    if (slice_in_place(g, n, training)) {
+      l.value[n.id] = {Space::Arena, l.value[in->id].tensor, n.attrs.slice_begin, in->shape[2]};
+      continue;
+    }
+    if (int cat = concat_written_into(l, n, training); cat >= 0) {
+      const Node& c = g.node(cat);
+      if (l.value[cat].tensor < 0) {
+        l.value[cat] = {Space::Arena, l.new_tensor(c.name, ir::num_elements(c.shape))};
+      }
+      int64_t channel = 0;
+      for (int i = 0; c.inputs[i] != n.id; ++i) channel += g.node(c.inputs[i]).shape[2];
+      l.value[n.id] = {Space::Arena, l.value[cat].tensor, channel, c.shape[2]};
+    } else if (n.kind == OpKind::Concat && l.value[n.id].tensor >= 0) {
+      // Placed already by an input that writes into it.
+    } else if (is_output && !training) {
       l.value[n.id] = {Space::Output, -1};
     } else {
       l.value[n.id] = {Space::Arena, l.new_tensor(n.name, ir::num_elements(n.shape))};
@@ -136,17 +187,36 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
           st.spec.out_c = n.attrs.filters;
           st.spec.out_h = st.spec.out_w = 1;
           st.spec.act = kernel_act(n.attrs.activation);
-          st.spec.use_bias = n.attrs.use_bias || !n.attrs.folded_batchnorm.empty() ||
-                             !n.attrs.merged.empty();
+          st.spec.use_bias = layer_has_bias(n);
           x.extents = {c_in};
           out.extents = {n.attrs.filters};
           x.rows_per_image = out.rows_per_image = rows;
           st.spec.rows_per_image = rows;
+          // Channel slices of wider tensors: rows are that many floats apart.
+          if (int64_t p = l.value[in->id].pixel_stride; p > 0) {
+            st.spec.in_pixel_stride = p;
+            x.strides = {1, p};
+          }
+          if (int64_t p = l.value[n.id].pixel_stride; p > 0) {
+            st.spec.out_pixel_stride = p;
+            out.strides = {1, p};
+          }
           Operand w = l.layer_param(n, "kernel");
           w.extents.resize(2);
           st.operands["input"] = x;
           st.operands["weights"] = w;
           if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");
+          if (int res = ir::residual_input(n); res >= 0) {
+            st.spec.residual = true;
+            Operand r = l.output_of(res);
+            r.extents = {n.attrs.filters};
+            r.rows_per_image = rows;
+            if (int64_t p = l.value[res].pixel_stride; p > 0) {
+              st.spec.residual_pixel_stride = p;
+              r.strides = {1, p};
+            }
+            st.operands["residual"] = r;
+          }
           st.operands["output"] = out;
           steps->push_back(st);
           break;
@@ -156,15 +226,21 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.spec.kernel_h = n.attrs.kernel_h, st.spec.kernel_w = n.attrs.kernel_w;
         st.spec.stride_h = n.attrs.stride_h, st.spec.stride_w = n.attrs.stride_w;
         st.spec.pad_top = n.attrs.pads.top, st.spec.pad_left = n.attrs.pads.left;
+        st.spec.in_pixel_stride = l.value[in->id].pixel_stride;
+        st.spec.out_pixel_stride = l.value[n.id].pixel_stride;
         st.spec.act = kernel_act(n.attrs.activation);
-        st.spec.use_bias = n.attrs.use_bias || !n.attrs.folded_batchnorm.empty() ||
-                           !n.attrs.merged.empty();
+        st.spec.use_bias = layer_has_bias(n);
         // Training keeps the direct kernel: its rounding is what the SGD
         // parity tests were set for.
         if (!training) st.spec.conv_algo = kernels::default_conv_algo(st.spec);
         st.operands["input"] = x;
         st.operands["weights"] = l.layer_param(n, "kernel");
         if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");
+        if (int res = ir::residual_input(n); res >= 0) {
+          st.spec.residual = true;
+          st.spec.residual_pixel_stride = l.value[res].pixel_stride;
+          st.operands["residual"] = l.output_of(res);
+        }
         st.operands["output"] = out;
         steps->push_back(st);
         break;
@@ -177,7 +253,7 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.spec.out_c = n.attrs.filters;
         st.spec.out_h = st.spec.out_w = 1;
         st.spec.act = kernel_act(n.attrs.activation);
-        st.spec.use_bias = n.attrs.use_bias || !n.attrs.folded_batchnorm.empty();
+        st.spec.use_bias = layer_has_bias(n);
         x.extents = {in_features};
         x.rows_per_image = rows;
         out.extents = {n.attrs.filters};
@@ -263,7 +339,8 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       }
       case OpKind::Concat: concat_forward(l, n, out, steps); break;
       case OpKind::ChannelSlice: {
-        // Its channels of the merged convolution, activation applied, into a tensor of its own.
+        // Its channels of the merged convolution, into a tensor of its own, with
+        // its activation applied unless the merged convolution applied it.
         int64_t h, w, total, c = n.attrs.filters;
         image_dims(in->shape, &h, &w, &total);
         Step st = forward_step(Kind::ChannelCopy, n, "slice of " + in->name);
@@ -272,7 +349,8 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.spec.in_c = total;
         st.spec.out_c = c;
         st.spec.channels = c;
-        st.spec.act = kernel_act(n.attrs.activation);
+        bool applied = in->attrs.activation == n.attrs.activation;
+        st.spec.act = kernel_act(applied ? Activation::Linear : n.attrs.activation);
         x.extents = out.extents = {c, w, h};
         x.element_offset = n.attrs.slice_begin;
         x.strides = {1, total, total * w, total * w * h};

@@ -12,9 +12,12 @@
 namespace cnnc::lower {
 
 // Where a node's output lives: an arena tensor, or one of the caller's buffers.
+// A channel slice of a wider image tensor (a merged convolution's part read
+// in place) starts `channel` floats in and is `pixel_stride` floats per pixel.
 struct Storage {
   Space space = Space::Arena;
   int tensor = -1;
+  int64_t channel = 0, pixel_stride = 0;  // pixel_stride 0: dense
 };
 
 struct Lowering {
@@ -29,6 +32,7 @@ struct Lowering {
   std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
   bool gemm_1x1 = true;  // LowerOptions::gemm_1x1
   std::set<std::string> direct_1x1;  // LowerOptions::direct_1x1 (inference only)
+  bool concat_in_place = true;       // LowerOptions::concat_in_place
 
   Lowering(const ir::Graph& graph, const ParamLayout& layout, Program& p)
       : g(graph), program(p), params(layout), value(graph.nodes.size()),
@@ -42,7 +46,8 @@ struct Lowering {
   }
 
   int new_tensor(const std::string& name, int64_t floats_per_image, bool per_image = true);
-  // Operand for node `id`'s output (or its gradient), shaped as that node's shape.
+  // Operand for node `id`'s output (or its gradient), shaped as that node's
+  // shape; for a channel slice, strided over the pixels of the wider tensor.
   Operand output_of(int id) const;
   Operand grad_of(int id) const;
   Operand arena(int tensor, const ir::Shape& shape) const;
@@ -50,6 +55,8 @@ struct Lowering {
   // The kernel or bias a Conv2D/Dense layer computes with: its own variable, or
   // the derived one when a BatchNorm was folded into it.
   Operand layer_param(const ir::Node& n, const std::string& suffix);
+  void own_weights(const std::string& layer, bool use_bias, const std::string& batchnorm,
+                   double epsilon, int64_t* kernel, int64_t* bias, bool* derived);
   // The fold of BatchNorm `batchnorm` into `layer` (registered on first use).
   const BatchNormFold& fold(const std::string& layer, const std::string& batchnorm,
                             double epsilon);
@@ -64,6 +71,9 @@ struct Lowering {
   // `id` has a single reader, else copied or added.
   void share_grad(int id, int tensor, std::vector<Step>* steps);
 };
+
+// Whether a Conv2D/Dense computes with a bias: its own, or one a pass derived.
+bool layer_has_bias(const ir::Node& n);
 
 // A kernel call for layer n, its spec's kind set (shapes are the caller's).
 Step make_step(kernels::Kind kind, const ir::Node& n, const std::string& purpose);

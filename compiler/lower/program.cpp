@@ -25,6 +25,11 @@ Operand Lowering::arena(int tensor, const ir::Shape& shape) const {
 Operand Lowering::output_of(int id) const {
   Operand o = arena(value[id].tensor, g.node(id).shape);
   o.space = value[id].space;
+  if (int64_t p = value[id].pixel_stride; p > 0) {
+    const ir::Shape& s = g.node(id).shape;  // [H, W, C]
+    o.element_offset = value[id].channel;
+    o.strides = {1, p, p * s[1], p * s[1] * s[0]};
+  }
   return o;
 }
 
@@ -81,9 +86,51 @@ const BatchNormFold& Lowering::fold(const std::string& layer, const std::string&
   return program.folds.back();
 }
 
+// The kernel and bias a layer's own variables give, BatchNorm folded:
+// offsets and whether they are in the derived block (bias -1: none).
+void Lowering::own_weights(const std::string& layer, bool use_bias, const std::string& batchnorm,
+                           double epsilon, int64_t* kernel, int64_t* bias, bool* derived) {
+  *derived = !batchnorm.empty();
+  if (*derived) {
+    const BatchNormFold& f = fold(layer, batchnorm, epsilon);
+    *kernel = f.derived_kernel, *bias = f.derived_bias;
+    return;
+  }
+  *kernel = params.at(layer + ".kernel").offset;
+  *bias = use_bias ? params.at(layer + ".bias").offset : -1;
+}
+
+bool layer_has_bias(const ir::Node& n) {
+  return n.attrs.use_bias || !n.attrs.folded_batchnorm.empty() || !n.attrs.merged.empty() ||
+         !n.attrs.composed.empty();
+}
+
 Operand Lowering::layer_param(const ir::Node& n, const std::string& suffix) {
   int64_t kernel_offset = -1, bias_offset = -1, channels = n.attrs.filters;
-  if (!n.attrs.merged.empty()) {
+  if (!n.attrs.composed.empty()) {
+    const ComposedWeights* found = nullptr;
+    for (const ComposedWeights& c : program.composes) {
+      if (c.layer == n.name) found = &c;
+    }
+    if (!found) {
+      const ir::Attrs::MergedPart& first = n.attrs.composed[0];
+      ComposedWeights c;
+      c.layer = n.name;
+      own_weights(first.layer, first.use_bias, first.folded_batchnorm, first.folded_epsilon,
+                  &c.first_kernel, &c.first_bias, &c.first_derived);
+      own_weights(n.name, n.attrs.use_bias, n.attrs.folded_batchnorm, n.attrs.folded_epsilon,
+                  &c.second_kernel, &c.second_bias, &c.second_derived);
+      c.c_mid = first.filters;
+      c.c_out = n.attrs.filters;
+      c.c_in = params.at(first.layer + ".kernel").size / c.c_mid;
+      c.derived_kernel = derive(c.c_in * c.c_out);
+      c.derived_bias = derive(c.c_out);
+      program.composes.push_back(c);
+      found = &program.composes.back();
+    }
+    kernel_offset = found->derived_kernel;
+    bias_offset = found->derived_bias;
+  } else if (!n.attrs.merged.empty()) {
     MergedWeights* merge = nullptr;
     for (MergedWeights& m : program.merges) {
       if (m.layer == n.name) merge = &m;
@@ -189,6 +236,7 @@ Program lower_program(const ir::Graph& original, const ir::Graph& inference,
     Lowering infer(inference, layout, p);
     infer.gemm_1x1 = options.gemm_1x1;
     infer.direct_1x1 = options.direct_1x1;
+    infer.concat_in_place = options.concat_in_place;
     lower_forward(infer, /*training=*/false, &p.infer);
   }
   if (training) {

@@ -80,6 +80,18 @@ struct MergedWeights {
   int64_t derived_kernel = 0, derived_bias = 0;
 };
 
+// A 1x1 convolution composed into the Conv2D/Dense after it (compose_1x1):
+// kernel = first * second ([c_in, c_mid] x [c_mid, c_out]) and bias = b1 *
+// second + b2. Offsets in floats; *_derived says which block each is in, bias
+// -1 where a layer has none.
+struct ComposedWeights {
+  std::string layer;
+  int64_t first_kernel = 0, first_bias = -1, second_kernel = 0, second_bias = -1;
+  bool first_derived = false, second_derived = false;
+  int64_t c_in = 0, c_mid = 0, c_out = 0;
+  int64_t derived_kernel = 0, derived_bias = 0;
+};
+
 struct Program {
   std::string model;
   int max_batch = 1;
@@ -91,7 +103,8 @@ struct Program {
   int64_t arena_floats = 0;          // for max_batch images, after planning
   int64_t unplanned_arena_floats = 0;  // every tensor in its own place
   std::vector<BatchNormFold> folds;  // inference: computed from the parameters at load time
-  std::vector<MergedWeights> merges;  // after the folds
+  std::vector<ComposedWeights> composes;  // after the folds
+  std::vector<MergedWeights> merges;      // after the folds
   int64_t derived_floats = 0;
   int64_t output_floats_per_image = 0;
   // Arena tensors holding the per-image loss and the softmax probabilities of
@@ -109,6 +122,7 @@ struct LowerOptions {
   bool gemm_1x1 = true;     // 1x1 stride-1 convolutions run as matrix products (Dense kernels)
   // Inference: 1x1 layers that run as convolutions even with gemm_1x1 (cnnc tune's choice).
   std::set<std::string> direct_1x1;
+  bool concat_in_place = true;  // inference: convolutions write into a Concatenate's output
 };
 Program lower_program(const ir::Graph& original, const ir::Graph& inference,
                       const ir::Graph* training, int max_batch, const LowerOptions& options = {});

@@ -2,8 +2,9 @@
 // (Inception's three reduces, ResNet's projection shortcut beside its branch's
 // first 1x1) become one convolution with all their filters, computed at once;
 // each original layer becomes a ChannelSlice of it that applies its own
-// activation. The merged kernel and bias are derived from the parts' variables
-// (BatchNorm folds included) at load time.
+// activation (or the merged one applies it, when all parts share it). The
+// merged kernel and bias are derived from the parts' variables (BatchNorm
+// folds included) at load time.
 #include <map>
 
 #include "compiler/passes/passes.h"
@@ -16,7 +17,7 @@ bool is_pointwise(const ir::Node& n) {
   const ir::Attrs& a = n.attrs;
   return n.kind == ir::OpKind::Conv2D && a.kernel_h == 1 && a.kernel_w == 1 && a.pads.top == 0 &&
          a.pads.bottom == 0 && a.pads.left == 0 && a.pads.right == 0 && a.merged.empty() &&
-         a.activation != ir::Activation::Softmax;
+         a.composed.empty() && n.inputs.size() == 1 && a.activation != ir::Activation::Softmax;
 }
 
 }  // namespace
@@ -62,6 +63,13 @@ bool merge_parallel_1x1(ir::Graph& g, const PassContext& ctx) {
         slice_of[part_id] = int(nodes.size());
       }
       merged.name += ")";
+      // Parts that share one activation have the merged convolution apply it
+      // (their slices can then be read in place); else each slice applies its own.
+      bool one_act = true;
+      for (int part_id : group->second) {
+        one_act = one_act && g.node(part_id).attrs.activation == n.attrs.activation;
+      }
+      if (one_act) merged.attrs.activation = n.attrs.activation;
       merged.shape.back() = merged.attrs.filters;
       merged.inputs = {new_id[n.inputs[0]]};
       merged.id = int(nodes.size());

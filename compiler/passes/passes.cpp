@@ -17,11 +17,17 @@ const std::vector<PassInfo>& all_passes() {
        "BatchNormalization after a linear Conv2D/Dense folds into its kernel and bias"},
       {"fuse_activation", fuse_activation, true, true,
        "an Activation after a linear Conv2D/Dense becomes its epilogue"},
+      {"compose_1x1", compose_1x1, true, false,
+       "a linear 1x1 Conv2D read only by a 1x1 Conv2D or Dense composes into it"},
       {"merge_parallel_1x1", merge_parallel_1x1, true, false,
        "1x1 convolutions reading one tensor with one stride become one convolution"},
+      {"fuse_residual_add", fuse_residual_add, true, false,
+       "an Add (+ Activation) after a linear Conv2D becomes its epilogue, reading the residual"},
       {"remove_dead_nodes", remove_dead_nodes, true, true, "nothing the output does not need"},
       // Not graph passes: choices of the lowering.
       {"gemm_1x1", nullptr, true, true, "1x1 stride-1 convolutions run as matrix products"},
+      {"concat_in_place", nullptr, true, false,
+       "a convolution read only by a Concatenate writes into its channels of the output"},
       {"plan_memory", nullptr, true, true, "tensors that are not alive together share memory"},
   };
   return table;

@@ -20,12 +20,15 @@ bool remove_dropout(ir::Graph& g, const PassContext& ctx);
 bool fold_zero_padding(ir::Graph& g, const PassContext& ctx);
 bool fold_batchnorm(ir::Graph& g, const PassContext& ctx);
 bool fuse_activation(ir::Graph& g, const PassContext& ctx);
+bool compose_1x1(ir::Graph& g, const PassContext& ctx);
 bool merge_parallel_1x1(ir::Graph& g, const PassContext& ctx);
+bool fuse_residual_add(ir::Graph& g, const PassContext& ctx);
 bool remove_dead_nodes(ir::Graph& g, const PassContext& ctx);
 
 struct PassInfo {
   const char* name;
-  bool (*run)(ir::Graph&, const PassContext&);  // null: a lowering choice (gemm_1x1, plan_memory)
+  // null: a lowering choice (gemm_1x1, concat_in_place, plan_memory)
+  bool (*run)(ir::Graph&, const PassContext&);
   bool for_inference, for_training;
   const char* what;
 };

@@ -53,7 +53,7 @@ AxisWindow valid_window(int64_t in, int64_t kernel, int64_t stride) {
 }
 
 Vec conv2d(const KernelSpec& s, int64_t batch, const Vec& input, const Vec& weights,
-           const Vec& bias) {
+           const Vec& bias, const Vec& residual) {
   Vec out(batch * s.out_h * s.out_w * s.out_c);
   for (int64_t n = 0; n < batch; ++n)
     for (int64_t oy = 0; oy < s.out_h; ++oy)
@@ -68,7 +68,9 @@ Vec conv2d(const KernelSpec& s, int64_t batch, const Vec& input, const Vec& weig
                 acc += input[at(n, iy, ix, ci, s.in_h, s.in_w, s.in_c)] *
                        weights[conv_w(s, ky, kx, ci, co)];
             }
-          out[at(n, oy, ox, co, s.out_h, s.out_w, s.out_c)] = activate(acc, s.act);
+          const int64_t o = at(n, oy, ox, co, s.out_h, s.out_w, s.out_c);
+          if (s.residual) acc += residual.at(o);
+          out[o] = activate(acc, s.act);
         }
   return out;
 }
@@ -116,13 +118,14 @@ void conv2d_backward_filter(const KernelSpec& s, int64_t batch, const Vec& input
         }
 }
 
-Vec dense(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& weights,
-          const Vec& bias) {
+Vec dense(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& weights, const Vec& bias,
+          const Vec& residual) {
   Vec out(rows * s.out_c);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t o = 0; o < s.out_c; ++o) {
       double acc = bias.empty() ? 0.0 : bias[o];
       for (int64_t i = 0; i < s.in_c; ++i) acc += input[r * s.in_c + i] * weights[i * s.out_c + o];
+      if (s.residual) acc += residual.at(r * s.out_c + o);
       out[r * s.out_c + o] = activate(acc, s.act);
     }
   return out;

@@ -24,16 +24,19 @@ struct AxisWindow {
 AxisWindow same_window(int64_t in, int64_t kernel, int64_t stride);
 AxisWindow valid_window(int64_t in, int64_t kernel, int64_t stride);
 
-// Conv2D: out = act(bias + sum in * w), zero padding.
+// Conv2D: out = act(bias + sum in * w + residual), zero padding; the
+// residual (output-shaped) only when s.residual.
 Vec conv2d(const KernelSpec& s, int64_t batch, const Vec& input, const Vec& weights,
-           const Vec& bias /* empty when !use_bias */);
+           const Vec& bias /* empty when !use_bias */, const Vec& residual = Vec());
 // Gradients of the linear convolution given d_output.
 Vec conv2d_backward_data(const KernelSpec& s, int64_t batch, const Vec& d_output,
                          const Vec& weights);
 void conv2d_backward_filter(const KernelSpec& s, int64_t batch, const Vec& input,
                             const Vec& d_output, Vec* d_weights, Vec* d_bias);
 
-Vec dense(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& weights, const Vec& bias);
+// Dense: out = act(bias + in * w + residual); the residual only when s.residual.
+Vec dense(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& weights, const Vec& bias,
+          const Vec& residual = Vec());
 Vec dense_backward_data(const KernelSpec& s, int64_t rows, const Vec& d_output, const Vec& weights);
 void dense_backward_weights(const KernelSpec& s, int64_t rows, const Vec& input,
                             const Vec& d_output, Vec* d_weights, Vec* d_bias);

@@ -155,6 +155,25 @@ inline void fold_batchnorm(const float* kernel, size_t kernel_floats, size_t cha
   }
 }
 
+// Two 1x1 layers as one: kernel = first [c_in, c_mid] x second [c_mid, c_out]
+// and bias = first_bias x second + second_bias (null biases: zeros), summed
+// in double.
+inline void compose_1x1(const float* first, const float* first_bias, const float* second,
+                        const float* second_bias, size_t c_in, size_t c_mid, size_t c_out,
+                        float* kernel, float* bias) {
+  for (size_t o = 0; o < c_out; ++o) {
+    double b = second_bias ? second_bias[o] : 0.0;
+    for (size_t m = 0; m < c_mid && first_bias; ++m)
+      b += double(first_bias[m]) * second[m * c_out + o];
+    bias[o] = float(b);
+    for (size_t i = 0; i < c_in; ++i) {
+      double k = 0.0;
+      for (size_t m = 0; m < c_mid; ++m) k += double(first[i * c_mid + m]) * second[m * c_out + o];
+      kernel[i * c_out + o] = float(k);
+    }
+  }
+}
+
 // Puts a part's kernel ([rows, channels], output channels innermost) and bias
 // (null: zeros) at output channels [begin, begin + channels) of a merged one.
 inline void copy_output_channels(const float* kernel, const float* bias, size_t rows,

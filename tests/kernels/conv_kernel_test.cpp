@@ -126,6 +126,51 @@ TEST(Conv2DWinogradKernel, MatchesReference) {
   }
 }
 
+// The epilogue fuse_residual_add makes (act(conv + bias + residual)), with the
+// input and the residual channel slices of wider tensors (merged convolutions'
+// parts) and the output one too (a Concatenate's); direct and Winograd.
+TEST(Conv2DKernel, ResidualAndChannelSlices) {
+  std::vector<KernelSpec> specs = conv_specs();
+  for (ConvAlgo algo : {ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
+    for (int i : {0, 1, 4}) {
+      specs.push_back(winograd_specs()[i]);
+      specs.back().conv_algo = algo;
+    }
+  }
+  for (KernelSpec s : specs) {
+    s.residual = true;
+    s.in_pixel_stride = s.in_c + 3;
+    s.out_pixel_stride = s.out_c + 2;
+    s.residual_pixel_stride = s.out_c + 4;
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t batch : {1, 2}) {
+      const Vec input = random_vec(in_size(s, batch), 11);
+      const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 12);
+      const Vec bias = s.use_bias ? random_vec(s.out_c, 13) : Vec();
+      const Vec residual = random_vec(out_size(s, batch), 14);
+      std::vector<Halide::Buffer<>> inputs = {
+          channel_slice_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch),
+                               static_cast<int>(s.in_pixel_stride), 2),
+          to_buffer(weights, weight_sizes(s))};
+      if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
+      inputs.push_back(channel_slice_buffer(residual, image_sizes(s.out_c, s.out_w, s.out_h, batch),
+                                            static_cast<int>(s.residual_pixel_stride), 3));
+      const int stride = static_cast<int>(s.out_pixel_stride);
+      std::vector<Halide::Buffer<>> outputs = {channel_slice_buffer(
+          Vec(out_size(s, batch)), image_sizes(s.out_c, s.out_w, s.out_h, batch), stride, 1)};
+      k.run_into(inputs, outputs);
+      bool untouched = false;
+      const Vec got = from_channel_slice(Halide::Buffer<float>(outputs[0]), stride, 1, &untouched);
+      const Vec want = reference::conv2d(s, batch, input, weights, bias, residual);
+      const double tolerance =
+          s.conv_algo == ConvAlgo::Direct ? kTolerance : winograd_tolerance(s.conv_algo);
+      EXPECT_LE(relative_error(got, want), tolerance) << "batch " << batch;
+      EXPECT_TRUE(untouched) << "batch " << batch << ": wrote outside its channels";
+    }
+  }
+}
+
 TEST(Conv2DWinogradKernel, OnlyFor3x3Stride1) {
   KernelSpec s = conv_specs()[1];  // 4x4 stride 2
   s.conv_algo = ConvAlgo::WinogradF2;

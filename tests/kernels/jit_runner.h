@@ -26,6 +26,46 @@ inline Vec from_buffer(const Halide::Buffer<float>& b) {
   return Vec(b.data(), b.data() + b.number_of_elements());
 }
 
+// `v` (dense, `sizes[0]` channels innermost) as channels [offset, offset +
+// sizes[0]) of a wider buffer with `pixel_stride` floats per pixel; the other
+// channels hold 1e9, which a kernel reading past its slice would show.
+inline Halide::Buffer<float> channel_slice_buffer(const Vec& v, std::vector<int> sizes,
+                                                  int pixel_stride, int offset) {
+  const int c = sizes[0];
+  sizes[0] = pixel_stride;
+  Halide::Buffer<float> wide(sizes);
+  wide.fill(1e9f);
+  for (size_t i = 0; i < v.size(); ++i) {
+    wide.data()[i / c * pixel_stride + offset + i % c] = static_cast<float>(v[i]);
+  }
+  wide.crop(0, offset, c);  // the allocation stays whole
+  wide.translate(0, -offset);
+  return wide;
+}
+
+// The values of a channel_slice_buffer, dense; `untouched` tells whether the
+// channels outside the slice still hold 1e9 (a kernel writing its slice
+// only).
+inline Vec from_channel_slice(const Halide::Buffer<float>& slice, int pixel_stride, int offset,
+                              bool* untouched) {
+  const int c = slice.dim(0).extent();
+  const int64_t pixels = slice.number_of_elements() / c;
+  const float* wide = slice.data() - offset;
+  Vec v;
+  *untouched = true;
+  for (int64_t p = 0; p < pixels; ++p) {
+    for (int k = 0; k < pixel_stride; ++k) {
+      const float x = wide[p * pixel_stride + k];
+      if (k >= offset && k < offset + c) {
+        v.push_back(x);
+      } else {
+        *untouched = *untouched && x == 1e9f;
+      }
+    }
+  }
+  return v;
+}
+
 inline std::vector<int> image_sizes(int64_t c, int64_t w, int64_t h, int64_t n) {
   return {static_cast<int>(c), static_cast<int>(w), static_cast<int>(h), static_cast<int>(n)};
 }

@@ -153,6 +153,109 @@ TEST(MergeParallel1x1, NotAcrossStridesKernelsOrInputsNorInTraining) {
   after(training, merge_parallel_1x1, false, /*training=*/true);
 }
 
+TEST(MergeParallel1x1, PartsSharingAnActivationHaveTheMergedConvolutionApplyIt) {
+  ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 3, "kernel_size": 1, "activation": "relu"},
+                            {"type": "Conv2D", "name": "b", "inputs": ["input"], "filters": 2, "kernel_size": 1, "activation": "relu"},
+                            {"type": "Concatenate", "name": "cat", "inputs": ["a", "b"]})");
+  EXPECT_EQ(after(g, merge_parallel_1x1, true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Conv2D \"merged(a,b)\" (%0) filters=5 kernel=1x1 stride=1x1 pads=0,0,0,0 act=relu bias merged=a,b -> 6x6x5\n"
+            "%2 = ChannelSlice \"a\" (%1) channels=0..3 act=relu -> 6x6x3\n"
+            "%3 = ChannelSlice \"b\" (%1) channels=3..5 act=relu -> 6x6x2\n"
+            "%4 = Concatenate \"cat\" (%2, %3) -> 6x6x5\n"
+            "output %4\n");
+}
+
+TEST(FuseResidualAdd, AddAndReluBecomeTheConvolutionsEpilogue) {
+  ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "c1", "filters": 2, "kernel_size": 3, "padding": "same"},
+                            {"type": "Conv2D", "name": "c2", "filters": 2, "kernel_size": 1},
+                            {"type": "Add", "name": "add", "inputs": ["c2", "input"]},
+                            {"type": "Activation", "name": "relu", "activation": "relu"},
+                            {"type": "Flatten", "name": "f"})");
+  EXPECT_EQ(after(g, fuse_residual_add, true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Conv2D \"c1\" (%0) filters=2 kernel=3x3 stride=1x1 pads=1,1,1,1 act=linear bias -> 6x6x2\n"
+            "%2 = Conv2D \"c2\" (%1, %0) filters=2 kernel=1x1 stride=1x1 pads=0,0,0,0 act=relu bias -> 6x6x2\n"
+            "%3 = Flatten \"f\" (%2) -> 72\n"
+            "output %3\n");
+}
+
+TEST(FuseResidualAdd, AResidualComputedLaterMovesBeforeTheConvolution) {
+  // As a projection shortcut's slice after merge_parallel_1x1: it is written
+  // after the branch but reads only what came before the branch's last conv.
+  ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "branch", "filters": 2, "kernel_size": 1, "activation": "relu"},
+                            {"type": "Conv2D", "name": "last", "filters": 2, "kernel_size": 1},
+                            {"type": "Activation", "name": "shortcut", "inputs": ["input"], "activation": "tanh"},
+                            {"type": "Add", "name": "add", "inputs": ["last", "shortcut"]})");
+  EXPECT_EQ(after(g, fuse_residual_add, true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Conv2D \"branch\" (%0) filters=2 kernel=1x1 stride=1x1 pads=0,0,0,0 act=relu bias -> 6x6x2\n"
+            "%2 = Activation \"shortcut\" (%0) act=tanh -> 6x6x2\n"
+            "%3 = Conv2D \"last\" (%1, %2) filters=2 kernel=1x1 stride=1x1 pads=0,0,0,0 act=linear bias -> 6x6x2\n"
+            "output %3\n");
+}
+
+TEST(FuseResidualAdd, NotForASharedOrActivatedConvolutionOtherAddsOrInTraining) {
+  ir::Graph shared = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 1},
+                                 {"type": "Add", "name": "add", "inputs": ["c", "input"]},
+                                 {"type": "Add", "name": "add2", "inputs": ["add", "c"]})");
+  after(shared, fuse_residual_add, false);
+  ir::Graph no_conv = graph_of(R"({"type": "Activation", "name": "t", "activation": "tanh"},
+                                  {"type": "Add", "name": "add", "inputs": ["t", "input"]})");
+  after(no_conv, fuse_residual_add, false);
+  ir::Graph activated = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 1, "activation": "relu"},
+                                    {"type": "Add", "name": "add", "inputs": ["c", "input"]})");
+  after(activated, fuse_residual_add, false);
+  // The residual reads a node computed after the convolution: no order works.
+  ir::Graph later = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 1},
+                                {"type": "Activation", "name": "r", "inputs": ["input"], "activation": "relu"},
+                                {"type": "Activation", "name": "t", "activation": "tanh"},
+                                {"type": "Add", "name": "add", "inputs": ["c", "t"]})");
+  after(later, fuse_residual_add, false);
+  ir::Graph three = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 1},
+                                {"type": "Add", "name": "add", "inputs": ["c", "input", "input"]})");
+  after(three, fuse_residual_add, false);
+  ir::Graph training = graph_of(R"({"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 1},
+                                   {"type": "Add", "name": "add", "inputs": ["c", "input"]})");
+  after(training, fuse_residual_add, false, /*training=*/true);
+}
+
+TEST(Compose1x1, ALinear1x1IntoTheNext1x1OrDense) {
+  ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "expand", "filters": 8, "kernel_size": 1, "strides": 2},
+                            {"type": "Conv2D", "name": "reduce", "filters": 3, "kernel_size": 1, "activation": "relu"},
+                            {"type": "Conv2D", "name": "c", "filters": 6, "kernel_size": 1, "use_bias": false},
+                            {"type": "Dense", "name": "d", "units": 2})");
+  EXPECT_EQ(after(g, compose_1x1, true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Conv2D \"reduce\" (%0) filters=3 kernel=1x1 stride=2x2 pads=0,0,0,0 act=relu bias composed=expand -> 3x3x3\n"
+            "%2 = Dense \"d\" (%1) units=2 act=linear bias composed=c -> 3x3x2\n"
+            "output %2\n");
+  EXPECT_FALSE(g.node(2).attrs.composed[0].use_bias);
+}
+
+TEST(Compose1x1, NotAcrossAnActivationAReaderA3x3OrMoreWork) {
+  ir::Graph relu = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 8, "kernel_size": 1, "activation": "relu"},
+                               {"type": "Conv2D", "name": "b", "filters": 2, "kernel_size": 1})");
+  after(relu, compose_1x1, false);
+  ir::Graph shared = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 8, "kernel_size": 1},
+                                 {"type": "Conv2D", "name": "b", "filters": 8, "kernel_size": 1},
+                                 {"type": "Add", "inputs": ["a", "b"]})");
+  after(shared, compose_1x1, false);
+  ir::Graph window = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 8, "kernel_size": 1},
+                                 {"type": "Conv2D", "name": "b", "filters": 2, "kernel_size": 3})");
+  after(window, compose_1x1, false);
+  ir::Graph strided_next = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 8, "kernel_size": 1},
+                                       {"type": "Conv2D", "name": "b", "filters": 2, "kernel_size": 1, "strides": 2})");
+  after(strided_next, compose_1x1, false);
+  // A bottleneck (2 -> 1 -> 8 channels): composed it would be 16 MACs a pixel, not 10.
+  ir::Graph bottleneck = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 1, "kernel_size": 1},
+                                     {"type": "Conv2D", "name": "b", "filters": 8, "kernel_size": 1})");
+  after(bottleneck, compose_1x1, false);
+  ir::Graph training = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 8, "kernel_size": 1},
+                                   {"type": "Conv2D", "name": "b", "filters": 2, "kernel_size": 1})");
+  after(training, compose_1x1, false, /*training=*/true);
+}
+
 TEST(RemoveDeadNodes, DropsWhatTheOutputDoesNotRead) {
   ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "unused", "filters": 2, "kernel_size": 1},
                             {"type": "Flatten", "name": "f", "inputs": ["input"]})");
