@@ -68,12 +68,7 @@ void schedule_conv2d_backward_filter(Func d_weights, Func acc, const RDom& r, Fu
 
 BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   detail::check_window(s);
-  detail::require(s, s.in_pixel_stride == 0 || s.in_pixel_stride >= s.in_c,
-                  "in_pixel_stride must be 0 or at least in_c");
-  detail::require(s, s.out_pixel_stride == 0 || s.out_pixel_stride >= s.out_c,
-                  "out_pixel_stride must be 0 or at least out_c");
-  detail::require(s, s.residual_pixel_stride == 0 || s.residual_pixel_stride >= s.out_c,
-                  "residual_pixel_stride must be 0 or at least out_c");
+  detail::check_pixel_strides(s);
   ImageParam input =
       detail::make_strided_input("input", {s.in_c, s.in_w, s.in_h}, true, s.in_pixel_stride);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);

@@ -112,12 +112,7 @@ void schedule_column_sum(Func out, Func acc, const RVar& row, int64_t extent, co
 }  // namespace
 
 BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
-  detail::require(s, s.in_pixel_stride == 0 || s.in_pixel_stride >= s.in_c,
-                  "in_pixel_stride must be 0 or at least in_c");
-  detail::require(s, s.out_pixel_stride == 0 || s.out_pixel_stride >= s.out_c,
-                  "out_pixel_stride must be 0 or at least out_c");
-  detail::require(s, s.residual_pixel_stride == 0 || s.residual_pixel_stride >= s.out_c,
-                  "residual_pixel_stride must be 0 or at least out_c");
+  detail::check_pixel_strides(s);
   ImageParam input = detail::make_strided_input("input", {s.in_c}, true, s.in_pixel_stride);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c}, false);
   std::vector<ImageParam> inputs = {input, weights};

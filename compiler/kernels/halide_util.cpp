@@ -188,4 +188,13 @@ void check_window(const KernelSpec& s) {
           "output larger than the padded input allows");
 }
 
+void check_pixel_strides(const KernelSpec& s) {
+  require(s, s.in_pixel_stride == 0 || s.in_pixel_stride >= s.in_c,
+          "in_pixel_stride must be 0 or at least in_c");
+  require(s, s.out_pixel_stride == 0 || s.out_pixel_stride >= s.out_c,
+          "out_pixel_stride must be 0 or at least out_c");
+  require(s, s.residual_pixel_stride == 0 || s.residual_pixel_stride >= s.out_c,
+          "residual_pixel_stride must be 0 or at least out_c");
+}
+
 }  // namespace cnnc::kernels::detail

@@ -62,4 +62,8 @@ void require(const KernelSpec& spec, bool ok, const char* why);
 // the padded input and holds at least one real cell.
 void check_window(const KernelSpec& spec);
 
+// Throws std::invalid_argument unless each pixel stride is 0 (dense) or wide
+// enough for the channels read or written (a channel slice of a wider tensor).
+void check_pixel_strides(const KernelSpec& spec);
+
 }  // namespace cnnc::kernels::detail
