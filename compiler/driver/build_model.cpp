@@ -36,7 +36,7 @@ namespace {
 
 std::vector<kernels::KernelSpec> distinct_specs(const lower::Program& p) {
   std::map<std::string, kernels::KernelSpec> by_key;
-  for (const auto* steps : {&p.infer, &p.train, &p.update}) {
+  for (const auto* steps : {&p.prepare, &p.infer, &p.train, &p.update}) {
     for (const lower::Step& st : *steps) by_key.emplace(st.spec.key(), st.spec);
   }
   std::vector<kernels::KernelSpec> specs;
@@ -136,6 +136,8 @@ BuiltModel build_model(const BuildOptions& o) {
   lower::LowerOptions lowering{passes::pass_enabled(enabled, "plan_memory"),
                                passes::pass_enabled(enabled, "gemm_1x1"), {},
                                passes::pass_enabled(enabled, "concat_in_place")};
+  // Winograd has CPU schedules only; its weight transform runs in the host's prepare().
+  lowering.winograd = !cache.cuda();
   if (!o.tuning.empty()) {
     tuning = read_tuning(o.tuning, o.model_path, read_file(o.model_path), cache.target_string());
     lowering.direct_1x1 = direct_1x1_layers(tuning);

@@ -147,6 +147,8 @@ const char* kind_name(Kind k) {
       return "channel_copy";
     case Kind::Add:
       return "add";
+    case Kind::WinogradWeights:
+      return "winograd_weights";
   }
   return "unknown";
 }
@@ -209,6 +211,13 @@ std::string ScheduleChoice::key() const {
   return out.str();
 }
 
+int64_t winograd_weight_floats(const KernelSpec& s) {
+  const int64_t alpha = s.conv_algo == ConvAlgo::WinogradF4 ? 6 : 4;
+  // A channel tile is at most 4 vectors of 16 lanes (conv_schedule.cpp), so
+  // the rounded-up channels are fewer than out_c + 64.
+  return alpha * alpha * s.in_c * (s.out_c + 64);
+}
+
 // Only the fields that change the generated code appear, so that specs that
 // differ in an ignored field share one kernel.
 std::string KernelSpec::key() const {
@@ -220,6 +229,10 @@ std::string KernelSpec::key() const {
       write_window(*this, out);
       out << " act=" << act_name(act) << bias << dense_epilogue(*this);
       if (conv_algo != ConvAlgo::Direct) out << " algo=" << conv_algo_name(conv_algo);
+      break;
+    case Kind::WinogradWeights:
+      write_window(*this, out);
+      out << " algo=" << conv_algo_name(conv_algo);
       break;
     case Kind::Conv2DBackwardData:
       write_window(*this, out);
@@ -298,7 +311,8 @@ std::string KernelSpec::key() const {
 std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
   switch (s.kind) {
     case Kind::Conv2D: {
-      std::vector<ArgDesc> a = {buffer("input", 4, false), buffer("weights", 4, false)};
+      const int weight_dims = s.conv_algo == ConvAlgo::Direct ? 4 : 1;
+      std::vector<ArgDesc> a = {buffer("input", 4, false), buffer("weights", weight_dims, false)};
       if (s.use_bias) a.push_back(buffer("bias", 1, false));
       if (s.residual) a.push_back(buffer("residual", 4, false));
       a.push_back(buffer("output", 4, true));
@@ -371,6 +385,8 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
       return {buffer("input", 4, false), buffer("output", 4, true)};
     case Kind::Add:
       return {buffer("a", 2, false), buffer("b", 2, false), buffer("output", 2, true)};
+    case Kind::WinogradWeights:
+      return {buffer("weights", 4, false), buffer("transformed", 1, true)};
   }
   return {};
 }

@@ -104,19 +104,23 @@ std::vector<KernelSpec> winograd_specs() {
 // bounds leave about 3x to 5x.
 double winograd_tolerance(ConvAlgo algo) { return algo == ConvAlgo::WinogradF4 ? 1e-4 : 1e-5; }
 
+// The weights go through the transform kernel (as at load time), then the
+// convolution reads its output.
 TEST(Conv2DWinogradKernel, MatchesReference) {
   for (ConvAlgo algo : {ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
     for (KernelSpec s : winograd_specs()) {
       s.conv_algo = algo;
       SCOPED_TRACE(s.key());
-      JitKernel k(s);
+      JitKernel k(s), transform(with_kind(s, Kind::WinogradWeights));
+      const int u_floats = static_cast<int>(kernels::winograd_weight_floats(s));
       for (int64_t batch : {1, 2}) {
         const Vec input = random_vec(in_size(s, batch), 11);
-        const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 12);
+        const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 12 + batch);
         const Vec bias = s.use_bias ? random_vec(s.out_c, 13) : Vec();
+        const Vec u = transform.run({to_buffer(weights, weight_sizes(s))}, {{u_floats}})[0];
         std::vector<Halide::Buffer<>> inputs = {
             to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
-            to_buffer(weights, weight_sizes(s))};
+            to_buffer(u, {u_floats})};
         if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
         const Vec got = k.run(inputs, {image_sizes(s.out_c, s.out_w, s.out_h, batch)})[0];
         const Vec want = reference::conv2d(s, batch, input, weights, bias);
@@ -176,6 +180,8 @@ TEST(Conv2DWinogradKernel, OnlyFor3x3Stride1) {
   s.conv_algo = ConvAlgo::WinogradF2;
   EXPECT_FALSE(kernels::winograd_applies(s));
   EXPECT_THROW(kernels::build_kernel(s, Halide::get_host_target()), std::invalid_argument);
+  EXPECT_THROW(kernels::build_kernel(with_kind(s, Kind::WinogradWeights), Halide::get_host_target()),
+               std::invalid_argument);
   EXPECT_EQ(kernels::default_conv_algo(s), ConvAlgo::Direct);
 }
 
