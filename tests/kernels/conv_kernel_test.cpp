@@ -193,10 +193,14 @@ TEST(Conv2DWinogradKernel, DefaultRule) {
   };
   EXPECT_EQ(algo(224, 64, 3, 1, 64), ConvAlgo::WinogradF4);
   EXPECT_EQ(algo(56, 64, 3, 1, 64), ConvAlgo::WinogradF4);
-  EXPECT_EQ(algo(28, 512, 3, 1, 512), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(28, 512, 3, 1, 512), ConvAlgo::WinogradF4);
+  EXPECT_EQ(algo(28, 96, 3, 1, 128), ConvAlgo::WinogradF4);
   EXPECT_EQ(algo(14, 144, 3, 1, 288), ConvAlgo::WinogradF2);
-  EXPECT_EQ(algo(14, 256, 3, 1, 256), ConvAlgo::Direct);  // 4 MiB of transformed weights
-  EXPECT_EQ(algo(7, 512, 3, 1, 512), ConvAlgo::Direct);
+  EXPECT_EQ(algo(14, 512, 3, 1, 512), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(13, 384, 3, 1, 256), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(7, 512, 3, 1, 512), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(6, 512, 3, 1, 512), ConvAlgo::Direct);
+  EXPECT_EQ(algo(14, 32, 3, 1, 64), ConvAlgo::Direct);
   EXPECT_EQ(algo(224, 3, 3, 1, 64), ConvAlgo::Direct);
   EXPECT_EQ(algo(56, 64, 3, 2, 64), ConvAlgo::Direct);
   EXPECT_EQ(algo(56, 64, 5, 1, 64), ConvAlgo::Direct);
