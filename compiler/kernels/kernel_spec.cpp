@@ -228,7 +228,10 @@ std::string KernelSpec::key() const {
     case Kind::Conv2D:
       write_window(*this, out);
       out << " act=" << act_name(act) << bias << dense_epilogue(*this);
-      if (conv_algo != ConvAlgo::Direct) out << " algo=" << conv_algo_name(conv_algo);
+      // Winograd kernels read weights transformed by a WinogradWeights kernel.
+      if (conv_algo != ConvAlgo::Direct) {
+        out << " algo=" << conv_algo_name(conv_algo) << " weights=transformed";
+      }
       break;
     case Kind::WinogradWeights:
       write_window(*this, out);
