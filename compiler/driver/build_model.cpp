@@ -141,6 +141,7 @@ BuiltModel build_model(const BuildOptions& o) {
   if (!o.tuning.empty()) {
     tuning = read_tuning(o.tuning, o.model_path, read_file(o.model_path), cache.target_string());
     lowering.direct_1x1 = direct_1x1_layers(tuning);
+    lowering.conv_algo = conv_algo_layers(tuning);
   }
   lower::Program program = lower::lower_program(g, inference, o.training ? &training : nullptr,
                                                 built.max_batch, lowering);

@@ -46,9 +46,15 @@ struct Candidate {
 
 Shapes shapes_of(const lower::Step& st, int batch) {
   Shapes shapes;
-  for (const kernels::ArgDesc& a : kernels::kernel_args(st.spec)) {
+  // time_kernel gives a Winograd Conv2D raw weights (the step reads them transformed).
+  KernelSpec raw = st.spec;
+  raw.conv_algo = kernels::ConvAlgo::Direct;
+  for (const kernels::ArgDesc& a : kernels::kernel_args(raw)) {
     const lower::Operand& o = st.operands.at(a.name);
     std::vector<int64_t> s = o.extents;
+    if (raw.kind == Kind::Conv2D && a.name == "weights") {
+      s = {raw.out_c, raw.in_c, raw.kernel_w, raw.kernel_h};
+    }
     if (o.batched) s.push_back(int64_t(batch) * o.rows_per_image);
     shapes.push_back(s);
   }

@@ -232,7 +232,13 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.spec.use_bias = layer_has_bias(n);
         // Training keeps the direct kernel: its rounding is what the SGD
         // parity tests were set for. GPU targets too (no Winograd schedule).
-        if (!training && l.winograd) st.spec.conv_algo = kernels::default_conv_algo(st.spec);
+        if (!training && l.winograd) {
+          auto tuned = l.conv_algo.find(n.name);
+          const bool usable = tuned != l.conv_algo.end() &&
+                              (tuned->second == kernels::ConvAlgo::Direct ||
+                               kernels::winograd_applies(st.spec));
+          st.spec.conv_algo = usable ? tuned->second : kernels::default_conv_algo(st.spec);
+        }
         st.operands["input"] = x;
         st.operands["weights"] = l.layer_param(n, "kernel");
         if (st.spec.conv_algo != kernels::ConvAlgo::Direct) {

@@ -2,6 +2,7 @@
 // lowering of one graph.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@ struct Lowering {
   std::set<std::string> direct_1x1;  // LowerOptions::direct_1x1 (inference only)
   bool concat_in_place = true;       // LowerOptions::concat_in_place
   bool winograd = true;              // LowerOptions::winograd (inference only)
+  std::map<std::string, kernels::ConvAlgo> conv_algo;  // LowerOptions::conv_algo (inference only)
 
   Lowering(const ir::Graph& graph, const ParamLayout& layout, Program& p)
       : g(graph), program(p), params(layout), value(graph.nodes.size()),

@@ -131,6 +131,10 @@ struct LowerOptions {
   // weights transformed in prepare(). False on GPU targets: Winograd has no GPU
   // schedule, and prepare() runs on the host there.
   bool winograd = true;
+  // Inference: Conv2D layers' algorithms instead of default_conv_algo (cnnc
+  // tune's choice; a Winograd one gets its weight transform in prepare;
+  // ignored without `winograd`).
+  std::map<std::string, kernels::ConvAlgo> conv_algo;
 };
 Program lower_program(const ir::Graph& original, const ir::Graph& inference,
                       const ir::Graph* training, int max_batch, const LowerOptions& options = {});
