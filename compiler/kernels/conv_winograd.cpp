@@ -137,8 +137,8 @@ BuiltKernel build_winograd_weights(const KernelSpec& spec, const Target& target)
   ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
   Var cc("cc"), co("co"), ci("ci"), a("a"), b("b"), j("j"), e("e");
   Func u_x("winograd_u_x"), u("winograd_u"), transformed("transformed");
-  u_x(cc, ci, a, j, co) = rows(
-      f.g, a, [&](int k) { return weights(min(co * p.tile_c + cc, out_c - 1), ci, k, j); });
+  u_x(cc, ci, a, j, co) =
+      rows(f.g, a, [&](int k) { return weights(min(co * p.tile_c + cc, out_c - 1), ci, k, j); });
   u(cc, ci, a, b, co) = rows(f.g, b, [&](int k) { return u_x(cc, ci, a, k, co); });
   // Flat, in u_index's order; the buffer may be longer (winograd_weight_floats).
   const int floats = p.tile_c * in_c * alpha * alpha * p.channel_tiles;

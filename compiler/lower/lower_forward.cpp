@@ -234,9 +234,9 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         // parity tests were set for. GPU targets too (no Winograd schedule).
         if (!training && l.winograd) {
           auto tuned = l.conv_algo.find(n.name);
-          const bool usable = tuned != l.conv_algo.end() &&
-                              (tuned->second == kernels::ConvAlgo::Direct ||
-                               kernels::winograd_applies(st.spec));
+          const bool usable =
+              tuned != l.conv_algo.end() &&
+              (tuned->second == kernels::ConvAlgo::Direct || kernels::winograd_applies(st.spec));
           st.spec.conv_algo = usable ? tuned->second : kernels::default_conv_algo(st.spec);
         }
         st.operands["input"] = x;
