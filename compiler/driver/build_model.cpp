@@ -134,8 +134,11 @@ BuiltModel build_model(const BuildOptions& o) {
   kernels::KernelCache& cache = *made;
   Tuning tuning;
   lower::LowerOptions lowering{passes::pass_enabled(enabled, "plan_memory"),
-                               passes::pass_enabled(enabled, "gemm_1x1"), {},
-                               passes::pass_enabled(enabled, "concat_in_place")};
+                               passes::pass_enabled(enabled, "gemm_1x1"),
+                               {},
+                               passes::pass_enabled(enabled, "concat_in_place"),
+                               true,
+                               {}};
   // Winograd has CPU schedules only; its weight transform runs in the host's prepare().
   lowering.winograd = !cache.cuda();
   if (!o.tuning.empty()) {

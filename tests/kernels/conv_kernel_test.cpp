@@ -119,8 +119,7 @@ TEST(Conv2DWinogradKernel, MatchesReference) {
         const Vec bias = s.use_bias ? random_vec(s.out_c, 13) : Vec();
         const Vec u = transform.run({to_buffer(weights, weight_sizes(s))}, {{u_floats}})[0];
         std::vector<Halide::Buffer<>> inputs = {
-            to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
-            to_buffer(u, {u_floats})};
+            to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)), to_buffer(u, {u_floats})};
         if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
         const Vec got = k.run(inputs, {image_sizes(s.out_c, s.out_w, s.out_h, batch)})[0];
         const Vec want = reference::conv2d(s, batch, input, weights, bias);
@@ -180,8 +179,9 @@ TEST(Conv2DWinogradKernel, OnlyFor3x3Stride1) {
   s.conv_algo = ConvAlgo::WinogradF2;
   EXPECT_FALSE(kernels::winograd_applies(s));
   EXPECT_THROW(kernels::build_kernel(s, Halide::get_host_target()), std::invalid_argument);
-  EXPECT_THROW(kernels::build_kernel(with_kind(s, Kind::WinogradWeights), Halide::get_host_target()),
-               std::invalid_argument);
+  EXPECT_THROW(
+      kernels::build_kernel(with_kind(s, Kind::WinogradWeights), Halide::get_host_target()),
+      std::invalid_argument);
   EXPECT_EQ(kernels::default_conv_algo(s), ConvAlgo::Direct);
 }
 
