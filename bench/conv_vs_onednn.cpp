@@ -45,6 +45,11 @@ dnnl::engine& engine() {
   return e;
 }
 
+KernelSpec with_kind(KernelSpec s, cnnc::kernels::Kind kind) {
+  s.kind = kind;
+  return s;
+}
+
 // One shape: the data, cnnc's compiled pipeline and oneDNN's primitive.
 struct Case {
   explicit Case(const KernelSpec& spec);
@@ -64,7 +69,7 @@ struct Case {
   Halide::Target target;
   cnnc::kernels::BuiltKernel kernel, direct;
   std::vector<float> input, weights, bias, dnnl_out;
-  Halide::Buffer<float> in_buf, wei_buf, bias_buf, cnnc_out, direct_out;
+  Halide::Buffer<float> in_buf, wei_buf, bias_buf, u_buf, cnnc_out, direct_out;
   dnnl::stream stream{engine()};
   dnnl::memory src_mem, wei_mem, bias_mem, dst_mem;
   dnnl::convolution_forward prim;
@@ -94,6 +99,15 @@ Case::Case(const KernelSpec& spec) : s(spec), target(Halide::get_host_target()) 
     k->inputs[0].set(in_buf);
     k->inputs[1].set(wei_buf);
     k->inputs[2].set(bias_buf);
+  }
+  if (has_direct()) {
+    // Winograd reads weights transformed once, as the generated code does at load time.
+    cnnc::kernels::BuiltKernel transform =
+        cnnc::kernels::build_kernel(with_kind(s, cnnc::kernels::Kind::WinogradWeights), target);
+    transform.inputs[0].set(wei_buf);
+    u_buf = Halide::Buffer<float>(std::vector<int>{int(cnnc::kernels::winograd_weight_floats(s))});
+    transform.pipeline.realize(Halide::Realization(u_buf), target);
+    kernel.inputs[1].set(u_buf);
   }
 
   using md = dnnl::memory::desc;

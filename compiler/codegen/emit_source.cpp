@@ -120,6 +120,7 @@ void emit_declarations(const ModelSource& m, std::ostringstream& s) {
       s << ");\n";
     }
   };
+  declare(m.program.prepare);
   declare(m.program.infer);
   declare(m.program.train);
   declare(m.program.update);
@@ -224,8 +225,8 @@ std::string emit_source(const ModelSource& m) {
   s << "namespace " << name << " {\nnamespace {\n\n" << emit_model_info(m) << "\n";
 
   s << "// Inference weights derived from the parameters (BatchNorm folded into the\n"
-    << "// layer before it, 1x1 layers composed, parallel ones merged), computed again\n"
-    << "// whenever the parameters may have changed.\n"
+    << "// layer before it, 1x1 layers composed, parallel ones merged, then Winograd\n"
+    << "// transforms), computed again whenever the parameters may have changed.\n"
     << "void prepare(const float* params, float* derived) {\n"
     << "  (void)params;\n  (void)derived;\n";
   auto at = [](const char* block, int64_t offset) {
@@ -259,6 +260,12 @@ std::string emit_source(const ModelSource& m) {
       begin += part.channels;
     }
   }
+  // prepare() runs on the host, also in a CUDA library (whose kernels take
+  // device addresses): the lowering keeps kernel calls out of it there.
+  if (m.cuda && !p.prepare.empty()) {
+    throw std::logic_error("load-time kernel calls (Winograd weight transforms) on a GPU target");
+  }
+  for (const lower::Step& st : p.prepare) emit_step(m, st, s);
   s << "}\n\n";
   s << "// Inference on n <= kMaxBatch images. With `step_seconds`, adds the time\n"
     << "// of each kernel call to it (model_info().infer_steps).\n"

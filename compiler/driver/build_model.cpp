@@ -36,7 +36,7 @@ namespace {
 
 std::vector<kernels::KernelSpec> distinct_specs(const lower::Program& p) {
   std::map<std::string, kernels::KernelSpec> by_key;
-  for (const auto* steps : {&p.infer, &p.train, &p.update}) {
+  for (const auto* steps : {&p.prepare, &p.infer, &p.train, &p.update}) {
     for (const lower::Step& st : *steps) by_key.emplace(st.spec.key(), st.spec);
   }
   std::vector<kernels::KernelSpec> specs;
@@ -134,11 +134,17 @@ BuiltModel build_model(const BuildOptions& o) {
   kernels::KernelCache& cache = *made;
   Tuning tuning;
   lower::LowerOptions lowering{passes::pass_enabled(enabled, "plan_memory"),
-                               passes::pass_enabled(enabled, "gemm_1x1"), {},
-                               passes::pass_enabled(enabled, "concat_in_place")};
+                               passes::pass_enabled(enabled, "gemm_1x1"),
+                               {},
+                               passes::pass_enabled(enabled, "concat_in_place"),
+                               true,
+                               {}};
+  // Winograd has CPU schedules only; its weight transform runs in the host's prepare().
+  lowering.winograd = !cache.cuda();
   if (!o.tuning.empty()) {
     tuning = read_tuning(o.tuning, o.model_path, read_file(o.model_path), cache.target_string());
     lowering.direct_1x1 = direct_1x1_layers(tuning);
+    lowering.conv_algo = conv_algo_layers(tuning);
   }
   lower::Program program = lower::lower_program(g, inference, o.training ? &training : nullptr,
                                                 built.max_batch, lowering);

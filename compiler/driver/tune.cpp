@@ -46,9 +46,15 @@ struct Candidate {
 
 Shapes shapes_of(const lower::Step& st, int batch) {
   Shapes shapes;
-  for (const kernels::ArgDesc& a : kernels::kernel_args(st.spec)) {
+  // time_kernel gives a Winograd Conv2D raw weights (the step reads them transformed).
+  KernelSpec raw = st.spec;
+  raw.conv_algo = kernels::ConvAlgo::Direct;
+  for (const kernels::ArgDesc& a : kernels::kernel_args(raw)) {
     const lower::Operand& o = st.operands.at(a.name);
     std::vector<int64_t> s = o.extents;
+    if (raw.kind == Kind::Conv2D && a.name == "weights") {
+      s = {raw.out_c, raw.in_c, raw.kernel_w, raw.kernel_h};
+    }
     if (o.batched) s.push_back(int64_t(batch) * o.rows_per_image);
     shapes.push_back(s);
   }
@@ -67,13 +73,15 @@ std::string shape_text(const Shapes& shapes) {
 // The convolution algorithms other than the default (Winograd only where
 // there are channels enough for its transforms to pay), the register tiles
 // tried (channel vectors x columns) and the autoscheduler, both for the
-// direct kernel. The default is measured first, as the reference.
-std::vector<Candidate> candidates(const Unit& u) {
+// direct kernel. The default is measured first, as the reference. No
+// Winograd without `winograd` (GPU targets).
+std::vector<Candidate> candidates(const Unit& u, bool winograd) {
   static const int kTiles[][2] = {{1, 8}, {2, 4}, {2, 6}, {3, 4}, {4, 3}, {4, 6}, {1, 12}, {3, 8}};
   using kernels::ConvAlgo;
   std::vector<Candidate> list;
   const bool conv = u.spec.kind == Kind::Conv2D;
-  if (conv && kernels::winograd_applies(u.spec) && u.spec.in_c >= 32 && u.spec.out_c >= 32) {
+  if (conv && winograd && kernels::winograd_applies(u.spec) && u.spec.in_c >= 32 &&
+      u.spec.out_c >= 32) {
     for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
       if (a == u.spec.conv_algo) continue;
       Candidate c{"", u.spec, u.step, kernels::conv_algo_name(a)};
@@ -128,15 +136,20 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
   ir::Graph inference = g;
   passes::run_passes(inference, enabled, {/*training=*/false, nullptr});
   lower::LowerOptions lowering{passes::pass_enabled(enabled, "plan_memory"),
-                               passes::pass_enabled(enabled, "gemm_1x1"), {},
-                               passes::pass_enabled(enabled, "concat_in_place")};
+                               passes::pass_enabled(enabled, "gemm_1x1"),
+                               {},
+                               passes::pass_enabled(enabled, "concat_in_place"),
+                               true,
+                               {}};
+  const kernels::KernelCache target_cache(cache_dir() + "/kernels", o.target);
+  const std::string target = target_cache.target_string();
+  // Winograd has CPU schedules only (its weights transformed in the host's prepare()).
+  lowering.winograd = !target_cache.cuda();
   lower::Program program = lower::lower_program(g, inference, nullptr, o.batch, lowering);
   // The same model with every 1x1 as a convolution: the alternative to the matrix product.
   lower::LowerOptions direct_lowering = lowering;
   direct_lowering.gemm_1x1 = false;
   lower::Program direct = lower::lower_program(g, inference, nullptr, o.batch, direct_lowering);
-  const std::string target =
-      kernels::KernelCache(cache_dir() + "/kernels", o.target).target_string();
 
   std::set<std::string> wanted(o.layers.begin(), o.layers.end()), seen;
   std::vector<Unit> units;
@@ -207,7 +220,7 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
         return false;
       }
     };
-    for (const Candidate& c : candidates(u)) {
+    for (const Candidate& c : candidates(u, lowering.winograd)) {
       if (seconds_since(unit_start) > share) break;
       ++best.candidates;
       kernels::KernelRun run;

@@ -201,6 +201,15 @@ std::set<std::string> direct_1x1_layers(const Tuning& t) {
   return layers;
 }
 
+std::map<std::string, kernels::ConvAlgo> conv_algo_layers(const Tuning& t) {
+  std::map<std::string, kernels::ConvAlgo> layers;
+  for (const LayerTuning& l : t.layers) {
+    kernels::ConvAlgo a;
+    if (kernels::parse_conv_algo(l.conv_algo, &a)) layers[l.layer] = a;
+  }
+  return layers;
+}
+
 void apply_tuning(const Tuning& t, const std::string& path, lower::Program& p) {
   for (size_t i = 0; i < t.layers.size(); ++i) {
     const LayerTuning& l = t.layers[i];
@@ -224,7 +233,8 @@ void apply_tuning(const Tuning& t, const std::string& path, lower::Program& p) {
     for (lower::Step& st : p.train) {
       if (st.layer != l.layer || !tunable(st.spec.kind)) continue;
       kernels::KernelSpec tuned = with_choice(st.spec, l);
-      if (tuned.key() == l.kernel) st.spec = tuned;
+      // Training convolutions stay direct: Winograd reads load-time weights.
+      if (tuned.key() == l.kernel && tuned.conv_algo == st.spec.conv_algo) st.spec = tuned;
     }
   }
 }

@@ -13,6 +13,7 @@
 // compiles to another kernel (another model version or --passes) is refused.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,10 @@ std::set<std::string> direct_1x1_layers(const Tuning& t);
 // Gives the tuned layers' inference steps their schedules, and the training
 // forward steps whose kernel is the same. Throws cnnc::Error naming the file
 // when a tuned layer is missing or compiles to another kernel than was tuned.
+// The Conv2D algorithms chosen per layer, for the lowering (a Winograd one
+// needs its weight transform at load time).
+std::map<std::string, kernels::ConvAlgo> conv_algo_layers(const Tuning& t);
+
 void apply_tuning(const Tuning& t, const std::string& path, lower::Program& p);
 
 }  // namespace cnnc::driver

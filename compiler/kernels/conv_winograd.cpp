@@ -4,8 +4,9 @@
 // m + 2) and is Y = A^T [(G g G^T) .* (B^T d B)] A. Over all channels the
 // elementwise product is alpha^2 matrix products, out_c x in_c by in_c x tiles:
 // the expensive part, scheduled as the direct conv's register tile of output
-// channel vectors by tiles. The weights are transformed in the kernel (each
-// call), so the kernel takes the same arguments as the direct one.
+// channel vectors by tiles. The weights are transformed once, at load time,
+// by a kernel of their own (WinogradWeights): a 512-channel layer's U is
+// 16-37 MiB, too much traffic to recompute on every call.
 //
 // Layouts: U(cc, ci, a, b, co) transformed weights by channel tiles (channel
 // c = co * tile_c + cc), V(ci, t, n, a, b) transformed input tiles (t = tx +
@@ -86,31 +87,93 @@ Expr rows(const Matrix& matrix, Expr row, const std::function<Expr(int)>& term) 
 
 int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
+// How a spec's work is cut: blocks of whole tile rows, and the register tile
+// of the products, whose channel count tile_c is also U's channel blocking
+// (so the weight transform, built separately, must agree with it).
+struct Plan {
+  int m, tiles_w, tiles_h, rows_per_block, blocks, block_tiles;
+  detail::ConvTile tile;
+  int lanes, tile_c, channel_tiles;
+};
+
+Plan plan(const KernelSpec& s, const Target& target) {
+  Plan p;
+  p.m = transforms(s.conv_algo).m;
+  p.tiles_w = ceil_div(s.out_w, p.m);
+  p.tiles_h = ceil_div(s.out_h, p.m);
+  // Every block reads all of U: at least 64 tiles a block, so that each U
+  // value loaded serves 64 multiply-adds.
+  p.rows_per_block = std::min(ceil_div(64, p.tiles_w), p.tiles_h);
+  p.blocks = ceil_div(p.tiles_h, p.rows_per_block);
+  p.block_tiles = p.rows_per_block * p.tiles_w;
+  p.tile = detail::choose_conv_tile(s.out_c, p.block_tiles, target);
+  p.lanes = std::max(p.tile.lanes, 1);
+  p.tile_c = p.tile.lanes > 0 ? p.tile.vectors * p.tile.lanes : 1;
+  p.channel_tiles = ceil_div(s.out_c, p.tile_c);
+  return p;
+}
+
+// U's 1-D buffer read as U(cc, ci, a, b, co), channel c = co * tile_c + cc.
+Expr u_index(const Plan& p, int in_c, Expr cc, Expr ci, Expr a, Expr b, Expr co) {
+  const int alpha = p.m + 2;
+  return cc + p.tile_c * (ci + in_c * (a + alpha * (b + alpha * co)));
+}
+
 }  // namespace
+
+// U = G g G^T per (channel, input channel), stored by channel tiles so that
+// a tile's U at one point is contiguous. Channels past out_c (the last tile
+// rounded up) repeat the last one.
+BuiltKernel build_winograd_weights(const KernelSpec& spec, const Target& target) {
+  KernelSpec s = spec;
+  s.kind = Kind::Conv2D;  // the convolution whose weights these are
+  detail::check_window(s);
+  detail::require(s, winograd_applies(s) && s.conv_algo != ConvAlgo::Direct,
+                  "the weight transform needs a Winograd 3x3 stride-1 convolution");
+  const Transforms& f = transforms(s.conv_algo);
+  const Plan p = plan(s, target);
+  const int in_c = static_cast<int>(s.in_c), out_c = static_cast<int>(s.out_c);
+  const int alpha = p.m + 2;
+  ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
+  Var cc("cc"), co("co"), ci("ci"), a("a"), b("b"), j("j"), e("e");
+  Func u_x("winograd_u_x"), u("winograd_u"), transformed("transformed");
+  u_x(cc, ci, a, j, co) =
+      rows(f.g, a, [&](int k) { return weights(min(co * p.tile_c + cc, out_c - 1), ci, k, j); });
+  u(cc, ci, a, b, co) = rows(f.g, b, [&](int k) { return u_x(cc, ci, a, k, co); });
+  // Flat, in u_index's order; the buffer may be longer (winograd_weight_floats).
+  const int floats = p.tile_c * in_c * alpha * alpha * p.channel_tiles;
+  Expr rest = e / p.tile_c;
+  Expr ci_e = rest % in_c, a_e = rest / in_c % alpha, b_e = rest / (in_c * alpha) % alpha;
+  Expr co_e = rest / (in_c * alpha * alpha);
+  transformed(e) = select(e < floats, u(e % p.tile_c, ci_e, a_e, b_e, co_e), 0.0f);
+  detail::constrain_output(transformed, {winograd_weight_floats(s)}, false);
+  // Load time only, but VGG16 has 60M floats of U: a channel tile at a time
+  // (the index arithmetic once per tile), vectorized, on every core.
+  Var eo("eo"), ei("ei");
+  transformed.split(e, eo, ei, p.tile_c, TailStrategy::GuardWithIf)
+      .parallel(eo, 64, TailStrategy::GuardWithIf);
+  if (p.tile.lanes > 0) transformed.vectorize(ei, p.lanes, TailStrategy::GuardWithIf);
+  BuiltKernel k = detail::finish_kernel({weights}, {transformed});
+  k.schedule = "winograd weights F(" + std::to_string(p.m) + "x" + std::to_string(p.m) +
+               ",3x3) channel tiles of " + std::to_string(p.tile_c);
+  return k;
+}
 
 BuiltKernel build_conv2d_winograd(const KernelSpec& s, const Target& target) {
   detail::check_window(s);
   detail::require(s, winograd_applies(s), "Winograd needs a 3x3 kernel with stride 1");
   const Transforms& f = transforms(s.conv_algo);
-  const int m = f.m;
-  const int tiles_w = ceil_div(s.out_w, m), tiles_h = ceil_div(s.out_h, m);
-  const int in_c = static_cast<int>(s.in_c), out_c = static_cast<int>(s.out_c);
-  // Blocks of whole tile rows, each computing its V, M and O, then its output
-  // rows. Every block reads all of U: at least 64 tiles a block, so that each
-  // U value loaded serves 64 multiply-adds.
-  const int rows_per_block = std::min(ceil_div(64, tiles_w), tiles_h);
-  const int blocks = ceil_div(tiles_h, rows_per_block);
-  const int block_tiles = rows_per_block * tiles_w;
-  // The register tile of the products: output channel vectors by tiles.
-  const detail::ConvTile tile = detail::choose_conv_tile(s.out_c, block_tiles, target);
-  const int lanes = std::max(tile.lanes, 1);
-  const int tile_c = tile.lanes > 0 ? tile.vectors * tile.lanes : 1;
-  const int channel_tiles = ceil_div(out_c, tile_c);
+  // Blocks of whole tile rows, each computing its V, M and O, then its output rows.
+  const Plan p = plan(s, target);
+  const int m = p.m, tiles_w = p.tiles_w, blocks = p.blocks, lanes = p.lanes, tile_c = p.tile_c;
+  const detail::ConvTile tile = p.tile;
+  const int in_c = static_cast<int>(s.in_c);
 
   // Channel slices of wider tensors as the direct kernel takes them.
   ImageParam input =
       detail::make_strided_input("input", {s.in_c, s.in_w, s.in_h}, true, s.in_pixel_stride);
-  ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
+  // U from build_winograd_weights, flat.
+  ImageParam weights = make_input("weights", {winograd_weight_floats(s)}, false);
   std::vector<ImageParam> inputs = {input, weights};
   ImageParam bias, residual;
   if (s.use_bias) {
@@ -125,13 +188,8 @@ BuiltKernel build_conv2d_winograd(const KernelSpec& s, const Target& target) {
   Var c("c"), cc("cc"), co("co"), ci("ci"), x("x"), y("y"), n("n"), t("t");
   Var a("a"), b("b"), i("i"), j("j");
 
-  // U = G g G^T per (channel, input channel), stored by channel tiles
-  // (c = co * tile_c + cc) so that a tile's U at one point is contiguous.
-  // Channels past out_c (the last tile rounded up) read the last one.
-  Func u_x("winograd_u_x"), u("winograd_u");
-  u_x(cc, ci, a, j, co) =
-      rows(f.g, a, [&](int k) { return weights(min(co * tile_c + cc, out_c - 1), ci, k, j); });
-  u(cc, ci, a, b, co) = rows(f.g, b, [&](int k) { return u_x(cc, ci, a, k, co); });
+  Func u("winograd_u");
+  u(cc, ci, a, b, co) = weights(u_index(p, in_c, cc, ci, a, b, co));
 
   // V = B^T d B per (input channel, tile): rows of the tile first (v_x).
   Expr tx = t % tiles_w, ty = t / tiles_w;
@@ -165,17 +223,12 @@ BuiltKernel build_conv2d_winograd(const KernelSpec& s, const Target& target) {
   // block's work is split between the cores.
   const bool parallel_blocks = blocks >= 4;
   Var yb("yb"), yi("yi"), task("task"), to("to"), tt("tt"), cv("cv");
-  output.split(y, yb, yi, m * rows_per_block, TailStrategy::GuardWithIf)
+  output.split(y, yb, yi, m * p.rows_per_block, TailStrategy::GuardWithIf)
       .reorder(c, x, yi, yb, n)
       .fuse(yb, n, task);
   if (parallel_blocks) output.parallel(task);
   const int out_lanes = channel_lanes(s.out_c, target);
   if (out_lanes > 0) output.vectorize(c, out_lanes, TailStrategy::ShiftInwards);
-
-  // U once per call, every point of a channel vector from its 9 weights.
-  u.compute_root().reorder(cc, a, b, ci, co).unroll(a).unroll(b);
-  u.parallel(co, std::max(1, channel_tiles / 4), TailStrategy::GuardWithIf);
-  if (tile.lanes > 0) u.vectorize(cc, lanes);
 
   const int in_lanes = channel_lanes(s.in_c, target);
   v.compute_at(output, task).reorder(ci, a, b, t, n).unroll(a).unroll(b);

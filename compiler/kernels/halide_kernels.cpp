@@ -111,6 +111,8 @@ BuiltKernel build_family(const KernelSpec& spec, const Halide::Target& target) {
       return build_channel_copy(spec, target);
     case Kind::Add:
       return build_add(spec, target);
+    case Kind::WinogradWeights:
+      return build_winograd_weights(spec, target);
   }
   throw std::invalid_argument(std::string("no kernel builder for kind ") + kind_name(spec.kind));
 }

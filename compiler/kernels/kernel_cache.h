@@ -13,7 +13,7 @@ namespace cnnc::kernels {
 
 // Bump when any builder or schedule changes what it generates: old cache
 // entries then stop matching.
-inline constexpr int kScheduleVersion = 32;
+inline constexpr int kScheduleVersion = 33;
 // The same for the GPU schedules (gpu_schedule.h), part of GPU targets' keys
 // only: a change there leaves the CPU kernels cached.
 inline constexpr int kGpuScheduleVersion = 4;

@@ -147,6 +147,8 @@ const char* kind_name(Kind k) {
       return "channel_copy";
     case Kind::Add:
       return "add";
+    case Kind::WinogradWeights:
+      return "winograd_weights";
   }
   return "unknown";
 }
@@ -179,24 +181,24 @@ bool winograd_applies(const KernelSpec& s) {
 }
 
 // Measured with bench/conv_vs_onednn (2 threads, CNNC_BENCH_ALGO; Winograd's
-// time over the direct kernel's in the same run, one run on a busy machine)
-// on the seed networks' 3x3 shapes:
+// time over the direct kernel's in the same run, fastest of each, one run on
+// a heavily shared machine), the weights transformed beforehand (at load time):
 // - from 56x56 up, F(4x4): 0.4-0.8 (224x224x64-64 0.56, 112x112x128-128
 //   0.40, 56x56x256-256 0.49, 56x56x64-64 0.78); F(2x2) there 0.5-0.75.
-// - 28x28 and 14x14, F(2x2): 0.65-0.9 (28x28x512-512 0.77, 14x14x128-256
-//   0.77) while the transformed weights (16 * in_c * out_c floats, written
-//   and read each call) stay small: at 14x14, 2.6 MiB (144-288) gives 0.74,
-//   4 MiB (256-256) 1.2, 16 MiB (512-512) 1.1. F(4x4) there: 28x28x512-512
-//   2.1 (37 MiB of weights), 14x14 about 1 (tiles of 16x16).
-// - 13x13 about even (0.9-1.2), 7x7 loses (1.3-3), and so do few input
-//   channels (224x224x3-64: 5.7, the transforms outweigh the products).
+// - 28x28, F(4x4): 0.28-0.75 (28x28x512-512 0.33, 28x28x256-512 0.28,
+//   28x28x128-192 0.45, 28x28x128-128 0.75); F(2x2) there 0.29-0.89.
+// - 7x7 to 14x14, F(2x2): 0.55-0.79 (14x14x512-512 0.38, 14x14x96..160
+//   channels 0.55-0.58, 13x13x384-384 0.76, 7x7x512-512 0.69, 7x7x192-384
+//   0.74); F(4x4) there 0.55-0.97 at 13x13-14x14 and 0.95-1.54 at 7x7.
+// - few input channels lose (224x224x3-64: 5.7, the input transform
+//   outweighs the products).
+// Before the weights were transformed at load time (in every call), 7x7 lost
+// (1.3-6) and so did 512-channel layers at 14x14 and 28x28 (1.0-2.1).
 ConvAlgo default_conv_algo(const KernelSpec& s) {
   if (!winograd_applies(s) || s.in_c < 64 || s.out_c < 64) return ConvAlgo::Direct;
   const int64_t pixels = s.out_h * s.out_w;
-  const int64_t f2_weight_bytes = 16 * 4 * s.in_c * s.out_c;
-  if (pixels >= 56 * 56) return ConvAlgo::WinogradF4;
-  if (pixels >= 28 * 28) return ConvAlgo::WinogradF2;
-  if (pixels >= 14 * 14 && f2_weight_bytes <= (7 << 20) / 2) return ConvAlgo::WinogradF2;
+  if (pixels >= 28 * 28) return ConvAlgo::WinogradF4;
+  if (pixels >= 7 * 7) return ConvAlgo::WinogradF2;
   return ConvAlgo::Direct;
 }
 
@@ -209,6 +211,13 @@ std::string ScheduleChoice::key() const {
   return out.str();
 }
 
+int64_t winograd_weight_floats(const KernelSpec& s) {
+  const int64_t alpha = s.conv_algo == ConvAlgo::WinogradF4 ? 6 : 4;
+  // A channel tile is at most 4 vectors of 16 lanes (conv_schedule.cpp), so
+  // the rounded-up channels are fewer than out_c + 64.
+  return alpha * alpha * s.in_c * (s.out_c + 64);
+}
+
 // Only the fields that change the generated code appear, so that specs that
 // differ in an ignored field share one kernel.
 std::string KernelSpec::key() const {
@@ -219,7 +228,14 @@ std::string KernelSpec::key() const {
     case Kind::Conv2D:
       write_window(*this, out);
       out << " act=" << act_name(act) << bias << dense_epilogue(*this);
-      if (conv_algo != ConvAlgo::Direct) out << " algo=" << conv_algo_name(conv_algo);
+      // Winograd kernels read weights transformed by a WinogradWeights kernel.
+      if (conv_algo != ConvAlgo::Direct) {
+        out << " algo=" << conv_algo_name(conv_algo) << " weights=transformed";
+      }
+      break;
+    case Kind::WinogradWeights:
+      write_window(*this, out);
+      out << " algo=" << conv_algo_name(conv_algo);
       break;
     case Kind::Conv2DBackwardData:
       write_window(*this, out);
@@ -298,7 +314,8 @@ std::string KernelSpec::key() const {
 std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
   switch (s.kind) {
     case Kind::Conv2D: {
-      std::vector<ArgDesc> a = {buffer("input", 4, false), buffer("weights", 4, false)};
+      const int weight_dims = s.conv_algo == ConvAlgo::Direct ? 4 : 1;
+      std::vector<ArgDesc> a = {buffer("input", 4, false), buffer("weights", weight_dims, false)};
       if (s.use_bias) a.push_back(buffer("bias", 1, false));
       if (s.residual) a.push_back(buffer("residual", 4, false));
       a.push_back(buffer("output", 4, true));
@@ -371,6 +388,8 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
       return {buffer("input", 4, false), buffer("output", 4, true)};
     case Kind::Add:
       return {buffer("a", 2, false), buffer("b", 2, false), buffer("output", 2, true)};
+    case Kind::WinogradWeights:
+      return {buffer("weights", 4, false), buffer("transformed", 1, true)};
   }
   return {};
 }

@@ -13,6 +13,9 @@
 // Arguments of each kind, in call order (inputs, then scalars, then outputs):
 //   Conv2D                input, weights, [bias], [residual] -> output        act applied
 //                         after the residual (same layout as output) is added
+//       (with a Winograd conv_algo, weights is the 1-D output of WinogradWeights)
+//   WinogradWeights       weights(out_c,in_c,kw,kh)        -> transformed(winograd_weight_floats)
+//       the Conv2D spec's weights transformed for its Winograd algorithm, once at load time
 //   Conv2DBackwardData    d_output, weights                -> d_input
 //   Conv2DBackwardFilter  input, d_output                  -> d_weights, [d_bias]
 //   Dense                 input(in,rows), weights, [bias], [residual(out,rows)]
@@ -110,6 +113,7 @@ enum class Kind {
   ZeroPadBackward,
   ChannelCopy,
   Add,
+  WinogradWeights,
 };
 const char* kind_name(Kind k);
 
@@ -215,5 +219,9 @@ bool winograd_applies(const KernelSpec& spec);
 // The algorithm a Conv2D spec runs with unless tuned (the rule and the
 // measurements behind it are in kernel_spec.cpp).
 ConvAlgo default_conv_algo(const KernelSpec& spec);
+// Floats of a Winograd Conv2D's transformed weights (the WinogradWeights
+// output): alpha^2 * in_c points for the output channels rounded up to the
+// kernel's channel tile, which depends on the target; this bounds it for all.
+int64_t winograd_weight_floats(const KernelSpec& spec);
 
 }  // namespace cnnc::kernels

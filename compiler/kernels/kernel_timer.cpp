@@ -8,10 +8,23 @@
 #include "compiler/kernels/halide_kernels.h"
 
 namespace cnnc::kernels {
+namespace {
+
+KernelSpec with_kind(KernelSpec s, Kind kind) {
+  s.kind = kind;
+  return s;
+}
+
+}  // namespace
 
 KernelRun time_kernel(const KernelSpec& spec, const std::vector<std::vector<int64_t>>& shapes,
                       const std::string& target_string, uint64_t seed) {
-  const std::vector<ArgDesc> args = kernel_args(spec);
+  // A Winograd Conv2D is given the direct kernel's shapes: its random weights
+  // are transformed first (untimed, as at load time), then read transformed.
+  const bool winograd = spec.kind == Kind::Conv2D && spec.conv_algo != ConvAlgo::Direct;
+  KernelSpec raw_weights = spec;
+  raw_weights.conv_algo = ConvAlgo::Direct;
+  const std::vector<ArgDesc> args = kernel_args(raw_weights);
   if (shapes.size() != args.size()) {
     throw std::invalid_argument("time_kernel: " + std::to_string(shapes.size()) +
                                 " shapes for the " + std::to_string(args.size()) +
@@ -38,6 +51,13 @@ KernelRun time_kernel(const KernelSpec& spec, const std::vector<std::vector<int6
         }
       }
       (args[i].is_output ? outputs : inputs).push_back(b);
+    }
+    if (winograd) {
+      BuiltKernel transform = build_kernel(with_kind(spec, Kind::WinogradWeights), target);
+      transform.inputs[0].set(inputs[1]);
+      Halide::Buffer<float> u(std::vector<int>{static_cast<int>(winograd_weight_floats(spec))});
+      transform.pipeline.realize(Halide::Realization(u), target);
+      inputs[1] = u;
     }
     for (size_t i = 0; i < inputs.size(); ++i) k.inputs[i].set(inputs[i]);
     k.pipeline.compile_jit(target);

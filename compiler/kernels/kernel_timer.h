@@ -17,7 +17,8 @@ struct KernelRun {
 };
 
 // `shapes`: the Halide extents (innermost first, batch included) of each
-// buffer argument of kernel_args(spec), in order. Inputs are uniform in
+// buffer argument of kernel_args(spec), in order; a Winograd Conv2D takes the
+// direct one's (raw weights, transformed before the runs). Inputs are uniform in
 // [-1, 1], the same for the same seed and shapes. The first run warms up;
 // the median of the next ones is reported: as many as fill about 0.3 s, 3 to
 // 25. Throws std::runtime_error when Halide cannot build or run the kernel,

@@ -231,10 +231,33 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.spec.act = kernel_act(n.attrs.activation);
         st.spec.use_bias = layer_has_bias(n);
         // Training keeps the direct kernel: its rounding is what the SGD
-        // parity tests were set for.
-        if (!training) st.spec.conv_algo = kernels::default_conv_algo(st.spec);
+        // parity tests were set for. GPU targets too (no Winograd schedule).
+        if (!training && l.winograd) {
+          auto tuned = l.conv_algo.find(n.name);
+          const bool usable =
+              tuned != l.conv_algo.end() &&
+              (tuned->second == kernels::ConvAlgo::Direct || kernels::winograd_applies(st.spec));
+          st.spec.conv_algo = usable ? tuned->second : kernels::default_conv_algo(st.spec);
+        }
         st.operands["input"] = x;
         st.operands["weights"] = l.layer_param(n, "kernel");
+        if (st.spec.conv_algo != kernels::ConvAlgo::Direct) {
+          // Winograd reads its weights transformed, once at load time (after
+          // a BatchNorm fold: layer_param is then the folded kernel).
+          Step transform = st;
+          transform.spec.kind = Kind::WinogradWeights;
+          transform.purpose = "Winograd weight transform";
+          transform.operands.clear();
+          transform.operands["weights"] = st.operands["weights"];
+          Operand u;
+          u.space = Space::Derived;
+          u.batched = false;
+          u.extents = {kernels::winograd_weight_floats(st.spec)};
+          u.offset = l.derive(u.extents[0]);
+          transform.operands["transformed"] = u;
+          l.program.prepare.push_back(transform);
+          st.operands["weights"] = u;
+        }
         if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");
         if (int res = ir::residual_input(n); res >= 0) {
           st.spec.residual = true;

@@ -2,6 +2,7 @@
 // lowering of one graph.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,6 +34,8 @@ struct Lowering {
   bool gemm_1x1 = true;  // LowerOptions::gemm_1x1
   std::set<std::string> direct_1x1;  // LowerOptions::direct_1x1 (inference only)
   bool concat_in_place = true;       // LowerOptions::concat_in_place
+  bool winograd = true;              // LowerOptions::winograd (inference only)
+  std::map<std::string, kernels::ConvAlgo> conv_algo;  // LowerOptions::conv_algo (inference only)
 
   Lowering(const ir::Graph& graph, const ParamLayout& layout, Program& p)
       : g(graph), program(p), params(layout), value(graph.nodes.size()),

@@ -237,6 +237,8 @@ Program lower_program(const ir::Graph& original, const ir::Graph& inference,
     infer.gemm_1x1 = options.gemm_1x1;
     infer.direct_1x1 = options.direct_1x1;
     infer.concat_in_place = options.concat_in_place;
+    infer.winograd = options.winograd;
+    infer.conv_algo = options.conv_algo;
     lower_forward(infer, /*training=*/false, &p.infer);
   }
   if (training) {

@@ -105,6 +105,10 @@ struct Program {
   std::vector<BatchNormFold> folds;  // inference: computed from the parameters at load time
   std::vector<ComposedWeights> composes;  // after the folds
   std::vector<MergedWeights> merges;      // after the folds
+  // Kernel calls at load time after the folds, composes and merges, on the
+  // params and derived blocks only: Winograd weight transforms into the
+  // derived block (host targets only).
+  std::vector<Step> prepare;
   int64_t derived_floats = 0;
   int64_t output_floats_per_image = 0;
   // Arena tensors holding the per-image loss and the softmax probabilities of
@@ -123,6 +127,14 @@ struct LowerOptions {
   // Inference: 1x1 layers that run as convolutions even with gemm_1x1 (cnnc tune's choice).
   std::set<std::string> direct_1x1;
   bool concat_in_place = true;  // inference: convolutions write into a Concatenate's output
+  // Inference: 3x3 convolutions may run as Winograd (default_conv_algo), their
+  // weights transformed in prepare(). False on GPU targets: Winograd has no GPU
+  // schedule, and prepare() runs on the host there.
+  bool winograd = true;
+  // Inference: Conv2D layers' algorithms instead of default_conv_algo (cnnc
+  // tune's choice; a Winograd one gets its weight transform in prepare;
+  // ignored without `winograd`).
+  std::map<std::string, kernels::ConvAlgo> conv_algo;
 };
 Program lower_program(const ir::Graph& original, const ir::Graph& inference,
                       const ir::Graph* training, int max_batch, const LowerOptions& options = {});

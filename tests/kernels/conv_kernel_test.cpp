@@ -104,19 +104,24 @@ std::vector<KernelSpec> winograd_specs() {
 // bounds leave about 3x to 5x.
 double winograd_tolerance(ConvAlgo algo) { return algo == ConvAlgo::WinogradF4 ? 1e-4 : 1e-5; }
 
+// The weights go through the transform kernel (as at load time), then the
+// convolution reads its output. Winograd has no GPU schedule (GPU targets
+// lower every convolution to the direct kernel).
 TEST(Conv2DWinogradKernel, MatchesReference) {
+  if (schedule_target().has_gpu_feature()) GTEST_SKIP() << "no GPU schedule for Winograd";
   for (ConvAlgo algo : {ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
     for (KernelSpec s : winograd_specs()) {
       s.conv_algo = algo;
       SCOPED_TRACE(s.key());
-      JitKernel k(s);
+      JitKernel k(s), transform(with_kind(s, Kind::WinogradWeights));
+      const int u_floats = static_cast<int>(kernels::winograd_weight_floats(s));
       for (int64_t batch : {1, 2}) {
         const Vec input = random_vec(in_size(s, batch), 11);
-        const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 12);
+        const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 12 + batch);
         const Vec bias = s.use_bias ? random_vec(s.out_c, 13) : Vec();
+        const Vec u = transform.run({to_buffer(weights, weight_sizes(s))}, {{u_floats}})[0];
         std::vector<Halide::Buffer<>> inputs = {
-            to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
-            to_buffer(weights, weight_sizes(s))};
+            to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)), to_buffer(u, {u_floats})};
         if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
         const Vec got = k.run(inputs, {image_sizes(s.out_c, s.out_w, s.out_h, batch)})[0];
         const Vec want = reference::conv2d(s, batch, input, weights, bias);
@@ -128,10 +133,13 @@ TEST(Conv2DWinogradKernel, MatchesReference) {
 
 // The epilogue fuse_residual_add makes (act(conv + bias + residual)), with the
 // input and the residual channel slices of wider tensors (merged convolutions'
-// parts) and the output one too (a Concatenate's); direct and Winograd.
+// parts) and the output one too (a Concatenate's); direct and Winograd (CPU
+// targets only), the latter reading weights transformed as at load time.
 TEST(Conv2DKernel, ResidualAndChannelSlices) {
   std::vector<KernelSpec> specs = conv_specs();
+  const bool gpu = schedule_target().has_gpu_feature();
   for (ConvAlgo algo : {ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
+    if (gpu) break;
     for (int i : {0, 1, 4}) {
       specs.push_back(winograd_specs()[i]);
       specs.back().conv_algo = algo;
@@ -149,10 +157,17 @@ TEST(Conv2DKernel, ResidualAndChannelSlices) {
       const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 12);
       const Vec bias = s.use_bias ? random_vec(s.out_c, 13) : Vec();
       const Vec residual = random_vec(out_size(s, batch), 14);
+      Halide::Buffer<> weight_buffer = to_buffer(weights, weight_sizes(s));
+      Vec u;
+      if (s.conv_algo != ConvAlgo::Direct) {
+        const int u_floats = static_cast<int>(kernels::winograd_weight_floats(s));
+        u = JitKernel(with_kind(s, Kind::WinogradWeights)).run({weight_buffer}, {{u_floats}})[0];
+        weight_buffer = to_buffer(u, {u_floats});
+      }
       std::vector<Halide::Buffer<>> inputs = {
           channel_slice_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch),
                                static_cast<int>(s.in_pixel_stride), 2),
-          to_buffer(weights, weight_sizes(s))};
+          weight_buffer};
       if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
       inputs.push_back(channel_slice_buffer(residual, image_sizes(s.out_c, s.out_w, s.out_h, batch),
                                             static_cast<int>(s.residual_pixel_stride), 3));
@@ -176,6 +191,9 @@ TEST(Conv2DWinogradKernel, OnlyFor3x3Stride1) {
   s.conv_algo = ConvAlgo::WinogradF2;
   EXPECT_FALSE(kernels::winograd_applies(s));
   EXPECT_THROW(kernels::build_kernel(s, Halide::get_host_target()), std::invalid_argument);
+  EXPECT_THROW(
+      kernels::build_kernel(with_kind(s, Kind::WinogradWeights), Halide::get_host_target()),
+      std::invalid_argument);
   EXPECT_EQ(kernels::default_conv_algo(s), ConvAlgo::Direct);
 }
 
@@ -187,10 +205,14 @@ TEST(Conv2DWinogradKernel, DefaultRule) {
   };
   EXPECT_EQ(algo(224, 64, 3, 1, 64), ConvAlgo::WinogradF4);
   EXPECT_EQ(algo(56, 64, 3, 1, 64), ConvAlgo::WinogradF4);
-  EXPECT_EQ(algo(28, 512, 3, 1, 512), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(28, 512, 3, 1, 512), ConvAlgo::WinogradF4);
+  EXPECT_EQ(algo(28, 96, 3, 1, 128), ConvAlgo::WinogradF4);
   EXPECT_EQ(algo(14, 144, 3, 1, 288), ConvAlgo::WinogradF2);
-  EXPECT_EQ(algo(14, 256, 3, 1, 256), ConvAlgo::Direct);  // 4 MiB of transformed weights
-  EXPECT_EQ(algo(7, 512, 3, 1, 512), ConvAlgo::Direct);
+  EXPECT_EQ(algo(14, 512, 3, 1, 512), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(13, 384, 3, 1, 256), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(7, 512, 3, 1, 512), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(6, 512, 3, 1, 512), ConvAlgo::Direct);
+  EXPECT_EQ(algo(14, 32, 3, 1, 64), ConvAlgo::Direct);
   EXPECT_EQ(algo(224, 3, 3, 1, 64), ConvAlgo::Direct);
   EXPECT_EQ(algo(56, 64, 3, 2, 64), ConvAlgo::Direct);
   EXPECT_EQ(algo(56, 64, 5, 1, 64), ConvAlgo::Direct);

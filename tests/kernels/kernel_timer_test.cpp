@@ -43,6 +43,19 @@ TEST(KernelTimer, TunedScheduleAgreesAndAnotherComputationDoesNot) {
   EXPECT_FALSE(kernels::same_outputs(time_kernel(s, conv_shapes(s, 2), "host", 2), base));
 }
 
+// A Winograd convolution takes the direct one's shapes: its raw weights are
+// transformed before the runs, so both compute the same outputs.
+TEST(KernelTimer, WinogradTakesRawWeights) {
+  KernelSpec s = window_spec(Kind::Conv2D, 9, 9, 16, 24, 3, 3, 1, 1, true);
+  const KernelRun direct = time_kernel(s, conv_shapes(s, 2), "host", 1);
+  for (kernels::ConvAlgo algo : {kernels::ConvAlgo::WinogradF2, kernels::ConvAlgo::WinogradF4}) {
+    KernelSpec w = s;
+    w.conv_algo = algo;
+    EXPECT_TRUE(kernels::same_outputs(time_kernel(w, conv_shapes(s, 2), "host", 1), direct))
+        << kernels::conv_algo_name(algo);
+  }
+}
+
 TEST(KernelTimer, OutputCheckTolerance) {
   KernelRun a, b;
   b.outputs = {{100.0f, -3.0f, 0.0f}};
