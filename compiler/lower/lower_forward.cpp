@@ -41,7 +41,8 @@ Step softmax_step(const Lowering& l, const Node& n, int logits_tensor) {
 void batchnorm_forward(Lowering& l, const Node& n, bool training, Operand x, Operand out,
                        std::vector<Step>* steps) {
   int64_t c = n.shape.back(), rows = ir::num_elements(n.shape) / c;
-  Step st = forward_step(training ? Kind::BatchNormTraining : Kind::BatchNormInference, n, "forward");
+  Step st =
+      forward_step(training ? Kind::BatchNormTraining : Kind::BatchNormInference, n, "forward");
   st.spec.in_c = st.spec.out_c = c;
   st.spec.in_h = st.spec.out_h = rows;
   st.spec.in_w = st.spec.out_w = 1;
@@ -166,9 +167,9 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
     } else {
       l.value[n.id] = {Space::Arena, l.new_tensor(n.name, ir::num_elements(n.shape))};
     }
-    bool softmax = n.attrs.activation == Activation::Softmax &&
-                   (n.kind == OpKind::Conv2D || n.kind == OpKind::Dense ||
-                    n.kind == OpKind::Activation);
+    bool softmax =
+        n.attrs.activation == Activation::Softmax &&
+        (n.kind == OpKind::Conv2D || n.kind == OpKind::Dense || n.kind == OpKind::Activation);
     // With a softmax, the layer itself writes logits; a softmax step (inference)
     // or the cross-entropy step (training output) turns them into probabilities.
     Operand out = l.output_of(n.id);
@@ -177,21 +178,27 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
       out = l.arena(l.logits[n.id], n.shape);
     }
     Operand x = l.output_of(in->id);
+    // A matrix product over `rows` rows of in_c features per image: a Dense
+    // layer, or a 1x1 convolution over its pixels.
+    auto dense_forward = [&](const char* purpose, int64_t in_c, int64_t rows) {
+      Step st = forward_step(Kind::Dense, n, purpose);
+      st.spec.in_c = in_c;
+      st.spec.out_c = n.attrs.filters;
+      st.spec.out_h = st.spec.out_w = 1;
+      st.spec.act = kernel_act(n.attrs.activation);
+      st.spec.use_bias = layer_has_bias(n);
+      st.spec.rows_per_image = rows;
+      x.extents = {in_c};
+      out.extents = {n.attrs.filters};
+      x.rows_per_image = out.rows_per_image = rows;
+      return st;
+    };
     switch (n.kind) {
       case OpKind::Conv2D: {
         if (l.as_gemm(n)) {
           // The kernel [1, 1, c_in, c_out] is the Dense kernel [c_in, c_out]; pixels are rows.
-          Step st = forward_step(Kind::Dense, n, "forward, 1x1 as a matrix product");
-          int64_t c_in = in->shape.back(), rows = n.shape[0] * n.shape[1];
-          st.spec.in_c = c_in;
-          st.spec.out_c = n.attrs.filters;
-          st.spec.out_h = st.spec.out_w = 1;
-          st.spec.act = kernel_act(n.attrs.activation);
-          st.spec.use_bias = layer_has_bias(n);
-          x.extents = {c_in};
-          out.extents = {n.attrs.filters};
-          x.rows_per_image = out.rows_per_image = rows;
-          st.spec.rows_per_image = rows;
+          const int64_t rows = n.shape[0] * n.shape[1];
+          Step st = dense_forward("forward, 1x1 as a matrix product", in->shape.back(), rows);
           // Channel slices of wider tensors: rows are that many floats apart.
           if (int64_t p = l.value[in->id].pixel_stride; p > 0) {
             st.spec.in_pixel_stride = p;
@@ -269,19 +276,8 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         break;
       }
       case OpKind::Dense: {
-        Step st = forward_step(Kind::Dense, n, "forward");
-        int64_t in_features = in->shape.back();
-        int64_t rows = ir::num_elements(in->shape) / in_features;
-        st.spec.in_c = in_features;
-        st.spec.out_c = n.attrs.filters;
-        st.spec.out_h = st.spec.out_w = 1;
-        st.spec.act = kernel_act(n.attrs.activation);
-        st.spec.use_bias = layer_has_bias(n);
-        x.extents = {in_features};
-        x.rows_per_image = rows;
-        out.extents = {n.attrs.filters};
-        out.rows_per_image = rows;
-        st.spec.rows_per_image = rows;
+        const int64_t in_features = in->shape.back();
+        Step st = dense_forward("forward", in_features, ir::num_elements(in->shape) / in_features);
         st.operands["input"] = x;
         st.operands["weights"] = l.layer_param(n, "kernel");
         if (st.spec.use_bias) st.operands["bias"] = l.layer_param(n, "bias");
@@ -295,7 +291,8 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         Step st = forward_step(Kind::Pool2D, n, "forward");
         image_dims(in->shape, &st.spec.in_h, &st.spec.in_w, &st.spec.in_c);
         bool global = n.kind == OpKind::GlobalAvgPool2D;
-        st.spec.pool = n.kind == OpKind::MaxPool2D ? kernels::PoolKind::Max : kernels::PoolKind::Avg;
+        st.spec.pool =
+            n.kind == OpKind::MaxPool2D ? kernels::PoolKind::Max : kernels::PoolKind::Avg;
         st.spec.kernel_h = global ? st.spec.in_h : n.attrs.kernel_h;
         st.spec.kernel_w = global ? st.spec.in_w : n.attrs.kernel_w;
         st.spec.stride_h = global ? 1 : n.attrs.stride_h;
@@ -312,7 +309,8 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         if (softmax) {
           // The logits are the input itself; the softmax or loss step below reads it.
           if (x.space != Space::Arena) {
-            throw Error("layer '" + n.name + "': a softmax directly on the model input is not supported");
+            throw Error("layer '" + n.name +
+                        "': a softmax directly on the model input is not supported");
           }
           l.logits[n.id] = l.value[in->id].tensor;
           break;
@@ -328,7 +326,9 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         steps->push_back(st);
         break;
       }
-      case OpKind::BatchNorm: batchnorm_forward(l, n, training, x, out, steps); break;
+      case OpKind::BatchNorm:
+        batchnorm_forward(l, n, training, x, out, steps);
+        break;
       case OpKind::Dropout: {  // training only: at inference it is a view
         int64_t elems = ir::num_elements(n.shape);
         Step st = elementwise_step(Kind::Dropout, n.name, "forward", elems);
@@ -360,7 +360,9 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         steps->push_back(st);
         break;
       }
-      case OpKind::Concat: concat_forward(l, n, out, steps); break;
+      case OpKind::Concat:
+        concat_forward(l, n, out, steps);
+        break;
       case OpKind::ChannelSlice: {
         // Its channels of the merged convolution, into a tensor of its own, with
         // its activation applied unless the merged convolution applied it.

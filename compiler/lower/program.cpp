@@ -142,15 +142,8 @@ Operand Lowering::layer_param(const ir::Node& n, const std::string& suffix) {
       for (const ir::Attrs::MergedPart& part : n.attrs.merged) {
         MergedWeights::Part p;
         p.channels = part.filters;
-        if (!part.folded_batchnorm.empty()) {
-          const BatchNormFold& f = fold(part.layer, part.folded_batchnorm, part.folded_epsilon);
-          p.derived = true;
-          p.kernel = f.derived_kernel;
-          p.bias = f.derived_bias;
-        } else {
-          p.kernel = params.at(part.layer + ".kernel").offset;
-          if (part.use_bias) p.bias = params.at(part.layer + ".bias").offset;
-        }
+        own_weights(part.layer, part.use_bias, part.folded_batchnorm, part.folded_epsilon,
+                    &p.kernel, &p.bias, &p.derived);
         m.rows = params.at(part.layer + ".kernel").size / part.filters;
         m.parts.push_back(p);
       }
@@ -199,8 +192,9 @@ void check_supported(const ir::Graph& g, bool training) {
     problems.push_back("layer '" + n.name + "' (" + ir::op_name(n.kind) + "): " + why);
   };
   for (const ir::Node& n : g.nodes) {
-    bool softmax = n.attrs.activation == ir::Activation::Softmax &&
-                   (n.kind == OpKind::Conv2D || n.kind == OpKind::Dense || n.kind == OpKind::Activation);
+    bool softmax =
+        n.attrs.activation == ir::Activation::Softmax &&
+        (n.kind == OpKind::Conv2D || n.kind == OpKind::Dense || n.kind == OpKind::Activation);
     if (training && softmax && n.id != g.output) {
       refuse(n, "a softmax before the last layer cannot be trained; use it only on the output");
     }
@@ -208,8 +202,10 @@ void check_supported(const ir::Graph& g, bool training) {
   if (training) {
     const ir::Node& out = g.node(g.output);
     if (out.attrs.activation != ir::Activation::Softmax ||
-        (out.kind != OpKind::Dense && out.kind != OpKind::Activation && out.kind != OpKind::Conv2D)) {
-      refuse(out, "training uses categorical cross-entropy, which needs a softmax on the last layer");
+        (out.kind != OpKind::Dense && out.kind != OpKind::Activation &&
+         out.kind != OpKind::Conv2D)) {
+      refuse(out,
+             "training uses categorical cross-entropy, which needs a softmax on the last layer");
     } else if (out.shape.size() != 1) {
       refuse(out, "the softmax output must be flat ([classes]); add a Flatten or a pooling layer");
     }
@@ -218,7 +214,8 @@ void check_supported(const ir::Graph& g, bool training) {
   std::ostringstream msg;
   msg << "model '" << g.name << "' cannot be compiled for this target:";
   for (const std::string& p : problems) msg << "\n  " << p;
-  msg << "\nChange these layers, or compile without training (--inference-only) where training is the cause.";
+  msg << "\nChange these layers, or compile without training (--inference-only) where training is "
+         "the cause.";
   throw Error(msg.str());
 }
 
