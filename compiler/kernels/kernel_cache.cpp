@@ -113,7 +113,7 @@ KernelCache::KernelCache(std::string cache_dir, std::string target_string)
 }
 
 std::string KernelCache::symbol(const KernelSpec& spec) const {
-  std::string key = spec.key() + "|schedule=" + std::to_string(kScheduleVersion) +
+  std::string key = spec.key() + "|schedule=" + std::to_string(schedule_version(spec.kind)) +
                     "|target=" + target_ + "|halide=" + kHalideVersion;
   if (cuda_) key += "|gpu_schedule=" + std::to_string(kGpuScheduleVersion);
   return std::string("cnnc_") + kind_name(spec.kind) + "_" + hex16(fnv1a64(key));
