@@ -25,8 +25,8 @@ done
 ((${#models[@]})) || models=(lenet5 alexnet alexnet_lrn vgg16 googlenet resnet50)
 [[ -x $cnnc ]] || { echo "passes_equivalence_all.sh: no cnnc at $cnnc (build first)" >&2; exit 2; }
 
-# The number after "error" on the line that starts with $1.
-error_of() { sed -n "s/^$1.*error \([^ ]*\)\$/\1/p" <<<"$2"; }
+# The error (last word) on the line of the test's output that starts with $1.
+error_of() { awk -v what="$1" 'index($0, what) == 1 { print $NF }' <<<"$2"; }
 
 failed=0
 printf '%-12s %-12s %-12s %-12s %8s  %s\n' model inference training checkpoint seconds result
