@@ -113,16 +113,19 @@ detail::ConvTile choose_pixel_tile(int64_t channels, int64_t image, bool exact, 
 std::string schedule_pixel_gemm(Func out, Func acc, Func w_tile, const RVar& k, const KernelSpec& s,
                                 const Target& t) {
   const int64_t image = s.rows_per_image;
-  // Small images (14x14, 7x7) are blocks whole, the last row tile of each
-  // shifted inwards; larger ones blocks of about an eighth, a whole number
-  // of exact row tiles.
+  // Small images (14x14, 7x7) are blocks whole. Expanding products over
+  // larger ones copy every o tile per block of rows, so blocks of about an
+  // eighth of the image, of row tiles that divide it (none recomputed); the
+  // others copy each o tile once, so blocks of about 32 rows, many tasks
+  // that balance the cores under load. Other tails shift inwards.
   const bool whole = image <= 256;
-  const detail::ConvTile tile =
-      detail::tuned_tile(choose_pixel_tile(s.out_c, image, !whole, t), s.schedule, s.out_c, image);
+  const bool expanding = !whole && s.out_c >= s.in_c && s.out_c <= image;
+  const detail::ConvTile tile = detail::tuned_tile(choose_pixel_tile(s.out_c, image, expanding, t),
+                                                   s.schedule, s.out_c, image);
   if (tile.lanes == 0) return "";
   const int tile_o = tile.vectors * tile.lanes, tile_r = tile.columns;
   const int64_t tiles = image / tile_r;
-  int64_t block = std::max<int64_t>(tiles / 8, 1);
+  int64_t block = std::clamp<int64_t>(expanding ? tiles / 8 : 32 / tile_r, 1, tiles);
   while (tiles % block != 0) --block;
   block = whole ? image : block * tile_r;
   Var o = out.args()[0], row = out.args()[1], oo("oo"), oi("oi"), rb("rb"), rr("rr"), ro("ro"),
@@ -132,8 +135,8 @@ std::string schedule_pixel_gemm(Func out, Func acc, Func w_tile, const RVar& k, 
       .split(rr, ro, ri, tile_r, TailStrategy::ShiftInwards);
   std::string how = "pixel gemm " + std::to_string(tile_o) + "o x " + std::to_string(tile_r) +
                     "r, blocks of " + std::to_string(block) + " rows";
-  if (s.out_c >= s.in_c && s.out_c <= image) {
-    // Expanding: each task writes whole output rows, copying every o tile.
+  if (expanding) {
+    // Each task writes whole output rows.
     out.reorder(oi, ri, ro, oo, rb).parallel(rb);
     how += ", all o tiles per block";
   } else {
