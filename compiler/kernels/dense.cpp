@@ -73,6 +73,83 @@ std::string schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, 
               : ", gemv " + std::to_string(block) + "o below " + std::to_string(tile_r) + " rows");
 }
 
+// The register tile of a 1x1 convolution over pixels: channel vectors by
+// rows, the accumulators, the weight vectors and a broadcast within the
+// vector registers (64o x 7r spills one per step). With `exact`, only row
+// counts that divide the image. Cost as in choose_conv_tile: work computed in
+// vain (channels, rows recomputed at the end of an image), loads per FMA, too
+// few accumulators to hide the FMA latency.
+detail::ConvTile choose_pixel_tile(int64_t channels, int64_t image, bool exact, const Target& t) {
+  const int natural = std::max(t.natural_vector_size<float>(), 8);
+  const int lanes = channels >= natural ? natural : channels >= 8 ? 8 : 0;
+  const int registers = t.has_feature(Target::AVX512) ? 32 : 16;
+  auto waste = [](int64_t extent, int64_t tile) {
+    return static_cast<double>((extent + tile - 1) / tile * tile) / static_cast<double>(extent);
+  };
+  detail::ConvTile best;
+  double best_cost = 1e30;
+  for (int cv = 1; lanes > 0 && cv <= 4 && cv * lanes <= channels; ++cv) {
+    for (int tr = 1; tr <= 14 && tr <= image; ++tr) {
+      if ((exact && image % tr != 0) || cv * tr + cv + 1 > registers) continue;
+      const double loads = static_cast<double>(cv + tr) / (cv * tr);
+      const double latency = cv * tr < 12 ? 12.0 / (cv * tr) : 1.0;
+      const double cost =
+          waste(channels, cv * lanes) * waste(image, tr) * std::max(1.0 + 0.5 * loads, latency);
+      if (cost < best_cost - 1e-9) best_cost = cost, best = detail::ConvTile{lanes, cv, tr};
+    }
+  }
+  return best;
+}
+
+// A 1x1 convolution over pixels: out(o, row) = f(acc(o, row)), each call a
+// whole number of images of `rows_per_image` rows. A register tile of channel
+// vectors by rows, the reduction over all of `k` just outside it; each o
+// tile of the weights is copied contiguously first and re-read by the row
+// tiles from L1/L2. Expanding products over many pixels run blocks of rows
+// as tasks, each writing whole output rows (all its o tiles); the others copy
+// each o tile once and run its row blocks as tasks (parallel o tiles too, so
+// that 7x7 images keep both cores busy). Returns "" when the channels are too
+// few for vectors.
+std::string schedule_pixel_gemm(Func out, Func acc, Func w_tile, const RVar& k, const KernelSpec& s,
+                                const Target& t) {
+  const int64_t image = s.rows_per_image;
+  // Small images (14x14, 7x7) are blocks whole. Expanding products over
+  // larger ones copy every o tile per block of rows, so blocks of about an
+  // eighth of the image, of row tiles that divide it (none recomputed); the
+  // others copy each o tile once, so blocks of about 32 rows, many tasks
+  // that balance the cores under load. Other tails shift inwards.
+  const bool whole = image <= 256;
+  const bool expanding = !whole && s.out_c >= s.in_c && s.out_c <= image;
+  const detail::ConvTile tile = detail::tuned_tile(choose_pixel_tile(s.out_c, image, expanding, t),
+                                                   s.schedule, s.out_c, image);
+  if (tile.lanes == 0) return "";
+  const int tile_o = tile.vectors * tile.lanes, tile_r = tile.columns;
+  const int64_t tiles = image / tile_r;
+  int64_t block = std::clamp<int64_t>(expanding ? tiles / 8 : 32 / tile_r, 1, tiles);
+  while (tiles % block != 0) --block;
+  block = whole ? image : block * tile_r;
+  Var o = out.args()[0], row = out.args()[1], oo("oo"), oi("oi"), rb("rb"), rr("rr"), ro("ro"),
+      ri("ri");
+  out.split(o, oo, oi, tile_o, TailStrategy::ShiftInwards)
+      .split(row, rb, rr, static_cast<int>(block), TailStrategy::ShiftInwards)
+      .split(rr, ro, ri, tile_r, TailStrategy::ShiftInwards);
+  std::string how = "pixel gemm " + std::to_string(tile_o) + "o x " + std::to_string(tile_r) +
+                    "r, blocks of " + std::to_string(block) + " rows";
+  if (expanding) {
+    // Each task writes whole output rows.
+    out.reorder(oi, ri, ro, oo, rb).parallel(rb);
+    how += ", all o tiles per block";
+  } else {
+    // Each o tile copied once, its row blocks run as parallel tasks.
+    out.reorder(oi, ri, ro, rb, oo).parallel(oo).parallel(rb);
+  }
+  out.vectorize(oi, tile.lanes).unroll(oi).unroll(ri);
+  w_tile.compute_at(out, oo).vectorize(w_tile.args()[0], tile.lanes, TailStrategy::GuardWithIf);
+  acc.compute_at(out, ro).vectorize(o, tile.lanes).unroll(o).unroll(row);
+  acc.update().reorder(o, row, k).vectorize(o, tile.lanes).unroll(o).unroll(row);
+  return how;
+}
+
 // out(o, i) = acc(o, i), reduced over rows: vectors of o by 4 values of i.
 void schedule_outer_product_sum(Func out, Func acc, const RVar& row, int64_t out_extent,
                                 int64_t in_extent, const Target& t) {
@@ -127,8 +204,7 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   }
   Expr residual = 0.0f;
   if (s.residual) {
-    ImageParam r =
-        detail::make_strided_input("residual", {s.out_c}, true, s.residual_pixel_stride);
+    ImageParam r = detail::make_strided_input("residual", {s.out_c}, true, s.residual_pixel_stride);
     inputs.push_back(r);
     residual = r(o, row);
   }
@@ -150,7 +226,10 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
     // each row tile. (Fewer rows, GEMV, read every weight once: a copy would
     // double that.)
     Func w_tile = s.rows_per_image >= kTileRows ? Func(weights.in()) : Func();
-    how = schedule_row_matvec(output, acc, w_tile, k, s.out_c, s.schedule, t);
+    if (w_tile.defined()) how = schedule_pixel_gemm(output, acc, w_tile, k, s, t);
+    if (!w_tile.defined() || how.empty()) {
+      how = schedule_row_matvec(output, acc, w_tile, k, s.out_c, s.schedule, t);
+    }
   }
   BuiltKernel built = detail::finish_kernel(inputs, {output});
   built.schedule = how;

@@ -25,7 +25,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardFilter:
       return 33;
     case Kind::Dense:
-      return 33;
+      return 501;
     case Kind::DenseBackwardData:
       return 33;
     case Kind::DenseBackwardWeights:

@@ -109,6 +109,54 @@ TEST(DenseKernel, ResidualAndChannelSlices) {
   }
 }
 
+// Each schedule path of a 1x1 convolution over pixels, against the reference
+// with a fused residual and channel slices: a large image (over 256 pixels)
+// in blocks of exact row tiles, expanding (each block runs every o tile) or
+// not (blocks per o tile); small images whole, the last row tile shifted;
+// a tuned tile whose rows do not divide the image; one image and several.
+TEST(DenseKernel, PixelScheduleMatchesReference) {
+  struct Case {
+    int64_t in_c, out_c, image;
+    int tile_vectors, tile_rows;  // 0: the default tile
+  };
+  const Case cases[] = {{24, 40, 300, 0, 0},  {37, 130, 300, 0, 0}, {70, 20, 300, 0, 0},
+                        {64, 96, 49, 0, 0},   {50, 33, 196, 0, 0},  {24, 40, 300, 3, 11},
+                        {70, 20, 300, 1, 13}, {64, 96, 49, 2, 5}};
+  for (const Case& c : cases) {
+    KernelSpec s = dense_spec(Kind::Dense, c.in_c, c.out_c, Act::Relu, true);
+    s.rows_per_image = c.image;
+    s.residual = true;
+    s.in_pixel_stride = s.in_c + 3;
+    s.out_pixel_stride = s.out_c + 1;
+    s.residual_pixel_stride = s.out_c + 2;
+    s.schedule.tile_vectors = c.tile_vectors;
+    s.schedule.tile_columns = c.tile_rows;
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    SCOPED_TRACE(k.kernel().schedule);
+    for (int64_t rows : {c.image, 3 * c.image}) {
+      const Vec input = random_vec(rows * s.in_c, 31);
+      const Vec weights = random_vec(s.in_c * s.out_c, 32);
+      const Vec bias = random_vec(s.out_c, 33);
+      const Vec residual = random_vec(rows * s.out_c, 34);
+      std::vector<Halide::Buffer<>> inputs = {
+          channel_slice_buffer(input, flat(s.in_c, rows), static_cast<int>(s.in_pixel_stride), 2),
+          to_buffer(weights, flat(s.out_c, s.in_c)), to_buffer(bias, {static_cast<int>(s.out_c)}),
+          channel_slice_buffer(residual, flat(s.out_c, rows),
+                               static_cast<int>(s.residual_pixel_stride), 1)};
+      const int stride = static_cast<int>(s.out_pixel_stride);
+      std::vector<Halide::Buffer<>> outputs = {
+          channel_slice_buffer(Vec(rows * s.out_c), flat(s.out_c, rows), stride, 1)};
+      k.run_into(inputs, outputs);
+      bool untouched = false;
+      const Vec got = from_channel_slice(Halide::Buffer<float>(outputs[0]), stride, 1, &untouched);
+      const Vec want = reference::dense(s, rows, input, weights, bias, residual);
+      EXPECT_LE(relative_error(got, want), kTolerance) << "rows " << rows;
+      EXPECT_TRUE(untouched) << "rows " << rows << ": wrote outside its channels";
+    }
+  }
+}
+
 TEST(DenseBackwardDataKernel, MatchesReference) {
   for (const KernelSpec& forward : dense_specs()) {
     const KernelSpec s = with_kind(forward, Kind::DenseBackwardData);
