@@ -23,13 +23,13 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardData:
       return 33;
     case Kind::Conv2DBackwardFilter:
-      return 33;
+      return 700;
     case Kind::Dense:
       return 33;
     case Kind::DenseBackwardData:
       return 33;
     case Kind::DenseBackwardWeights:
-      return 33;
+      return 701;
     case Kind::Pool2D:
       return 33;
     case Kind::Pool2DBackward:

@@ -89,6 +89,7 @@ void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
 
   Step weights = base;
   weights.spec.kind = Kind::DenseBackwardWeights;
+  weights.spec.rows_per_image = rows;
   weights.purpose = "backward weights";
   Operand x = l.output_of(in.id);
   x.extents = {in_features};
