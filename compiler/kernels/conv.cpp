@@ -28,6 +28,14 @@ int divisor_at_most(int64_t n, int64_t cap) {
   return best;
 }
 
+// The vector width of a CPU filter gradient's output channels: 16 (with
+// AVX-512) when they are a multiple of 16 or so many that rounding them up to
+// one wastes little, else 8. d_output is zero-extended to a multiple of it.
+int filter_lanes(const KernelSpec& s, const Target& t) {
+  const bool wide = t.natural_vector_size<float>() >= 16;
+  return wide && (s.out_c % 16 == 0 || s.out_c > 64) ? 16 : 8;
+}
+
 // Parallel tasks a weight gradient's images are split into: each sums its
 // images into a partial gradient of its own, the partials are added at the
 // end. More tasks than cores balance the load; each costs a partial.
@@ -40,14 +48,14 @@ constexpr int kGradientTasks = 8;
 // task's partial sum. The chunk's rows stay in cache across all the tiles,
 // so each input and gradient pixel is read from memory once. Tasks of a few
 // images run in parallel; their partials are added at the end. `dout` has
-// out_c rounded up to a multiple of 8 (zero-extended). The bias gradient:
+// out_c rounded up to a multiple of filter_lanes (zero-extended). The bias gradient:
 // one pass over d_output per task, all channels at once. Defines d_weights
 // and d_bias (when defined) and returns a description for profiles.
 std::string cpu_conv2d_backward_filter(Func d_weights, Func d_bias, Var co, Var ci, Var kx, Var ky,
                                        Func dout, Func padded, Func d_output, Expr batch,
                                        const KernelSpec& s, const Target& t) {
-  const int lanes = s.out_c % 16 == 0 && t.natural_vector_size<float>() >= 16 ? 16 : 8;
-  const int64_t out_c = (s.out_c + 7) / 8 * 8;
+  const int lanes = filter_lanes(s, t);
+  const int64_t out_c = (s.out_c + lanes - 1) / lanes * lanes;
   const int max_accumulators = t.natural_vector_size<float>() >= 16 ? 24 : 12;
   int vectors = 1;
   for (int v : {3, 2}) {
@@ -230,9 +238,24 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   }
   Expr ox = tx / sw - r.y + (rx - 1), oy = ty / sh - r.z + (ry - 1);
   Func acc("conv_bwd_data_acc"), d_input("d_input");
-  acc(c, x, y, n) = 0.0f;
-  acc(c, x, y, n) += weights_t(c, r.x, tap_x, tap_y) * padded(r.x, ox, oy, n);
-  d_input(c, x, y, n) = acc(c, x, y, n);
+  // A strided 1x1 convolution without padding: only the pixels it read get
+  // a gradient, a matrix product over the output pixels; the others are 0.
+  // (Gathered as above, 3 of 4 pixels would multiply zero weights.)
+  const bool scatter = !detail::is_gpu(t) && kw == 1 && kh == 1 && sw * sh > 1 && s.in_c >= 8 &&
+                       s.pad_left == 0 && s.pad_top == 0;
+  Func product("conv_bwd_data_product");
+  if (scatter) {
+    acc(c, x, y, n) = 0.0f;
+    acc(c, x, y, n) += weights_t(c, r.x, r.y, r.z) * d_output(r.x, x + r.y, y + r.z, n);
+    product(c, x, y, n) = acc(c, x, y, n);
+    const int last_x = static_cast<int>(s.out_w) - 1, last_y = static_cast<int>(s.out_h) - 1;
+    d_input(c, x, y, n) = select(x % sw == 0 && y % sh == 0,
+                                 product(c, min(x / sw, last_x), min(y / sh, last_y), n), 0.0f);
+  } else {
+    acc(c, x, y, n) = 0.0f;
+    acc(c, x, y, n) += weights_t(c, r.x, tap_x, tap_y) * padded(r.x, ox, oy, n);
+    d_input(c, x, y, n) = acc(c, x, y, n);
+  }
   constrain_output(d_input, {s.in_c, s.in_w, s.in_h}, true);
   // Schedule: the transposed weights once, then the forward convolution's
   // schedule for the equivalent convolution (in_c outputs over in_w x in_h).
@@ -245,6 +268,21 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     detail::gpu_root(weights_t);
     detail::gpu_conv_forward(d_input, acc, {r.x, r.y, r.z}, equiv);
+  } else if (scatter) {
+    weights_t.compute_root();
+    const int lanes = channel_lanes(s.in_c, t);
+    if (lanes > 0) weights_t.vectorize(c, lanes, TailStrategy::ShiftInwards);
+    // The product: a 1x1 convolution from out_c to in_c channels over the
+    // output pixels.
+    equiv.in_w = equiv.out_w = s.out_w, equiv.in_h = equiv.out_h = s.out_h;
+    equiv.pad_left = equiv.pad_top = 0;
+    product.compute_root();
+    how = detail::schedule_conv_forward(product, acc, Func(d_output), false, Func(),
+                                        {r.x, r.y, r.z}, equiv, t) +
+          ", scattered";
+    Var yn("yn");
+    d_input.fuse(y, n, yn).parallel(yn);
+    if (lanes > 0) d_input.vectorize(c, lanes, TailStrategy::GuardWithIf);
   } else {
     weights_t.compute_root();
     const int lanes = channel_lanes(s.in_c, t);
@@ -264,8 +302,8 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   Expr batch = d_output.dim(3).extent();
   Var co("co"), ci("ci"), kx("kx"), ky("ky");
   // The input zero-bordered (a copy, when a window crosses the border) and,
-  // on a CPU, d_output zero-extended to a multiple of 8 channels (on a GPU
-  // both are read inline).
+  // on a CPU, d_output zero-extended to a multiple of the vector width (on a
+  // GPU both are read inline).
   const int pl = static_cast<int>(s.pad_left), pt = static_cast<int>(s.pad_top);
   const bool needs_padding = pl > 0 || pt > 0 || (s.out_w - 1) * s.stride_w + s.kernel_w > s.in_w ||
                              (s.out_h - 1) * s.stride_h + s.kernel_h > s.in_h;
@@ -279,13 +317,13 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   } else {
     padded(c, x, y, n) = input(c, x, y, n);
   }
-  // On a CPU, out_c not a multiple of 8 is rounded up to one (the tiles).
-  const bool rounded = !detail::is_gpu(t) && s.out_c % 8 != 0;
-  if (rounded) {
+  // On a CPU, out_c is rounded up to a multiple of the vector width.
+  const int lanes = detail::is_gpu(t) ? 1 : filter_lanes(s, t);
+  if (s.out_c % lanes != 0) {
     const int oc = static_cast<int>(s.out_c);
-    const int extent = (oc + 7) / 8 * 8;
+    const int extent = (oc + lanes - 1) / lanes * lanes;
     dout(c, x, y, n) = select(c < oc, d_output(min(c, oc - 1), x, y, n), 0.0f);
-    dout.compute_root().bound(c, 0, extent).vectorize(c, 8).parallel(y);
+    dout.compute_root().bound(c, 0, extent).vectorize(c, lanes).parallel(y);
   } else {
     dout(c, x, y, n) = d_output(c, x, y, n);
   }

@@ -21,9 +21,9 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2D:
       return 33;
     case Kind::Conv2DBackwardData:
-      return 33;
+      return 702;
     case Kind::Conv2DBackwardFilter:
-      return 700;
+      return 703;
     case Kind::Dense:
       return 33;
     case Kind::DenseBackwardData:
