@@ -47,7 +47,7 @@ inline int schedule_version(Kind kind) {
     case Kind::BatchNormInference:
       return 33;
     case Kind::BatchNormTraining:
-      return 33;
+      return 704;
     case Kind::BatchNormBackward:
       return 33;
     case Kind::Dropout:
