@@ -63,8 +63,11 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Func d_bias, Var co, Var 
   }
   const int tile_co = vectors * lanes;
   const int tile_ci = divisor_at_most(s.in_c, std::min(8, max_accumulators / vectors));
-  // Too few accumulators for the FMA latency: kernel columns join the tile.
+  // Too few accumulators for the FMA latency: kernel columns join the tile,
+  // and its rows too when all fit in AVX-512's 32 registers (a first layer).
   const bool tile_kx = vectors * tile_ci < 4 && s.kernel_w <= 8;
+  const bool tile_ky = tile_kx && max_accumulators >= 24 &&
+                       vectors * tile_ci * s.kernel_w * s.kernel_h <= 25;
   // Chunks of about 64 pixels: whole output rows, a divisor of out_h of them.
   const int rows = divisor_at_most(s.out_h, std::max<int64_t>(1, 64 / s.out_w));
   const int out_w = static_cast<int>(s.out_w), chunks = static_cast<int>(s.out_h) / rows;
@@ -101,14 +104,19 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Func d_bias, Var co, Var 
       .split(ci, cio, cii, tile_ci, TailStrategy::GuardWithIf)
       .vectorize(coi, lanes)
       .unroll(cii);
-  if (tile_kx) {
+  if (tile_ky) {
+    p.reorder(coi, cii, kx, ky, coo, cio, rp.x, rp.y, task).unroll(kx).unroll(ky);
+  } else if (tile_kx) {
     p.reorder(coi, cii, kx, coo, cio, ky, rp.x, rp.y, task).unroll(kx);
   } else {
     p.reorder(coi, cii, coo, cio, kx, ky, rp.x, rp.y, task);
   }
   p.parallel(task);
   chunk.compute_at(partial, coo).vectorize(co, lanes).unroll(ci);
-  if (tile_kx) {
+  if (tile_ky) {
+    chunk.unroll(kx).unroll(ky);
+    chunk.update().reorder(co, ci, kx, ky, rc.x, rc.y, cy, cn).unroll(kx).unroll(ky);
+  } else if (tile_kx) {
     chunk.unroll(kx);
     chunk.update().reorder(co, ci, kx, rc.x, rc.y, ky, cy, cn).unroll(kx);
   } else {
@@ -139,7 +147,7 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Func d_bias, Var co, Var 
     }
   }
   return "chunks of " + std::to_string(rows) + " rows, " + std::to_string(tile_co) + "co x " +
-         std::to_string(tile_ci) + "ci" + (tile_kx ? " x kw" : "");
+         std::to_string(tile_ci) + "ci" + (tile_ky ? " x kw x kh" : tile_kx ? " x kw" : "");
 }
 
 }  // namespace

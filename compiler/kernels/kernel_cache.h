@@ -23,7 +23,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardData:
       return 702;
     case Kind::Conv2DBackwardFilter:
-      return 703;
+      return 705;
     case Kind::Dense:
       return 33;
     case Kind::DenseBackwardData:

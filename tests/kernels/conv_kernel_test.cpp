@@ -265,6 +265,9 @@ TEST(Conv2DBackwardFilterKernel, MatchesReference) {
   // LeNet's conv3: 120 output channels, rounded up to 128 for 16-lane vectors.
   specs.push_back(window_spec(Kind::Conv2D, 7, 7, 16, 120, 5, 5, 1, 1, true));
   specs.back().use_bias = true;
+  // LeNet's conv1: one input channel, the whole 5x5 kernel in the register tile.
+  specs.push_back(window_spec(Kind::Conv2D, 28, 28, 1, 6, 5, 5, 1, 1, true));
+  specs.back().use_bias = true;
   for (const KernelSpec& forward : specs) {
     const KernelSpec s = with_kind(forward, Kind::Conv2DBackwardFilter);
     SCOPED_TRACE(s.key());
