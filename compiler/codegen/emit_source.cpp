@@ -189,9 +189,11 @@ void emit_host_model(const ModelSource& m, int64_t statistics_floats, std::ostri
       << "  float* statistics = state_->statistics.data();\n"
       << "  cnnc::abi::StepClock clock(state_->step_seconds);\n"
       << "  copy_statistics(params, statistics, true);\n"
-      << "  train_batch(arena, params, grads, images, labels, n, dropout_seed, step, false, clock);\n"
-      << "  cnnc::StepResult r = cnnc::abi::summarize(arena + " << p.tensors.at(p.loss_tensor).offset
-      << ", arena + " << p.tensors.at(p.probs_tensor).offset << ", labels, n, kOutputSize, penalty);\n"
+      << "  train_batch(arena, params, grads, images, labels, n, dropout_seed, step, false, "
+         "clock);\n"
+      << "  cnnc::StepResult r = cnnc::abi::summarize(arena + "
+      << p.tensors.at(p.loss_tensor).offset << ", arena + " << p.tensors.at(p.probs_tensor).offset
+      << ", labels, n, kOutputSize, penalty);\n"
       << "  if (!std::isfinite(r.loss) || !cnnc::abi::all_finite(grads, kParamFloats)) {\n"
       << "    // Run the step again, checking every output, to name where it broke.\n"
       << "    copy_statistics(params, statistics, false);\n"

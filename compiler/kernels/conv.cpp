@@ -66,8 +66,8 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Func d_bias, Var co, Var 
   // Too few accumulators for the FMA latency: kernel columns join the tile,
   // and its rows too when all fit in AVX-512's 32 registers (a first layer).
   const bool tile_kx = vectors * tile_ci < 4 && s.kernel_w <= 8;
-  const bool tile_ky = tile_kx && max_accumulators >= 24 &&
-                       vectors * tile_ci * s.kernel_w * s.kernel_h <= 25;
+  const bool tile_ky =
+      tile_kx && max_accumulators >= 24 && vectors * tile_ci * s.kernel_w * s.kernel_h <= 25;
   // Chunks of about 64 pixels: whole output rows, a divisor of out_h of them.
   const int rows = divisor_at_most(s.out_h, std::max<int64_t>(1, 64 / s.out_w));
   const int out_w = static_cast<int>(s.out_w), chunks = static_cast<int>(s.out_h) / rows;
@@ -146,8 +146,9 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Func d_bias, Var co, Var 
       }
     }
   }
-  return "chunks of " + std::to_string(rows) + " rows, " + std::to_string(tile_co) + "co x " +
-         std::to_string(tile_ci) + "ci" + (tile_ky ? " x kw x kh" : tile_kx ? " x kw" : "");
+  std::string tile = std::to_string(tile_co) + "co x " + std::to_string(tile_ci) + "ci";
+  if (tile_kx) tile += tile_ky ? " x kw x kh" : " x kw";
+  return "chunks of " + std::to_string(rows) + " rows, " + tile;
 }
 
 }  // namespace

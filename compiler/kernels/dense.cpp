@@ -258,7 +258,8 @@ std::string cpu_chunked_weight_gradient(Func d_weights, Func d_bias, Var o, Var 
     RDom rb(0, chunk_rows, 0, per_task, "rb");
     rb.where(task * per_task + rb.y < chunks);
     bias_partial(o, task) = 0.0f;
-    bias_partial(o, task) += d_output(o, min(task * per_task + rb.y, chunks - 1) * chunk_rows + rb.x);
+    bias_partial(o, task) +=
+        d_output(o, min(task * per_task + rb.y, chunks - 1) * chunk_rows + rb.x);
     bias_acc(o) = 0.0f;
     bias_acc(o) += bias_partial(o, rt);
     d_bias(o) = bias_acc(o);
