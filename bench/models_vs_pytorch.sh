@@ -3,10 +3,11 @@
 # in one run. Inference: PyTorch traced + frozen + optimize_for_inference.
 # Training (LeNet-5, resnet_mini at batch 32): PyTorch eager. Both take the
 # median of K runs after 3 warm-up runs. Prints ms, ms and the ratio.
-#   bench/models_vs_pytorch.sh [--models lenet5,alexnet,...] [--batches 1,32]
+#   bench/models_vs_pytorch.sh [--models lenet5,alexnet,... | none] [--batches 1,32]
 #                              [--iters K] [--train-models lenet5,resnet_mini | none]
 #                              [--cnnc PATH]
-# Pieces at a time: e.g. --models vgg16 --batches 32 --train-models none.
+# Pieces at a time: e.g. --models vgg16 --batches 32 --train-models none, or
+# training only: --models none.
 # On a shared, loaded machine PyTorch's OpenMP barriers (threads spin, then
 # wait for a descheduled peer) can make it many times slower: compare on a
 # quiet machine.
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --iters) iters=$2; shift 2 ;;
     --train-models) train_models=$2; shift 2 ;;
     --cnnc) cnnc=$2; shift 2 ;;
-    *) echo "usage: $0 [--models LIST] [--batches LIST] [--iters K] [--train-models LIST|none] [--cnnc PATH]" >&2
+    *) echo "usage: $0 [--models LIST|none] [--batches LIST] [--iters K] [--train-models LIST|none] [--cnnc PATH]" >&2
        exit 2 ;;
   esac
 done
@@ -57,9 +58,11 @@ else:
 
 echo "# $(date -u +%FT%TZ), 2 threads each, median of $iters runs; ratio = cnnc ms / PyTorch ms"
 printf "%-12s %-6s %5s %11s %11s %9s\n" model mode batch "cnnc ms" "PyTorch ms" ratio
-for model in ${models//,/ }; do
-  for batch in ${batches//,/ }; do row infer "$model" "$batch"; done
-done
+if [ "$models" != none ]; then
+  for model in ${models//,/ }; do
+    for batch in ${batches//,/ }; do row infer "$model" "$batch"; done
+  done
+fi
 if [ "$train_models" != none ]; then
   for model in ${train_models//,/ }; do row train "$model" 32; done
 fi

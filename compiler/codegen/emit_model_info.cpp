@@ -41,14 +41,19 @@ std::string list(const std::vector<T>& v) {
 }
 
 // Floating-point operations per image of a step: 2 per multiply-add of the
-// convolutions and matrix products; 0 for kernels that mostly move data.
+// convolutions and matrix products (each backward one does as many as its
+// forward); 0 for kernels that mostly move data.
 double flops_per_image(const lower::Step& st) {
   const kernels::KernelSpec& k = st.spec;
   switch (k.kind) {
     case kernels::Kind::Conv2D:
+    case kernels::Kind::Conv2DBackwardData:
+    case kernels::Kind::Conv2DBackwardFilter:
       return 2.0 * double(k.out_h * k.out_w * k.out_c) * double(k.kernel_h * k.kernel_w * k.in_c);
-    case kernels::Kind::Dense: {
-      auto in = st.operands.find("input");
+    case kernels::Kind::Dense:
+    case kernels::Kind::DenseBackwardData:
+    case kernels::Kind::DenseBackwardWeights: {
+      auto in = st.operands.find(k.kind == kernels::Kind::DenseBackwardData ? "d_input" : "input");
       int64_t rows = in == st.operands.end() ? 1 : in->second.rows_per_image;
       return 2.0 * double(k.in_c) * double(k.out_c) * double(rows);
     }
@@ -105,16 +110,27 @@ std::string emit_model_info(const ModelSource& m) {
     << "    r.save_best_only = " << (r.save_best_only ? "true" : "false") << ";\n"
     << "    r.augmentation.random_crop_padding = " << r.augmentation.random_crop_padding << ";\n"
     << "    r.augmentation.horizontal_flip = "
-    << (r.augmentation.horizontal_flip ? "true" : "false") << ";\n"
-    << "    m.infer_steps = {\n";
-  for (const lower::Step& st : m.program.infer) {
-    auto sig = m.kernels.find(st.spec.key());
-    std::string schedule = sig == m.kernels.end() ? "" : sig->second.schedule;
-    s << "        {\"" << st.layer << "\", \"" << kernels::kind_name(st.spec.kind) << "\", \""
-      << schedule << "\", " << number(flops_per_image(st)) << "},\n";
+    << (r.augmentation.horizontal_flip ? "true" : "false") << ";\n";
+  auto steps = [&](const std::vector<lower::Step>& list) {
+    for (const lower::Step& st : list) {
+      auto sig = m.kernels.find(st.spec.key());
+      std::string schedule = sig == m.kernels.end() ? "" : sig->second.schedule;
+      s << "        {\"" << st.layer << "\", \"" << kernels::kind_name(st.spec.kind) << "\", \""
+        << schedule << "\", " << number(flops_per_image(st)) << "},\n";
+    }
+  };
+  s << "    m.infer_steps = {\n";
+  steps(m.program.infer);
+  s << "    };\n";
+  if (m.program.has_training) {
+    // train_step(): train_batch(), the host's part, apply_updates().
+    s << "    m.train_steps = {\n";
+    steps(m.program.train);
+    s << "        {\"(train_step)\", \"host\", \"loss summary, finiteness check\", 0},\n";
+    steps(m.program.update);
+    s << "    };\n";
   }
-  s << "    };\n"
-    << "    return m;\n"
+  s << "    return m;\n"
     << "  }();\n"
     << "  return info;\n"
     << "}\n";

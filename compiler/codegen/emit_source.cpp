@@ -187,21 +187,27 @@ void emit_host_model(const ModelSource& m, int64_t statistics_floats, std::ostri
     s << "  float* arena = state_->arena.data();\n"
       << "  float* grads = state_->grads.data();\n"
       << "  float* statistics = state_->statistics.data();\n"
+      << "  cnnc::abi::StepClock clock(state_->step_seconds);\n"
       << "  copy_statistics(params, statistics, true);\n"
-      << "  train_batch(arena, params, grads, images, labels, n, dropout_seed, step, false);\n"
-      << "  cnnc::StepResult r = cnnc::abi::summarize(arena + " << p.tensors.at(p.loss_tensor).offset
-      << ", arena + " << p.tensors.at(p.probs_tensor).offset << ", labels, n, kOutputSize, penalty);\n"
+      << "  train_batch(arena, params, grads, images, labels, n, dropout_seed, step, false, "
+         "clock);\n"
+      << "  cnnc::StepResult r = cnnc::abi::summarize(arena + "
+      << p.tensors.at(p.loss_tensor).offset << ", arena + " << p.tensors.at(p.probs_tensor).offset
+      << ", labels, n, kOutputSize, penalty);\n"
       << "  if (!std::isfinite(r.loss) || !cnnc::abi::all_finite(grads, kParamFloats)) {\n"
       << "    // Run the step again, checking every output, to name where it broke.\n"
       << "    copy_statistics(params, statistics, false);\n"
+      << "    cnnc::abi::StepClock no_clock(nullptr);\n"
       << "    const char* at = train_batch(arena, params, grads, images, labels, n, dropout_seed, "
-         "step, true);\n"
+         "step, true,\n"
+      << "                                 no_clock);\n"
       << "    copy_statistics(params, statistics, false);\n"
       << "    r.finite = false;\n"
       << "    r.nonfinite_at = at ? at : \"the loss or the weights' L2 term\";\n"
       << "    return r;\n"
       << "  }\n"
-      << "  apply_updates(params, grads, state_->velocity.data(), sgd);\n"
+      << "  clock.lap(" << p.train.size() << ");  // the host's part: loss summary, checks\n"
+      << "  apply_updates(params, grads, state_->velocity.data(), sgd, clock);\n"
       << "  return r;\n"
       << "}\n\n";
   }
@@ -279,18 +285,26 @@ std::string emit_source(const ModelSource& m) {
 
   if (p.has_training) {
     s << "// Forward (training mode), loss and backward on n <= kMaxBatch images. With\n"
-      << "// `check`, returns the first step whose output is not finite.\n"
+      << "// `check`, returns the first step whose output is not finite. `clock` times\n"
+      << "// each kernel call (model_info().train_steps).\n"
       << "const char* train_batch(" << ptr << "arena, " << ptr << "params, " << ptr << "grads, "
       << in_ptr << "input,\n"
       << "                        " << label_ptr
       << "labels, int n, uint64_t dropout_seed, uint64_t step,\n"
-      << "                        bool check) {\n"
+      << "                        bool check, cnnc::abi::StepClock& clock) {\n"
       << "  (void)dropout_seed;\n  (void)step;\n";
-    for (const lower::Step& st : p.train) emit_step(m, st, s, /*checked=*/true);
+    for (size_t i = 0; i < p.train.size(); ++i) {
+      emit_step(m, p.train[i], s, /*checked=*/true, int(i));
+    }
     s << "  return nullptr;\n}\n\n"
+      << "// `clock` times the updates as model_info().train_steps after those of\n"
+      << "// train_batch() and the host's step between them.\n"
       << "void apply_updates(" << ptr << "params, " << ptr << "grads, " << ptr
-      << "velocity, const cnnc::Sgd& sgd) {\n";
-    for (const lower::Step& st : p.update) emit_step(m, st, s);
+      << "velocity, const cnnc::Sgd& sgd,\n"
+      << "                   cnnc::abi::StepClock& clock) {\n";
+    for (size_t i = 0; i < p.update.size(); ++i) {
+      emit_step(m, p.update[i], s, false, int(p.train.size() + 1 + i));
+    }
     s << "}\n\n";
     // Moving statistics change in the forward pass: kept aside so that a
     // non-finite step changes nothing.

@@ -1,7 +1,7 @@
 // BatchNormalization over (c, rows): inference with the moving statistics,
 // training with the batch statistics (and the moving averages' update), and
-// the training-mode gradient. Statistics are sums over rows in double, two
-// passes (mean, then squared deviations), blocks of rows in parallel.
+// the training-mode gradient. Statistics are sums over rows in double, in one
+// pass over the input, blocks of rows in parallel.
 // Pointwise outputs compute each element once from the same element of the
 // inputs, so output may alias input (and d_input d_output).
 #include <algorithm>
@@ -140,14 +140,20 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   RDom r(0, rows, "r");
   Expr count = cast<double>(rows);
 
-  Func sum_x = channel_sums("bn_sum", {cast<double>(input(ch, r))}, ch, r, s.in_c, t);
+  // One pass: sums of d = x - shift and of d * d, shifted by the channel's
+  // first value so that a large mean cancels before the squares (the
+  // variance E[d^2] - E[d]^2 then loses nothing to it).
+  Func shift("bn_shift");
+  shift(ch) = cast<double>(input(ch, 0));
+  Expr d = cast<double>(input(ch, r)) - shift(ch);
+  Func sums = channel_sums("bn_sums", {d, d * d}, ch, r, s.in_c, t);
   Func mean("bn_mean");
-  mean(ch) = sum_x(ch) / count;
-  Expr deviation = cast<double>(input(ch, r)) - mean(ch);
-  Func sum_sq = channel_sums("bn_sum_sq", {deviation * deviation}, ch, r, s.in_c, t);
+  Expr mean_d = sums(ch)[0] / count;
+  mean(ch) = shift(ch) + mean_d;
   Func variance("bn_variance"), inv_std("bn_inv_std");
-  variance(ch) = sum_sq(ch) / count;
+  variance(ch) = max(sums(ch)[1] / count - mean_d * mean_d, f64(0.0));
   inv_std(ch) = f64(1.0) / sqrt(variance(ch) + f64(s.epsilon));
+  at_root(shift, t);
   at_root(mean, t);
   at_root(inv_std, t);
 

@@ -1,6 +1,7 @@
 // Conv2D and its two gradients. Layouts: images (c, x, y, n), weights
 // (out_c, in_c, kx, ky). Out-of-range input cells read as zero ('same').
 #include <algorithm>
+#include <string>
 
 #include "compiler/kernels/conv_schedule.h"
 #include "compiler/kernels/gpu_schedule.h"
@@ -18,50 +19,136 @@ namespace {
 
 int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
-// Register tile of output-channel vectors (fewer than 8 channels: one
-// 8-lane vector over a zero-extended d_output) by up to 6 input channels, the
-// reduction over (x, y, n) just outside; parallel over (ci, kx, ky) tiles.
-void schedule_conv2d_backward_filter(Func d_weights, Func acc, const RDom& r, Func d_bias,
-                                     Func bias_acc, const RDom& rb, const KernelSpec& s,
-                                     const Target& t) {
-  Var co = d_weights.args()[0], ci = d_weights.args()[1];
-  Var kx = d_weights.args()[2], ky = d_weights.args()[3];
-  Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), task("task");
-  const bool few = channel_lanes(s.out_c, t) == 0;
-  const int lanes = few ? 8 : channel_lanes(s.out_c, t);
-  const int vectors = s.out_c >= 3 * lanes ? 3 : s.out_c >= 2 * lanes ? 2 : 1;
-  const int tile_co = vectors * lanes;
-  const int tile_ci = static_cast<int>(std::min<int64_t>(s.in_c, 6));
-  const TailStrategy tail = few ? TailStrategy::GuardWithIf : TailStrategy::ShiftInwards;
-  // Too few accumulators for the FMA latency: kernel columns join the tile.
-  const bool tile_kx = vectors * tile_ci < 4 && s.kernel_w <= 8;
-  d_weights.split(co, coo, coi, tile_co, tail)
-      .split(ci, cio, cii, tile_ci, TailStrategy::ShiftInwards)
-      .vectorize(coi, lanes, tail)
-      .unroll(cii);
-  const TailStrategy acc_tail = few ? TailStrategy::RoundUp : TailStrategy::Auto;
-  acc.compute_at(d_weights, coo).vectorize(co, lanes, acc_tail).unroll(ci);
-  if (tile_kx) {
-    d_weights.reorder(coi, cii, kx, coo, cio, ky).unroll(kx);
-    d_weights.fuse(cio, ky, task).parallel(task);
-    acc.unroll(kx);
-    acc.update().reorder(co, ci, kx, r.x, r.y, r.z, ky).unroll(kx);
-  } else {
-    d_weights.reorder(coi, cii, coo, cio, kx, ky);
-    d_weights.fuse(cio, kx, task).fuse(task, ky, task).parallel(task);
-    acc.update().reorder(co, ci, r.x, r.y, r.z, kx, ky);
+// The largest divisor of `n` that is at most `cap` (at least 1).
+int divisor_at_most(int64_t n, int64_t cap) {
+  int best = 1;
+  for (int d = 1; d <= cap && d <= n; ++d) {
+    if (n % d == 0) best = d;
   }
-  acc.update().vectorize(co, lanes, acc_tail).unroll(ci);
-  if (d_bias.defined()) {
-    Var c = d_bias.args()[0], o("o"), i("i");
-    if (!few) {
-      d_bias.split(c, o, i, lanes, TailStrategy::ShiftInwards).vectorize(i);
-      bias_acc.compute_at(d_bias, o).vectorize(c);
-      bias_acc.update().reorder(c, rb.x, rb.y, rb.z).vectorize(c);
-    } else {
-      bias_acc.compute_root();
+  return best;
+}
+
+// The vector width of a CPU filter gradient's output channels: 16 (with
+// AVX-512) when they are a multiple of 16 or so many that rounding them up to
+// one wastes little, else 8. d_output is zero-extended to a multiple of it.
+int filter_lanes(const KernelSpec& s, const Target& t) {
+  const bool wide = t.natural_vector_size<float>() >= 16;
+  return wide && (s.out_c % 16 == 0 || s.out_c > 64) ? 16 : 8;
+}
+
+// Parallel tasks a weight gradient's images are split into: each sums its
+// images into a partial gradient of its own, the partials are added at the
+// end. More tasks than cores balance the load; each costs a partial.
+constexpr int kGradientTasks = 8;
+
+// On a CPU, d_weights(co, ci, kx, ky) sums over every output pixel in
+// chunks of a few output rows of one image: for each chunk, every register
+// tile of output-channel vectors by input channels (by kernel columns, when
+// too few accumulators) sums the chunk's pixels, then adds itself to its
+// task's partial sum. The chunk's rows stay in cache across all the tiles,
+// so each input and gradient pixel is read from memory once. Tasks of a few
+// images run in parallel; their partials are added at the end. `dout` has
+// out_c rounded up to a multiple of filter_lanes (zero-extended). The bias gradient:
+// one pass over d_output per task, all channels at once. Defines d_weights
+// and d_bias (when defined) and returns a description for profiles.
+std::string cpu_conv2d_backward_filter(Func d_weights, Func d_bias, Var co, Var ci, Var kx, Var ky,
+                                       Func dout, Func padded, Func d_output, Expr batch,
+                                       const KernelSpec& s, const Target& t) {
+  const int lanes = filter_lanes(s, t);
+  const int64_t out_c = (s.out_c + lanes - 1) / lanes * lanes;
+  const int max_accumulators = t.natural_vector_size<float>() >= 16 ? 24 : 12;
+  int vectors = 1;
+  for (int v : {3, 2}) {
+    if (out_c % (v * lanes) == 0 && vectors == 1) vectors = v;
+  }
+  const int tile_co = vectors * lanes;
+  const int tile_ci = divisor_at_most(s.in_c, std::min(8, max_accumulators / vectors));
+  // Too few accumulators for the FMA latency: kernel columns join the tile,
+  // and its rows too when all fit in AVX-512's 32 registers (a first layer).
+  const bool tile_kx = vectors * tile_ci < 4 && s.kernel_w <= 8;
+  const bool tile_ky =
+      tile_kx && max_accumulators >= 24 && vectors * tile_ci * s.kernel_w * s.kernel_h <= 25;
+  // Chunks of about 64 pixels: whole output rows, a divisor of out_h of them.
+  const int rows = divisor_at_most(s.out_h, std::max<int64_t>(1, 64 / s.out_w));
+  const int out_w = static_cast<int>(s.out_w), chunks = static_cast<int>(s.out_h) / rows;
+  const int sw = static_cast<int>(s.stride_w), sh = static_cast<int>(s.stride_h);
+  Expr per_task = max(1, (batch + kGradientTasks - 1) / kGradientTasks);
+  Expr tasks = (batch + per_task - 1) / per_task;
+
+  Var cy("cy"), cn("cn"), task("task");
+  Func chunk("conv_bwd_filter_chunk"), partial("conv_bwd_filter_partial");
+  Func acc("conv_bwd_filter_acc");
+  RDom rc(0, out_w, 0, rows, "rc");
+  Expr oy = cy * rows + rc.y;
+  chunk(co, ci, kx, ky, cy, cn) = 0.0f;
+  chunk(co, ci, kx, ky, cy, cn) +=
+      dout(co, rc.x, oy, cn) * padded(ci, rc.x * sw + kx, oy * sh + ky, cn);
+  RDom rp(0, chunks, 0, per_task, "rp");
+  rp.where(task * per_task + rp.y < batch);
+  partial(co, ci, kx, ky, task) = 0.0f;
+  // Clamped for the bounds only: `where` skips the images past the batch.
+  partial(co, ci, kx, ky, task) +=
+      chunk(co, ci, kx, ky, rp.x, min(task * per_task + rp.y, batch - 1));
+  RDom rt(0, tasks, "rt");
+  acc(co, ci, kx, ky) = 0.0f;
+  acc(co, ci, kx, ky) += partial(co, ci, kx, ky, rt);
+  d_weights(co, ci, kx, ky) = acc(co, ci, kx, ky);
+
+  d_weights.vectorize(co, 8, TailStrategy::GuardWithIf);
+  acc.compute_root().vectorize(co, 8, TailStrategy::GuardWithIf);
+  acc.update().vectorize(co, 8, TailStrategy::GuardWithIf);
+  Var coo("coo"), coi("coi"), cio("cio"), cii("cii");
+  partial.compute_root();
+  Stage p = partial.update();
+  p.split(co, coo, coi, tile_co, TailStrategy::RoundUp)
+      .split(ci, cio, cii, tile_ci, TailStrategy::GuardWithIf)
+      .vectorize(coi, lanes)
+      .unroll(cii);
+  if (tile_ky) {
+    p.reorder(coi, cii, kx, ky, coo, cio, rp.x, rp.y, task).unroll(kx).unroll(ky);
+  } else if (tile_kx) {
+    p.reorder(coi, cii, kx, coo, cio, ky, rp.x, rp.y, task).unroll(kx);
+  } else {
+    p.reorder(coi, cii, coo, cio, kx, ky, rp.x, rp.y, task);
+  }
+  p.parallel(task);
+  chunk.compute_at(partial, coo).vectorize(co, lanes).unroll(ci);
+  if (tile_ky) {
+    chunk.unroll(kx).unroll(ky);
+    chunk.update().reorder(co, ci, kx, ky, rc.x, rc.y, cy, cn).unroll(kx).unroll(ky);
+  } else if (tile_kx) {
+    chunk.unroll(kx);
+    chunk.update().reorder(co, ci, kx, rc.x, rc.y, ky, cy, cn).unroll(kx);
+  } else {
+    chunk.update().reorder(co, ci, rc.x, rc.y, kx, ky, cy, cn);
+  }
+  chunk.update().vectorize(co, lanes).unroll(ci);
+
+  if (s.use_bias) {
+    Var c = co;
+    Func bias_partial("conv_bwd_bias_partial"), bias_acc("conv_bwd_bias_acc");
+    RDom rb(0, out_w, 0, static_cast<int>(s.out_h), 0, per_task, "rb");
+    rb.where(task * per_task + rb.z < batch);
+    bias_partial(c, task) = 0.0f;
+    bias_partial(c, task) += d_output(c, rb.x, rb.y, min(task * per_task + rb.z, batch - 1));
+    bias_acc(c) = 0.0f;
+    bias_acc(c) += bias_partial(c, rt);
+    d_bias(c) = bias_acc(c);
+    bias_partial.compute_root().update().parallel(task);
+    bias_acc.compute_root();
+    const int bias_lanes = channel_lanes(s.out_c, t);
+    if (bias_lanes > 0) {
+      for (Func f : {d_bias, bias_acc, bias_partial}) {
+        f.vectorize(c, bias_lanes, TailStrategy::GuardWithIf);
+      }
+      for (Func f : {bias_acc, bias_partial}) {
+        f.update().vectorize(c, bias_lanes, TailStrategy::GuardWithIf);
+      }
     }
   }
+  std::string tile = std::to_string(tile_co) + "co x " + std::to_string(tile_ci) + "ci";
+  if (tile_kx) tile += tile_ky ? " x kw x kh" : " x kw";
+  return "chunks of " + std::to_string(rows) + " rows, " + tile;
 }
 
 }  // namespace
@@ -160,9 +247,24 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   }
   Expr ox = tx / sw - r.y + (rx - 1), oy = ty / sh - r.z + (ry - 1);
   Func acc("conv_bwd_data_acc"), d_input("d_input");
-  acc(c, x, y, n) = 0.0f;
-  acc(c, x, y, n) += weights_t(c, r.x, tap_x, tap_y) * padded(r.x, ox, oy, n);
-  d_input(c, x, y, n) = acc(c, x, y, n);
+  // A strided 1x1 convolution without padding: only the pixels it read get
+  // a gradient, a matrix product over the output pixels; the others are 0.
+  // (Gathered as above, 3 of 4 pixels would multiply zero weights.)
+  const bool scatter = !detail::is_gpu(t) && kw == 1 && kh == 1 && sw * sh > 1 && s.in_c >= 8 &&
+                       s.pad_left == 0 && s.pad_top == 0;
+  Func product("conv_bwd_data_product");
+  if (scatter) {
+    acc(c, x, y, n) = 0.0f;
+    acc(c, x, y, n) += weights_t(c, r.x, r.y, r.z) * d_output(r.x, x + r.y, y + r.z, n);
+    product(c, x, y, n) = acc(c, x, y, n);
+    const int last_x = static_cast<int>(s.out_w) - 1, last_y = static_cast<int>(s.out_h) - 1;
+    d_input(c, x, y, n) = select(x % sw == 0 && y % sh == 0,
+                                 product(c, min(x / sw, last_x), min(y / sh, last_y), n), 0.0f);
+  } else {
+    acc(c, x, y, n) = 0.0f;
+    acc(c, x, y, n) += weights_t(c, r.x, tap_x, tap_y) * padded(r.x, ox, oy, n);
+    d_input(c, x, y, n) = acc(c, x, y, n);
+  }
   constrain_output(d_input, {s.in_c, s.in_w, s.in_h}, true);
   // Schedule: the transposed weights once, then the forward convolution's
   // schedule for the equivalent convolution (in_c outputs over in_w x in_h).
@@ -175,6 +277,21 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     detail::gpu_root(weights_t);
     detail::gpu_conv_forward(d_input, acc, {r.x, r.y, r.z}, equiv);
+  } else if (scatter) {
+    weights_t.compute_root();
+    const int lanes = channel_lanes(s.in_c, t);
+    if (lanes > 0) weights_t.vectorize(c, lanes, TailStrategy::ShiftInwards);
+    // The product: a 1x1 convolution from out_c to in_c channels over the
+    // output pixels.
+    equiv.in_w = equiv.out_w = s.out_w, equiv.in_h = equiv.out_h = s.out_h;
+    equiv.pad_left = equiv.pad_top = 0;
+    product.compute_root();
+    how = detail::schedule_conv_forward(product, acc, Func(d_output), false, Func(),
+                                        {r.x, r.y, r.z}, equiv, t) +
+          ", scattered";
+    Var yn("yn");
+    d_input.fuse(y, n, yn).parallel(yn);
+    if (lanes > 0) d_input.vectorize(c, lanes, TailStrategy::GuardWithIf);
   } else {
     weights_t.compute_root();
     const int lanes = channel_lanes(s.in_c, t);
@@ -193,10 +310,9 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   ImageParam d_output = make_input("d_output", {s.out_c, s.out_w, s.out_h}, true);
   Expr batch = d_output.dim(3).extent();
   Var co("co"), ci("ci"), kx("kx"), ky("ky");
-  RDom r(0, static_cast<int>(s.out_w), 0, static_cast<int>(s.out_h), 0, batch, "r");
   // The input zero-bordered (a copy, when a window crosses the border) and,
-  // with fewer than 8 output channels, d_output zero-extended to 8 of them
-  // (on a GPU both are read inline).
+  // on a CPU, d_output zero-extended to a multiple of the vector width (on a
+  // GPU both are read inline).
   const int pl = static_cast<int>(s.pad_left), pt = static_cast<int>(s.pad_top);
   const bool needs_padding = pl > 0 || pt > 0 || (s.out_w - 1) * s.stride_w + s.kernel_w > s.in_w ||
                              (s.out_h - 1) * s.stride_h + s.kernel_h > s.in_h;
@@ -210,39 +326,50 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   } else {
     padded(c, x, y, n) = input(c, x, y, n);
   }
-  const bool few = channel_lanes(s.out_c, t) == 0;
-  if (few) {
+  // On a CPU, out_c is rounded up to a multiple of the vector width.
+  const int lanes = detail::is_gpu(t) ? 1 : filter_lanes(s, t);
+  if (s.out_c % lanes != 0) {
     const int oc = static_cast<int>(s.out_c);
+    const int extent = (oc + lanes - 1) / lanes * lanes;
     dout(c, x, y, n) = select(c < oc, d_output(min(c, oc - 1), x, y, n), 0.0f);
-    if (!detail::is_gpu(t)) dout.compute_root().bound(c, 0, 8).vectorize(c, 8).parallel(y);
+    dout.compute_root().bound(c, 0, extent).vectorize(c, lanes).parallel(y);
   } else {
     dout(c, x, y, n) = d_output(c, x, y, n);
   }
-  Expr ix = r.x * static_cast<int>(s.stride_w) + kx;
-  Expr iy = r.y * static_cast<int>(s.stride_h) + ky;
-  Func acc("conv_bwd_filter_acc"), d_weights("d_weights");
-  acc(co, ci, kx, ky) = 0.0f;
-  acc(co, ci, kx, ky) += dout(co, r.x, r.y, r.z) * padded(ci, ix, iy, r.z);
-  d_weights(co, ci, kx, ky) = acc(co, ci, kx, ky);
+  Func d_weights("d_weights"), d_bias;
+  if (s.use_bias) d_bias = Func("d_bias");
+  std::string how;
+  if (detail::is_gpu(t)) {
+    RDom r(0, static_cast<int>(s.out_w), 0, static_cast<int>(s.out_h), 0, batch, "r");
+    Expr ix = r.x * static_cast<int>(s.stride_w) + kx;
+    Expr iy = r.y * static_cast<int>(s.stride_h) + ky;
+    Func acc("conv_bwd_filter_acc");
+    acc(co, ci, kx, ky) = 0.0f;
+    acc(co, ci, kx, ky) += dout(co, r.x, r.y, r.z) * padded(ci, ix, iy, r.z);
+    d_weights(co, ci, kx, ky) = acc(co, ci, kx, ky);
+    detail::gpu_weight_gradient(d_weights, acc, {r.x, r.y, r.z}, s.out_c, s.in_c);
+    if (s.use_bias) {
+      Func bias_acc("conv_bwd_bias_acc");
+      RDom rb(0, static_cast<int>(s.out_w), 0, static_cast<int>(s.out_h), 0, batch, "rb");
+      bias_acc(co) = 0.0f;
+      bias_acc(co) += d_output(co, rb.x, rb.y, rb.z);
+      d_bias(co) = bias_acc(co);
+      detail::gpu_pointwise(d_bias, {bias_acc});
+    }
+    how = "gpu";
+  } else {
+    how = cpu_conv2d_backward_filter(d_weights, d_bias, co, ci, kx, ky, dout, padded, d_output,
+                                     batch, s, t);
+  }
   constrain_output(d_weights, {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
   std::vector<Func> outputs = {d_weights};
-  Func bias_acc("conv_bwd_bias_acc"), d_bias;
-  RDom rb(0, static_cast<int>(s.out_w), 0, static_cast<int>(s.out_h), 0, batch, "rb");
   if (s.use_bias) {
-    d_bias = Func("d_bias");
-    bias_acc(co) = 0.0f;
-    bias_acc(co) += d_output(co, rb.x, rb.y, rb.z);
-    d_bias(co) = bias_acc(co);
     constrain_output(d_bias, {s.out_c}, false);
     outputs.push_back(d_bias);
   }
-  if (detail::is_gpu(t)) {
-    detail::gpu_weight_gradient(d_weights, acc, {r.x, r.y, r.z}, s.out_c, s.in_c);
-    if (d_bias.defined()) detail::gpu_pointwise(d_bias, {bias_acc});
-  } else {
-    schedule_conv2d_backward_filter(d_weights, acc, r, d_bias, bias_acc, rb, s, t);
-  }
-  return detail::finish_kernel({input, d_output}, outputs);
+  BuiltKernel k = detail::finish_kernel({input, d_output}, outputs);
+  k.schedule = how;
+  return k;
 }
 
 }  // namespace cnnc::kernels

@@ -260,37 +260,139 @@ BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
   return built;
 }
 
+namespace {
+
+// A 1x1 convolution's weight gradient on a CPU: a sum over many rows (every
+// pixel of the batch) into a small matrix. The rows are taken in chunks of
+// whole images' rows (a divisor of rows_per_image, up to 64), each summed by
+// every register tile of o vectors by i values, which then adds itself to
+// its task's partial: the chunk stays in cache across the tiles, so each
+// row is read from memory once. Tasks of whole chunks run in parallel. The
+// bias gradient: one pass over d_output per task, all of o at once.
+bool chunked_weight_gradient(const KernelSpec& s, const Target& t) {
+  return !detail::is_gpu(t) && s.rows_per_image > 1 && s.out_c % 8 == 0;
+}
+
+// Parallel tasks of a chunked weight gradient (each costs a partial sum).
+constexpr int kGradientTasks = 8;
+
+int divisor_at_most(int64_t n, int64_t cap) {
+  int best = 1;
+  for (int d = 1; d <= cap && d <= n; ++d) {
+    if (n % d == 0) best = d;
+  }
+  return best;
+}
+
+// Defines d_weights (and d_bias when defined) the chunked way; returns a
+// description for profiles.
+std::string cpu_chunked_weight_gradient(Func d_weights, Func d_bias, Var o, Var i, Func input,
+                                        Func d_output, Expr rows, const KernelSpec& s,
+                                        const Target& t) {
+  const int lanes = s.out_c % 16 == 0 && t.natural_vector_size<float>() >= 16 ? 16 : 8;
+  const int max_accumulators = t.natural_vector_size<float>() >= 16 ? 24 : 12;
+  int vectors = 1;
+  for (int v : {3, 2}) {
+    if (s.out_c % (v * lanes) == 0 && vectors == 1) vectors = v;
+  }
+  const int tile_i = divisor_at_most(s.in_c, std::min(8, max_accumulators / vectors));
+  const int chunk_rows = divisor_at_most(s.rows_per_image, 64);
+  Expr chunks = rows / chunk_rows;  // every call has whole images
+  Expr per_task = max(1, (chunks + kGradientTasks - 1) / kGradientTasks);
+  Expr tasks = (chunks + per_task - 1) / per_task;
+
+  Var c("c"), task("task");
+  Func chunk("dense_bwd_weights_chunk"), partial("dense_bwd_weights_partial");
+  Func acc("dense_bwd_weights_acc");
+  RDom rc(0, chunk_rows, "rc");
+  Expr at = c * chunk_rows + rc;
+  chunk(o, i, c) = 0.0f;
+  chunk(o, i, c) += d_output(o, at) * input(i, at);
+  RDom rp(0, per_task, "rp");
+  rp.where(task * per_task + rp < chunks);
+  partial(o, i, task) = 0.0f;
+  // Clamped for the bounds only: `where` skips the chunks past the rows.
+  partial(o, i, task) += chunk(o, i, min(task * per_task + rp, chunks - 1));
+  RDom rt(0, tasks, "rt");
+  acc(o, i) = 0.0f;
+  acc(o, i) += partial(o, i, rt);
+  d_weights(o, i) = acc(o, i);
+
+  Var oo("oo"), oi("oi"), io("io"), ii("ii");
+  d_weights.vectorize(o, lanes);
+  acc.compute_root().vectorize(o, lanes);
+  acc.update().vectorize(o, lanes);
+  partial.compute_root().vectorize(o, lanes);
+  partial.update()
+      .split(o, oo, oi, vectors * lanes)
+      .split(i, io, ii, tile_i)
+      .reorder(oi, ii, oo, io, rp, task)
+      .vectorize(oi, lanes)
+      .unroll(ii)
+      .parallel(task);
+  chunk.compute_at(partial, oo).vectorize(o, lanes).unroll(i);
+  chunk.update().reorder(o, i, rc, c).vectorize(o, lanes).unroll(i);
+  if (s.use_bias) {
+    Func bias_partial("dense_bwd_bias_partial"), bias_acc("dense_bwd_bias_acc");
+    RDom rb(0, chunk_rows, 0, per_task, "rb");
+    rb.where(task * per_task + rb.y < chunks);
+    bias_partial(o, task) = 0.0f;
+    bias_partial(o, task) +=
+        d_output(o, min(task * per_task + rb.y, chunks - 1) * chunk_rows + rb.x);
+    bias_acc(o) = 0.0f;
+    bias_acc(o) += bias_partial(o, rt);
+    d_bias(o) = bias_acc(o);
+    bias_partial.compute_root().update().parallel(task);
+    bias_acc.compute_root();
+    for (Func f : {d_bias, bias_acc, bias_partial}) f.vectorize(o, lanes);
+    for (Func f : {bias_acc, bias_partial}) f.update().vectorize(o, lanes);
+  }
+  return "chunks of " + std::to_string(chunk_rows) + " rows, " + std::to_string(vectors * lanes) +
+         "o x " + std::to_string(tile_i) + "i";
+}
+
+}  // namespace
+
 BuiltKernel build_dense_backward_weights(const KernelSpec& s, const Target& t) {
   ImageParam input = make_input("input", {s.in_c}, true);
   ImageParam d_output = make_input("d_output", {s.out_c}, true);
   Var o("o"), i("i");
-  RDom row(0, d_output.dim(1).extent(), "row");
-  Func acc("dense_bwd_weights_acc"), d_weights("d_weights");
-  acc(o, i) = 0.0f;
-  acc(o, i) += d_output(o, row) * input(i, row);
-  d_weights(o, i) = acc(o, i);
-  constrain_output(d_weights, {s.out_c, s.in_c}, false);
-  if (detail::is_gpu(t)) {
-    detail::gpu_weight_gradient(d_weights, acc, {row}, s.out_c, s.in_c);
+  Expr rows = d_output.dim(1).extent();
+  Func d_weights("d_weights"), d_bias;
+  if (s.use_bias) d_bias = Func("d_bias");
+  std::string how;
+  if (chunked_weight_gradient(s, t)) {
+    how = cpu_chunked_weight_gradient(d_weights, d_bias, o, i, input, d_output, rows, s, t);
   } else {
-    schedule_outer_product_sum(d_weights, acc, row, s.out_c, s.in_c, t);
+    RDom row(0, rows, "row");
+    Func acc("dense_bwd_weights_acc");
+    acc(o, i) = 0.0f;
+    acc(o, i) += d_output(o, row) * input(i, row);
+    d_weights(o, i) = acc(o, i);
+    Func bias_acc("dense_bwd_bias_acc");
+    RDom rb(0, rows, "rb");
+    if (s.use_bias) {
+      bias_acc(o) = 0.0f;
+      bias_acc(o) += d_output(o, rb);
+      d_bias(o) = bias_acc(o);
+    }
+    if (detail::is_gpu(t)) {
+      detail::gpu_weight_gradient(d_weights, acc, {row}, s.out_c, s.in_c);
+      if (s.use_bias) detail::gpu_pointwise(d_bias, {bias_acc});
+    } else {
+      schedule_outer_product_sum(d_weights, acc, row, s.out_c, s.in_c, t);
+      if (s.use_bias) schedule_column_sum(d_bias, bias_acc, rb, s.out_c, t);
+    }
   }
+  constrain_output(d_weights, {s.out_c, s.in_c}, false);
   std::vector<Func> outputs = {d_weights};
   if (s.use_bias) {
-    Func bias_acc("dense_bwd_bias_acc"), d_bias("d_bias");
-    RDom rb(0, d_output.dim(1).extent(), "rb");
-    bias_acc(o) = 0.0f;
-    bias_acc(o) += d_output(o, rb);
-    d_bias(o) = bias_acc(o);
     constrain_output(d_bias, {s.out_c}, false);
-    if (detail::is_gpu(t)) {
-      detail::gpu_pointwise(d_bias, {bias_acc});
-    } else {
-      schedule_column_sum(d_bias, bias_acc, rb, s.out_c, t);
-    }
     outputs.push_back(d_bias);
   }
-  return detail::finish_kernel({input, d_output}, outputs);
+  BuiltKernel k = detail::finish_kernel({input, d_output}, outputs);
+  k.schedule = how;
+  return k;
 }
 
 }  // namespace cnnc::kernels

@@ -21,15 +21,15 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2D:
       return 33;
     case Kind::Conv2DBackwardData:
-      return 33;
+      return 702;
     case Kind::Conv2DBackwardFilter:
-      return 33;
+      return 705;
     case Kind::Dense:
       return 501;
     case Kind::DenseBackwardData:
       return 33;
     case Kind::DenseBackwardWeights:
-      return 33;
+      return 701;
     case Kind::Pool2D:
       return 33;
     case Kind::Pool2DBackward:
@@ -47,7 +47,7 @@ inline int schedule_version(Kind kind) {
     case Kind::BatchNormInference:
       return 33;
     case Kind::BatchNormTraining:
-      return 33;
+      return 704;
     case Kind::BatchNormBackward:
       return 33;
     case Kind::Dropout:

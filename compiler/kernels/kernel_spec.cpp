@@ -254,6 +254,7 @@ std::string KernelSpec::key() const {
       break;
     case Kind::DenseBackwardWeights:
       out << " in=" << in_c << " out=" << out_c << bias;
+      if (rows_per_image > 1) out << " rows_per_image=" << rows_per_image;
       break;
     case Kind::Pool2D:
     case Kind::Pool2DBackward:

@@ -36,6 +36,30 @@ Operand pre_activation_grad(Lowering& l, const Node& n, std::vector<Step>* steps
 
 void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps);
 
+// The weight (and bias) gradient of a Dense layer, or of a 1x1 convolution
+// as a matrix product over its pixels; dz is d(loss)/d(pre-activation).
+Step dense_weights_step(Lowering& l, const Node& n, const Node& in, Operand dz) {
+  int64_t in_features = in.shape.back();
+  int64_t rows = ir::num_elements(in.shape) / in_features;
+  Step st = make_step(Kind::DenseBackwardWeights, n, "backward weights");
+  st.spec.in_c = in_features;
+  st.spec.out_c = n.attrs.filters;
+  st.spec.use_bias = n.attrs.use_bias;
+  st.spec.rows_per_image = rows;
+  Operand x = l.output_of(in.id);
+  x.extents = {in_features};
+  x.rows_per_image = rows;
+  dz.extents = {n.attrs.filters};
+  dz.rows_per_image = rows;
+  st.operands["input"] = x;
+  st.operands["d_output"] = dz;
+  Operand d_weights = l.param(n.name + ".kernel", Space::Grads);
+  d_weights.extents.resize(2);  // a 1x1 convolution's kernel as a Dense one
+  st.operands["d_weights"] = d_weights;
+  if (n.attrs.use_bias) st.operands["d_bias"] = l.param(n.name + ".bias", Space::Grads);
+  return st;
+}
+
 void conv_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   if (ir::residual_input(n) >= 0) {  // fuse_residual_add runs for inference only
     throw Error("internal: no backward for the fused residual of '" + n.name + "'");
@@ -54,14 +78,20 @@ void conv_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   base.spec.pad_top = n.attrs.pads.top, base.spec.pad_left = n.attrs.pads.left;
   base.spec.use_bias = n.attrs.use_bias;
 
-  Step filter = base;
-  filter.spec.kind = Kind::Conv2DBackwardFilter;
-  filter.purpose = "backward filter";
-  filter.operands["input"] = l.output_of(in.id);
-  filter.operands["d_output"] = dz;
-  filter.operands["d_weights"] = l.param(n.name + ".kernel", Space::Grads);
-  if (n.attrs.use_bias) filter.operands["d_bias"] = l.param(n.name + ".bias", Space::Grads);
-  steps->push_back(filter);
+  if (is_pointwise_conv(n)) {
+    // The same kernel (so the same sums) whether or not gemm_1x1 runs the
+    // layer forward as a matrix product.
+    steps->push_back(dense_weights_step(l, n, in, dz));
+  } else {
+    Step filter = base;
+    filter.spec.kind = Kind::Conv2DBackwardFilter;
+    filter.purpose = "backward filter";
+    filter.operands["input"] = l.output_of(in.id);
+    filter.operands["d_output"] = dz;
+    filter.operands["d_weights"] = l.param(n.name + ".kernel", Space::Grads);
+    if (n.attrs.use_bias) filter.operands["d_bias"] = l.param(n.name + ".bias", Space::Grads);
+    steps->push_back(filter);
+  }
 
   if (in.kind == OpKind::Input) return;
   Step data = base;
@@ -84,22 +114,9 @@ void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   base.spec.in_c = in_features;
   base.spec.out_c = n.attrs.filters;
   base.spec.use_bias = n.attrs.use_bias;
+  steps->push_back(dense_weights_step(l, n, in, dz));
   dz.extents = {n.attrs.filters};
   dz.rows_per_image = rows;
-
-  Step weights = base;
-  weights.spec.kind = Kind::DenseBackwardWeights;
-  weights.purpose = "backward weights";
-  Operand x = l.output_of(in.id);
-  x.extents = {in_features};
-  x.rows_per_image = rows;
-  weights.operands["input"] = x;
-  weights.operands["d_output"] = dz;
-  Operand d_weights = l.param(n.name + ".kernel", Space::Grads);
-  d_weights.extents.resize(2);  // a 1x1 convolution's kernel as a Dense one
-  weights.operands["d_weights"] = d_weights;
-  if (n.attrs.use_bias) weights.operands["d_bias"] = l.param(n.name + ".bias", Space::Grads);
-  steps->push_back(weights);
 
   if (in.kind == OpKind::Input) return;
   Step data = base;

@@ -128,13 +128,25 @@ class StepClock {
 };
 
 // True when no element is NaN or infinite (all exponent bits set), tested on
-// the bits so that the loop vectorises.
+// the bits: an all-ones exponent plus one carries into the sign bit. Eight
+// lanes at a time (GCC/Clang vector types), since -O2 does not vectorise the
+// loop: the whole gradient block is checked every training step.
 inline bool all_finite(const float* p, size_t n) {
+  typedef uint32_t Lanes __attribute__((vector_size(32)));
+  const size_t lanes = sizeof(Lanes) / sizeof(uint32_t);
+  const size_t body = n - n % lanes;
+  Lanes bad_lanes = {};
+  for (size_t i = 0; i < body; i += lanes) {
+    Lanes bits;
+    std::memcpy(&bits, p + i, sizeof bits);
+    bad_lanes |= ((bits & 0x7f800000u) + 0x00800000u) & 0x80000000u;
+  }
   uint32_t bad = 0;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t k = 0; k < lanes; ++k) bad |= bad_lanes[k];
+  for (size_t i = body; i < n; ++i) {
     uint32_t bits;
     std::memcpy(&bits, p + i, sizeof bits);
-    bad |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+    bad |= ((bits & 0x7f800000u) + 0x00800000u) & 0x80000000u;
   }
   return bad == 0;
 }

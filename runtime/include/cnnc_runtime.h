@@ -80,7 +80,8 @@ struct TrainRecipe {
   Augmentation augmentation;
 };
 
-// One kernel call of inference, as profiles show it (cnnc bench --profile).
+// One kernel call of inference or of a training step, as profiles show it
+// (cnnc bench [--train] --profile).
 struct StepInfo {
   std::string layer;           // the IR node, e.g. "conv1"
   std::string kernel;          // the kernel kind, e.g. "conv2d"
@@ -100,6 +101,8 @@ struct ModelInfo {
   size_t arena_bytes = 0;         // activation (and gradient) arena
   TrainRecipe recipe;
   std::vector<StepInfo> infer_steps;  // the kernel calls of infer(), in order
+  // The kernel calls of train_step(), in order: forward, loss, backward, updates.
+  std::vector<StepInfo> train_steps;
   int64_t input_size() const { return int64_t(input_h) * input_w * input_c; }
 };
 
@@ -139,7 +142,8 @@ class Network {
   virtual StepResult train_step(const float* images, const int32_t* labels, int n, const Sgd& sgd,
                                 uint64_t dropout_seed, uint64_t step) = 0;
   // Profiling: while `seconds` is not null, every infer() adds the wall time
-  // of its i-th kernel call to seconds[i] (info().infer_steps.size() of them).
+  // of its i-th kernel call to seconds[i] (info().infer_steps.size() of them),
+  // and every train_step() likewise (info().train_steps.size() of them).
   virtual void profile_steps(double* seconds) { (void)seconds; }
 };
 

@@ -1,5 +1,6 @@
 // `cnnc bench`: times the generated code itself. Inference (or, with --train,
-// a training step) on random data, after a warm-up, as the median of K runs.
+// a training step) on random data, after a warm-up, as the median of K runs;
+// --profile then times each kernel call.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -53,17 +54,19 @@ double peak_gflops() {
   return cores * per_cycle * 3.67;
 }
 
-// Times every kernel call of `iters` inferences and prints one line per call:
-// median time, share of the summed medians, GFLOP/s, % of peak, schedule.
-void print_profile(Network& net, const float* images, int batch, float* out, int iters) {
-  const std::vector<StepInfo>& steps = net.info().infer_steps;
+// Times every kernel call of `iters` runs (inferences or training steps) and
+// prints one line per call: median time, share of the summed medians,
+// GFLOP/s, % of peak, schedule.
+template <typename Run>
+void print_profile(Network& net, const std::vector<StepInfo>& steps, const char* what, int batch,
+                   int iters, Run run) {
   std::vector<std::vector<double>> times(steps.size());
   std::vector<double> totals, step_sums, seconds(steps.size());
   net.profile_steps(seconds.data());
   for (int i = 0; i < iters; ++i) {
     std::fill(seconds.begin(), seconds.end(), 0.0);
     auto start = std::chrono::steady_clock::now();
-    net.infer(images, batch, out);
+    run(i);
     totals.push_back(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     double sum = 0;
@@ -97,11 +100,13 @@ void print_profile(Network& net, const float* images, int batch, float* out, int
   double flops = 0;
   for (const StepInfo& st : steps) flops += st.flops_per_image * batch;
   // Per run the steps cover the whole inference but the Model's own few
-  // instructions; medians of single steps drop a loaded machine's stalls.
+  // instructions (a training step's also: the loss summary, the finiteness
+  // check of the gradients); medians of single steps drop a loaded machine's
+  // stalls.
   std::printf(
       "total: steps %.3f ms (sum of medians), %.3f ms (median of each run's sum), "
-      "whole inference %.3f ms (median), %.1f GFLOP/s\n",
-      sum * 1e3, median_of(step_sums) * 1e3, median_of(totals) * 1e3,
+      "whole %s %.3f ms (median), %.1f GFLOP/s\n",
+      sum * 1e3, median_of(step_sums) * 1e3, what, median_of(totals) * 1e3,
       sum > 0 ? flops / sum * 1e-9 : 0.0);
 }
 
@@ -132,7 +137,6 @@ int bench_main(Network& net, int argc, char** argv) {
                     "'; use --batch N --iters K [--warmup W] [--train] [--json] [--profile]");
       }
     }
-    if (train && profile) throw Error("--profile times inference: use it without --train");
     if (train && batch > info.max_batch) {
       throw Error("cnnc bench --train: batch " + std::to_string(batch) +
                   " is above the library's largest batch " + std::to_string(info.max_batch));
@@ -148,21 +152,25 @@ int bench_main(Network& net, int argc, char** argv) {
     // A learning rate of 0 keeps the weights (and so the timing) steady.
     Sgd sgd{0.0f, info.recipe.momentum > 0 ? float(info.recipe.momentum) : 0.9f, false};
 
-    std::vector<double> ms;
-    for (int i = 0; i < warmup + iters; ++i) {
-      auto start = std::chrono::steady_clock::now();
+    auto run = [&](int i) {
       if (train) {
         net.train_step(images.data(), labels.data(), batch, sgd, 7, uint64_t(i));
       } else {
         net.infer(images.data(), batch, out.data());
       }
+    };
+    std::vector<double> ms;
+    for (int i = 0; i < warmup + iters; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      run(i);
       std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
       if (i >= warmup) ms.push_back(took.count());
     }
     std::sort(ms.begin(), ms.end());
     double median = ms[ms.size() / 2];
     // After the plain runs, so that their times are those of the unprofiled code.
-    if (profile) print_profile(net, images.data(), batch, out.data(), iters);
+    if (profile && train) print_profile(net, info.train_steps, "training step", batch, iters, run);
+    if (profile && !train) print_profile(net, info.infer_steps, "inference", batch, iters, run);
     double per_s = batch * 1000.0 / median;
     std::printf("%s %s, batch %d: median %.3f ms over %d runs (min %.3f, max %.3f), %.1f images/s\n",
                 info.name.c_str(), train ? "training step" : "inference", batch, median, iters,

@@ -32,12 +32,15 @@ def write(path, text):
     return path
 
 
-def check_profile(tmp):
-    """`cnnc bench --profile`: one row per kernel call of inference (LeNet-5
-    without passes: 5 conv/dense steps and the pooling and softmax ones), the
-    columns the header names, conv and dense rows with GFLOP/s, and step
-    times that add up to about the whole inference."""
+def check_profile(tmp, train):
+    """`cnnc bench [--train] --profile`: one row per kernel call of inference
+    (LeNet-5 without passes: 5 conv/dense steps and the pooling and softmax
+    ones) or of a training step (also the backward and update kernels), the
+    columns the header names, conv and dense rows (backward ones too) with
+    GFLOP/s, and step times that add up to about the whole run."""
+    name = "bench --train --profile" if train else "bench --profile"
     args = ["bench", LENET, "--batch", "4", "--iters", "15", "--profile", "--passes", "none"]
+    args += ["--train"] if train else []
     r = subprocess.run([CNNC] + args, capture_output=True, text=True)
     lines = r.stdout.splitlines()
     problems = []
@@ -52,13 +55,17 @@ def check_profile(tmp):
         for want in ["conv1", "pool1", "conv2", "pool2", "conv3", "fc1", "fc2"]:
             if want not in layers:
                 problems.append("no row for " + want)
+        kernels = [row[2] for row in rows]
+        for want in ["conv2d_backward_filter", "dense_backward_data", "sgd_update"]:
+            if (want in kernels) != train:
+                problems.append("%s row for %s" % ("no" if train else "a", want))
         if [int(row[0]) for row in rows] != list(range(len(rows))):
             problems.append("steps not numbered 0..n-1")
         for row in rows:
             if len(row) < 7:
                 problems.append("short row %s" % row)
                 continue
-            is_math = row[2] in ("conv2d", "dense")
+            is_math = row[2].split("_backward")[0] in ("conv2d", "dense")
             if is_math and (row[5] == "-" or float(row[5]) <= 0):
                 problems.append("no GFLOP/s for " + row[1])
             if not is_math and row[5] != "-":
@@ -78,10 +85,10 @@ def check_profile(tmp):
         if not steps_ms <= 1.1 * whole_ms + 0.02:
             problems.append("steps %.3f ms above the whole inference %.3f ms" % (steps_ms, whole_ms))
     if r.returncode != 0 or problems:
-        failures.append("bench --profile")
-        print("FAIL bench --profile: exit %d, %s\n%s%s" % (r.returncode, problems, r.stdout, r.stderr))
+        failures.append(name)
+        print("FAIL %s: exit %d, %s\n%s%s" % (name, r.returncode, problems, r.stdout, r.stderr))
     else:
-        print("ok   bench --profile")
+        print("ok   " + name)
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -116,9 +123,8 @@ with tempfile.TemporaryDirectory() as tmp:
           '"median_ms"', '"images_per_s"')
     check("bench --train", ["bench", LENET, "--batch", "2", "--iters", "2", "--train"], 0, "training step")
     check("bench, bad flag", ["bench", LENET, "--iters", "x"], 2, "--iters")
-    check("bench --profile --train", ["bench", LENET, "--batch", "2", "--profile", "--train"], 2,
-          "--profile")
-    check_profile(tmp)
+    check_profile(tmp, train=False)
+    check_profile(tmp, train=True)
 
     # run: weights and inputs that do not fit the model.
     x = np.zeros((2, 28, 28, 1), np.float32)

@@ -229,29 +229,51 @@ TEST(Conv2DWinogradKernel, AlgorithmIsPartOfTheKey) {
   EXPECT_FALSE(kernels::parse_conv_algo("winograd", &parsed));
 }
 
+void expect_backward_data_matches_reference(const KernelSpec& forward) {
+  const KernelSpec s = with_kind(forward, Kind::Conv2DBackwardData);
+  SCOPED_TRACE(s.key());
+  JitKernel k(s);
+  for (int64_t batch : {1, 3}) {
+    const Vec d_output = random_vec(out_size(s, batch), 4);
+    const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 5);
+    const Vec got = k.run({to_buffer(d_output, image_sizes(s.out_c, s.out_w, s.out_h, batch)),
+                           to_buffer(weights, weight_sizes(s))},
+                          {image_sizes(s.in_c, s.in_w, s.in_h, batch)})[0];
+    const Vec want = reference::conv2d_backward_data(s, batch, d_output, weights);
+    EXPECT_LE(relative_error(got, want), kTolerance) << "batch " << batch;
+  }
+}
+
 TEST(Conv2DBackwardDataKernel, MatchesReference) {
-  for (const KernelSpec& forward : conv_specs()) {
-    const KernelSpec s = with_kind(forward, Kind::Conv2DBackwardData);
-    SCOPED_TRACE(s.key());
-    JitKernel k(s);
-    for (int64_t batch : {1, 3}) {
-      const Vec d_output = random_vec(out_size(s, batch), 4);
-      const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 5);
-      const Vec got = k.run({to_buffer(d_output, image_sizes(s.out_c, s.out_w, s.out_h, batch)),
-                             to_buffer(weights, weight_sizes(s))},
-                            {image_sizes(s.in_c, s.in_w, s.in_h, batch)})[0];
-      const Vec want = reference::conv2d_backward_data(s, batch, d_output, weights);
-      EXPECT_LE(relative_error(got, want), kTolerance) << "batch " << batch;
-    }
+  for (const KernelSpec& forward : conv_specs()) expect_backward_data_matches_reference(forward);
+}
+
+// Strided 1x1 convolutions (ResNet's projections): a matrix product over the
+// output pixels scattered to the pixels read (8 or more input channels, odd
+// and even sizes, stride 2 and 3), else gathered like the others.
+TEST(Conv2DBackwardDataKernel, Strided1x1MatchesReference) {
+  for (const KernelSpec& forward : {window_spec(Kind::Conv2D, 9, 8, 12, 16, 1, 1, 2, 2, true),
+                                    window_spec(Kind::Conv2D, 8, 8, 32, 24, 1, 1, 2, 2, false),
+                                    window_spec(Kind::Conv2D, 10, 7, 8, 5, 1, 1, 3, 2, true),
+                                    window_spec(Kind::Conv2D, 7, 7, 3, 8, 1, 1, 2, 2, false)}) {
+    expect_backward_data_matches_reference(forward);
   }
 }
 
 TEST(Conv2DBackwardFilterKernel, MatchesReference) {
-  for (const KernelSpec& forward : conv_specs()) {
+  std::vector<KernelSpec> specs = conv_specs();
+  // LeNet's conv3: 120 output channels, rounded up to 128 for 16-lane vectors.
+  specs.push_back(window_spec(Kind::Conv2D, 7, 7, 16, 120, 5, 5, 1, 1, true));
+  specs.back().use_bias = true;
+  // LeNet's conv1: one input channel, the whole 5x5 kernel in the register tile.
+  specs.push_back(window_spec(Kind::Conv2D, 28, 28, 1, 6, 5, 5, 1, 1, true));
+  specs.back().use_bias = true;
+  for (const KernelSpec& forward : specs) {
     const KernelSpec s = with_kind(forward, Kind::Conv2DBackwardFilter);
     SCOPED_TRACE(s.key());
     JitKernel k(s);
-    for (int64_t batch : {1, 3}) {
+    // 9 images: parallel tasks of 2, the last one short.
+    for (int64_t batch : {1, 3, 9}) {
       const Vec input = random_vec(in_size(s, batch), 6);
       const Vec d_output = random_vec(out_size(s, batch), 7);
       std::vector<std::vector<int>> out_sizes = {weight_sizes(s)};

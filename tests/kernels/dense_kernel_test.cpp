@@ -197,5 +197,38 @@ TEST(DenseBackwardWeightsKernel, MatchesReference) {
   }
 }
 
+// A 1x1 convolution's weight gradient: rows in chunks of one image's rows
+// (a divisor of them up to 64), tasks of whole chunks (the last one short),
+// out_c that fills 1, 2 or 3 vectors a tile.
+TEST(DenseBackwardWeightsKernel, PixelRowsMatchReference) {
+  struct Case {
+    int64_t in_c, out_c, rows_per_image;
+    bool bias;
+  };
+  for (const Case& c : std::vector<Case>{
+           {37, 64, 7, true}, {16, 24, 100, false}, {3, 40, 49, true}, {64, 16, 196, true}}) {
+    KernelSpec s = dense_spec(Kind::DenseBackwardWeights, c.in_c, c.out_c, Act::Linear, c.bias);
+    s.rows_per_image = c.rows_per_image;
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    for (int64_t images : {1, 2, 9}) {
+      const int64_t rows = images * s.rows_per_image;
+      const Vec input = random_vec(rows * s.in_c, 8);
+      const Vec d_output = random_vec(rows * s.out_c, 9);
+      std::vector<std::vector<int>> out_sizes = {flat(s.out_c, s.in_c)};
+      if (s.use_bias) out_sizes.push_back({static_cast<int>(s.out_c)});
+      const std::vector<Vec> got =
+          k.run({to_buffer(input, flat(s.in_c, rows)), to_buffer(d_output, flat(s.out_c, rows))},
+                out_sizes);
+      Vec d_weights, d_bias;
+      reference::dense_backward_weights(s, rows, input, d_output, &d_weights, &d_bias);
+      EXPECT_LE(relative_error(got[0], d_weights), kTolerance) << images << " images";
+      if (s.use_bias) {
+        EXPECT_LE(relative_error(got[1], d_bias), kTolerance) << images << " images";
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cnnc::testing
