@@ -161,12 +161,15 @@ const char* conv_algo_name(ConvAlgo a) {
       return "winograd_f2";
     case ConvAlgo::WinogradF4:
       return "winograd_f4";
+    case ConvAlgo::DirectPacked:
+      return "direct_packed";
   }
   return "?";
 }
 
 bool parse_conv_algo(const std::string& name, ConvAlgo* out) {
-  for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
+  for (ConvAlgo a :
+       {ConvAlgo::Direct, ConvAlgo::WinogradF2, ConvAlgo::WinogradF4, ConvAlgo::DirectPacked}) {
     if (name == conv_algo_name(a)) {
       *out = a;
       return true;
@@ -194,11 +197,16 @@ bool winograd_applies(const KernelSpec& s) {
 //   outweighs the products).
 // Before the weights were transformed at load time (in every call), 7x7 lost
 // (1.3-6) and so did 512-channel layers at 14x14 and 28x28 (1.0-2.1).
+// - below 10x10 with many weights, direct: at 7x7 F(2x2) saves 1.7x the
+//   multiplications but reads a U 1.8x the size of the weights, and at batch 1
+//   that traffic dominates (7x7x512-512 Winograd/direct 1.1-1.7, three runs;
+//   7x7x160-320 0.87-0.98 and 7x7x192-384 1.0 keep Winograd).
 ConvAlgo default_conv_algo(const KernelSpec& s) {
   if (!winograd_applies(s) || s.in_c < 64 || s.out_c < 64) return ConvAlgo::Direct;
   const int64_t pixels = s.out_h * s.out_w;
   if (pixels >= 28 * 28) return ConvAlgo::WinogradF4;
-  if (pixels >= 7 * 7) return ConvAlgo::WinogradF2;
+  if (pixels >= 10 * 10) return ConvAlgo::WinogradF2;
+  if (pixels >= 7 * 7 && s.in_c * s.out_c < 256 * 512) return ConvAlgo::WinogradF2;
   return ConvAlgo::Direct;
 }
 
@@ -212,6 +220,9 @@ std::string ScheduleChoice::key() const {
 }
 
 int64_t winograd_weight_floats(const KernelSpec& s) {
+  if (s.conv_algo == ConvAlgo::DirectPacked) {
+    return (s.out_c + 15) / 16 * 16 * s.in_c * s.kernel_w * s.kernel_h;
+  }
   const int64_t alpha = s.conv_algo == ConvAlgo::WinogradF4 ? 6 : 4;
   // A channel tile is at most 4 vectors of 16 lanes (conv_schedule.cpp), so
   // the rounded-up channels are fewer than out_c + 64.
