@@ -201,13 +201,23 @@ bool winograd_applies(const KernelSpec& s) {
 //   multiplications but reads a U 1.8x the size of the weights, and at batch 1
 //   that traffic dominates (7x7x512-512 Winograd/direct 1.1-1.7, three runs;
 //   7x7x160-320 0.87-0.98 and 7x7x192-384 1.0 keep Winograd).
+// Otherwise the direct kernel, with weights packed at load time (DirectPacked)
+// where they overflow L1 and the output channels fill 16-lane blocks: packed
+// over in place, same run (CNNC_BENCH_ALGO=direct_packed, medians), 0.67-0.95
+// on 70 of the 84 shapes (7x7x512-512 0.67, 7x7x2048-1x1-512 0.74,
+// 13x13x384-384 0.71, 14x14 0.92-0.95), 0.95-1.04 on the rest but the
+// large-image 3x3s that run as Winograd (224x224x64-64 1.12, 112x112 1.16);
+// 3.7-6.4 with out_c off the blocks (the last tile straddles two).
 ConvAlgo default_conv_algo(const KernelSpec& s) {
-  if (!winograd_applies(s) || s.in_c < 64 || s.out_c < 64) return ConvAlgo::Direct;
+  const bool packable = s.kind == Kind::Conv2D && s.out_c % 16 == 0 &&
+                        s.out_c * s.in_c * s.kernel_w * s.kernel_h >= 16 * 1024;
+  const ConvAlgo direct = packable ? ConvAlgo::DirectPacked : ConvAlgo::Direct;
+  if (!winograd_applies(s) || s.in_c < 64 || s.out_c < 64) return direct;
   const int64_t pixels = s.out_h * s.out_w;
   if (pixels >= 28 * 28) return ConvAlgo::WinogradF4;
   if (pixels >= 10 * 10) return ConvAlgo::WinogradF2;
   if (pixels >= 7 * 7 && s.in_c * s.out_c < 256 * 512) return ConvAlgo::WinogradF2;
-  return ConvAlgo::Direct;
+  return direct;
 }
 
 std::string ScheduleChoice::key() const {

@@ -241,12 +241,16 @@ TEST(Conv2DWinogradKernel, DefaultRule) {
   EXPECT_EQ(algo(14, 512, 3, 1, 512), ConvAlgo::WinogradF2);
   EXPECT_EQ(algo(13, 384, 3, 1, 256), ConvAlgo::WinogradF2);
   EXPECT_EQ(algo(7, 192, 3, 1, 384), ConvAlgo::WinogradF2);
-  EXPECT_EQ(algo(7, 512, 3, 1, 512), ConvAlgo::Direct);
-  EXPECT_EQ(algo(6, 512, 3, 1, 512), ConvAlgo::Direct);
-  EXPECT_EQ(algo(14, 32, 3, 1, 64), ConvAlgo::Direct);
+  EXPECT_EQ(algo(7, 512, 3, 1, 512), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(6, 512, 3, 1, 512), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(14, 32, 3, 1, 64), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(56, 64, 3, 2, 64), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(56, 64, 5, 1, 64), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(7, 832, 1, 1, 384), ConvAlgo::DirectPacked);
+  // Few weights, or output channels off the 16-channel blocks: in place.
   EXPECT_EQ(algo(224, 3, 3, 1, 64), ConvAlgo::Direct);
-  EXPECT_EQ(algo(56, 64, 3, 2, 64), ConvAlgo::Direct);
-  EXPECT_EQ(algo(56, 64, 5, 1, 64), ConvAlgo::Direct);
+  EXPECT_EQ(algo(7, 16, 5, 1, 120), ConvAlgo::Direct);
+  EXPECT_EQ(algo(14, 512, 1, 1, 24), ConvAlgo::Direct);
 }
 
 TEST(Conv2DWinogradKernel, AlgorithmIsPartOfTheKey) {
