@@ -192,7 +192,8 @@ void BM_Conv(benchmark::State& state, const cnnc::bench::ConvShape& shape) {
   if (c->has_direct()) c->run_direct();
   const double err = c->max_relative_error(c->cnnc_out);
   if (err > 1e-4) state.SkipWithError(("cnnc differs from oneDNN: " + std::to_string(err)).c_str());
-  state.SetLabel(std::string(cnnc::kernels::conv_algo_name(c->s.conv_algo)) + ": " + c->kernel.schedule);
+  state.SetLabel(std::string(cnnc::kernels::conv_algo_name(c->s.conv_algo)) + ": " +
+                 c->kernel.schedule);
   std::vector<double> t_cnnc, t_dnnl, t_direct;
   bool cnnc_first = true;
   auto time_ms = [](auto&& run) {

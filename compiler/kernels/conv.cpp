@@ -164,9 +164,9 @@ BuiltKernel build_packed_conv_weights(const KernelSpec& spec, const Target& t) {
   Expr rest = e / block;
   Expr c = rest / (in_c * kw * kh) * block + e % block;
   Func packed("transformed");
-  packed(e) = select(c < out_c, weights(min(c, out_c - 1), rest % in_c, rest / in_c % kw,
-                                        rest / (in_c * kw) % kh),
-                     0.0f);
+  packed(e) = select(
+      c < out_c, weights(min(c, out_c - 1), rest % in_c, rest / in_c % kw, rest / (in_c * kw) % kh),
+      0.0f);
   detail::constrain_output(packed, {winograd_weight_floats(s)}, false);
   if (!detail::is_gpu(t)) {
     packed.split(e, eo, ei, block, TailStrategy::GuardWithIf)

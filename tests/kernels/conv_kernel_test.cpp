@@ -207,9 +207,10 @@ TEST(Conv2DKernel, ResidualAndChannelSlices) {
       bool untouched = false;
       const Vec got = from_channel_slice(Halide::Buffer<float>(outputs[0]), stride, 1, &untouched);
       const Vec want = reference::conv2d(s, batch, input, weights, bias, residual);
-      const double tolerance = s.conv_algo == ConvAlgo::Direct || s.conv_algo == ConvAlgo::DirectPacked
-                                   ? kTolerance
-                                   : winograd_tolerance(s.conv_algo);
+      const double tolerance =
+          s.conv_algo == ConvAlgo::Direct || s.conv_algo == ConvAlgo::DirectPacked
+              ? kTolerance
+              : winograd_tolerance(s.conv_algo);
       EXPECT_LE(relative_error(got, want), tolerance) << "batch " << batch;
       EXPECT_TRUE(untouched) << "batch " << batch << ": wrote outside its channels";
     }
