@@ -192,15 +192,18 @@ bool winograd_applies(const KernelSpec& s) {
 //   28x28x128-192 0.45, 28x28x128-128 0.75); F(2x2) there 0.29-0.89.
 // - 7x7 to 14x14, F(2x2): 0.55-0.79 (14x14x512-512 0.38, 14x14x96..160
 //   channels 0.55-0.58, 13x13x384-384 0.76, 7x7x512-512 0.69, 7x7x192-384
-//   0.74); F(4x4) there 0.55-0.97 at 13x13-14x14 and 0.95-1.54 at 7x7.
+//   0.74); F(4x4) there 0.55-0.97 at 13x13-14x14 and 0.95-1.54 at 7x7. (All
+//   of these against the direct kernel reading its weights in place.)
 // - few input channels lose (224x224x3-64: 5.7, the input transform
 //   outweighs the products).
 // Before the weights were transformed at load time (in every call), 7x7 lost
 // (1.3-6) and so did 512-channel layers at 14x14 and 28x28 (1.0-2.1).
-// - below 10x10 with many weights, direct: at 7x7 F(2x2) saves 1.7x the
+// - below 10x10, direct with packed weights: at 7x7 F(2x2) saves 1.7x the
 //   multiplications but reads a U 1.8x the size of the weights, and at batch 1
-//   that traffic dominates (7x7x512-512 Winograd/direct 1.1-1.7, three runs;
-//   7x7x160-320 0.87-0.98 and 7x7x192-384 1.0 keep Winograd).
+//   that traffic dominates. Winograd/packed, alternating in one process
+//   (fastest, first quartile): 7x7x512-512 1.32, 1.28; 7x7x192-384 1.62,
+//   1.45; 7x7x160-320 0.90, 0.94. At 13x13-14x14 Winograd stays: 0.73-1.03
+//   (14x14x160-320 1.6).
 // Otherwise the direct kernel, with weights packed at load time (DirectPacked)
 // where they overflow L1 and the output channels fill 16-lane blocks: packed
 // over in place, same run (CNNC_BENCH_ALGO=direct_packed, medians), 0.67-0.95
@@ -216,7 +219,6 @@ ConvAlgo default_conv_algo(const KernelSpec& s) {
   const int64_t pixels = s.out_h * s.out_w;
   if (pixels >= 28 * 28) return ConvAlgo::WinogradF4;
   if (pixels >= 10 * 10) return ConvAlgo::WinogradF2;
-  if (pixels >= 7 * 7 && s.in_c * s.out_c < 256 * 512) return ConvAlgo::WinogradF2;
   return direct;
 }
 

@@ -241,7 +241,7 @@ TEST(Conv2DWinogradKernel, DefaultRule) {
   EXPECT_EQ(algo(14, 144, 3, 1, 288), ConvAlgo::WinogradF2);
   EXPECT_EQ(algo(14, 512, 3, 1, 512), ConvAlgo::WinogradF2);
   EXPECT_EQ(algo(13, 384, 3, 1, 256), ConvAlgo::WinogradF2);
-  EXPECT_EQ(algo(7, 192, 3, 1, 384), ConvAlgo::WinogradF2);
+  EXPECT_EQ(algo(7, 192, 3, 1, 384), ConvAlgo::DirectPacked);
   EXPECT_EQ(algo(7, 512, 3, 1, 512), ConvAlgo::DirectPacked);
   EXPECT_EQ(algo(6, 512, 3, 1, 512), ConvAlgo::DirectPacked);
   EXPECT_EQ(algo(14, 32, 3, 1, 64), ConvAlgo::DirectPacked);
