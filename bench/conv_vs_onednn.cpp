@@ -5,7 +5,8 @@
 // cnnc runs the algorithm the lowering would choose (the label); where that
 // is not direct, the direct kernel runs too (direct_ms, direct_ratio).
 //   bench_conv_vs_onednn [--benchmark_filter=...]   (threads: CNNC_BENCH_THREADS, 2)
-//   CNNC_BENCH_ALGO=direct|winograd_f2|winograd_f4 forces an algorithm where it applies.
+//   CNNC_BENCH_ALGO=direct|direct_packed|winograd_f2|winograd_f4 forces an algorithm where it
+//   applies.
 // bench/conv_vs_onednn.sh builds it, runs it and prints the table.
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -101,7 +102,7 @@ Case::Case(const KernelSpec& spec) : s(spec), target(Halide::get_host_target()) 
     k->inputs[2].set(bias_buf);
   }
   if (has_direct()) {
-    // Winograd reads weights transformed once, as the generated code does at load time.
+    // Winograd and packed weights are transformed once, as the generated code does at load time.
     cnnc::kernels::BuiltKernel transform =
         cnnc::kernels::build_kernel(with_kind(s, cnnc::kernels::Kind::WinogradWeights), target);
     transform.inputs[0].set(wei_buf);
@@ -168,13 +169,15 @@ std::map<std::string, Result>& results() {
   return r;
 }
 
-// The lowering's choice, or CNNC_BENCH_ALGO's where Winograd applies.
+// The lowering's choice, or CNNC_BENCH_ALGO's where it applies (Winograd:
+// 3x3 stride 1).
 KernelSpec with_algo(KernelSpec s) {
   s.conv_algo = cnnc::kernels::default_conv_algo(s);
   const char* forced = std::getenv("CNNC_BENCH_ALGO");
   cnnc::kernels::ConvAlgo algo;
   if (forced && cnnc::kernels::parse_conv_algo(forced, &algo) &&
-      (algo == cnnc::kernels::ConvAlgo::Direct || cnnc::kernels::winograd_applies(s))) {
+      (algo == cnnc::kernels::ConvAlgo::Direct || algo == cnnc::kernels::ConvAlgo::DirectPacked ||
+       cnnc::kernels::winograd_applies(s))) {
     s.conv_algo = algo;
   }
   return s;
@@ -189,7 +192,8 @@ void BM_Conv(benchmark::State& state, const cnnc::bench::ConvShape& shape) {
   if (c->has_direct()) c->run_direct();
   const double err = c->max_relative_error(c->cnnc_out);
   if (err > 1e-4) state.SkipWithError(("cnnc differs from oneDNN: " + std::to_string(err)).c_str());
-  state.SetLabel(cnnc::kernels::conv_algo_name(c->s.conv_algo));
+  state.SetLabel(std::string(cnnc::kernels::conv_algo_name(c->s.conv_algo)) + ": " +
+                 c->kernel.schedule);
   std::vector<double> t_cnnc, t_dnnl, t_direct;
   bool cnnc_first = true;
   auto time_ms = [](auto&& run) {

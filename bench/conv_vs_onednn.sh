@@ -23,7 +23,7 @@ OMP_WAIT_POLICY=PASSIVE CNNC_BENCH_THREADS=2 "$build/bench/bench_conv_vs_onednn"
 /usr/bin/python3 - "$out" <<'PY'
 import json, math, sys
 rows = json.load(open(sys.argv[1]))["benchmarks"]
-print("%-26s %10s %10s %7s %7s %6s %6s  %-12s %s" % (
+print("%-26s %10s %10s %7s %7s %6s %6s  %-44s %s" % (
     "shape (HxWxC-k-filters)", "cnnc ms", "oneDNN ms", "cnnc GF", "dnnl GF", "ratio", "r_min",
     "algorithm", "direct ratio"))
 logs, logs_min = [], []
@@ -33,7 +33,7 @@ for b in rows:
         continue
     logs.append(math.log(b["ratio"]))
     logs_min.append(math.log(b["ratio_min"]))
-    print("%-26s %10.3f %10.3f %7.1f %7.1f %6.2f %6.2f  %-12s %s" % (
+    print("%-26s %10.3f %10.3f %7.1f %7.1f %6.2f %6.2f  %-44s %s" % (
         b["name"].split("/")[1], b["cnnc_ms"], b["onednn_ms"], b["cnnc_gflops"],
         b["onednn_gflops"], b["ratio"], b["ratio_min"], b.get("label", ""),
         "%.2f" % b["direct_ratio"] if "direct_ratio" in b else ""))

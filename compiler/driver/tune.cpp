@@ -89,8 +89,9 @@ std::vector<Candidate> candidates(const Unit& u, bool winograd) {
       list.push_back(c);
     }
   }
+  // Tiles of the direct kernel, with its weights packed if the default packs them.
   KernelSpec direct_kernel = u.spec;
-  direct_kernel.conv_algo = ConvAlgo::Direct;
+  if (direct_kernel.conv_algo != ConvAlgo::DirectPacked) direct_kernel.conv_algo = ConvAlgo::Direct;
   const int64_t channels = u.spec.out_c, width = conv ? u.spec.out_w : 6;
   for (const auto& t : kTiles) {
     if (channels < 8 * t[0] || width < t[1]) continue;

@@ -19,6 +19,19 @@ namespace {
 
 int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
+// DirectPacked's weights: blocks of `packed_block` output channels (one
+// vector), each holding weights(c, ci, kx, ky) with c innermost, then ci, kx,
+// ky: the order in which the direct schedules' reduction reads them, so that
+// each channel vector's weights stream contiguously from memory (read in
+// place, a tile's rows lie out_c floats apart, on many pages).
+int packed_block(const Target& t) { return t.natural_vector_size<float>() >= 16 ? 16 : 8; }
+
+Expr packed_index(const KernelSpec& s, int block, Expr c, Expr ci, Expr kx, Expr ky) {
+  const int in_c = static_cast<int>(s.in_c), kw = static_cast<int>(s.kernel_w);
+  const int kh = static_cast<int>(s.kernel_h);
+  return c % block + block * (ci + in_c * (kx + kw * (ky + kh * (c / block))));
+}
+
 // The largest divisor of `n` that is at most `cap` (at least 1).
 int divisor_at_most(int64_t n, int64_t cap) {
   int best = 1;
@@ -158,7 +171,10 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   detail::check_pixel_strides(s);
   ImageParam input =
       detail::make_strided_input("input", {s.in_c, s.in_w, s.in_h}, true, s.in_pixel_stride);
-  ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
+  const bool packed = s.conv_algo == ConvAlgo::DirectPacked;
+  ImageParam weights =
+      packed ? make_input("weights", {winograd_weight_floats(s)}, false)
+             : make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
   std::vector<ImageParam> inputs = {input, weights};
   Var c("c"), x("x"), y("y"), n("n");
   Func acc("conv_acc"), output("output");
@@ -198,7 +214,9 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   } else {
     padded(c, x, y, n) = input(c, x, y, n);
   }
-  acc(c, x, y, n) += weights(c, r.x, r.y, r.z) * padded(r.x, ix, iy, n);
+  Expr weight = packed ? weights(packed_index(s, packed_block(t), c, r.x, r.y, r.z))
+                       : weights(c, r.x, r.y, r.z);
+  acc(c, x, y, n) += weight * padded(r.x, ix, iy, n);
   output(c, x, y, n) = detail::apply_act(acc(c, x, y, n) + residual, s.act);
   constrain_output(output, {s.out_c, s.out_w, s.out_h}, true, s.out_pixel_stride);
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
@@ -208,11 +226,44 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
     detail::gpu_conv_forward(output, acc, {r.x, r.y, r.z}, s);
     how = "gpu direct";
   } else if (!detail::autoscheduled(s)) {
+    // Packed weights are read in place; else each channel tile copies its own.
     how = detail::schedule_conv_forward(output, acc, padded, needs_padding || subsample,
-                                        weights.in(), {r.x, r.y, r.z}, s, t);
+                                        packed ? Func() : weights.in(), {r.x, r.y, r.z}, s, t);
+    if (packed) how += ", packed weights";
   }
   BuiltKernel k = detail::finish_kernel(inputs, {output});
   k.schedule = how;
+  return k;
+}
+
+// The weights in DirectPacked's order (packed_index); channels past out_c
+// (the last block rounded up) are zero.
+BuiltKernel build_packed_conv_weights(const KernelSpec& spec, const Target& t) {
+  KernelSpec s = spec;
+  s.kind = Kind::Conv2D;  // the convolution whose weights these are
+  detail::check_window(s);
+  ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
+  const int block = packed_block(t), in_c = static_cast<int>(s.in_c);
+  const int kw = static_cast<int>(s.kernel_w), kh = static_cast<int>(s.kernel_h);
+  const int out_c = static_cast<int>(s.out_c);
+  Var e("e"), eo("eo"), ei("ei");
+  // e = cc + block * (ci + in_c * (kx + kw * (ky + kh * cb))), c = cb * block + cc.
+  Expr rest = e / block;
+  Expr c = rest / (in_c * kw * kh) * block + e % block;
+  Func packed("transformed");
+  packed(e) = select(
+      c < out_c, weights(min(c, out_c - 1), rest % in_c, rest / in_c % kw, rest / (in_c * kw) % kh),
+      0.0f);
+  detail::constrain_output(packed, {winograd_weight_floats(s)}, false);
+  if (!detail::is_gpu(t)) {
+    packed.split(e, eo, ei, block, TailStrategy::GuardWithIf)
+        .vectorize(ei)
+        .parallel(eo, 256, TailStrategy::GuardWithIf);
+  } else {
+    detail::gpu_pointwise(packed, {});
+  }
+  BuiltKernel k = detail::finish_kernel({weights}, {packed});
+  k.schedule = "packed conv weights, blocks of " + std::to_string(block);
   return k;
 }
 

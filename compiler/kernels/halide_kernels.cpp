@@ -62,7 +62,8 @@ BuiltKernel build_family(const KernelSpec& spec, const Halide::Target& target) {
     case Kind::Conv2D:
       // Winograd has CPU schedules only (and its rule was measured on CPUs):
       // on a GPU every algorithm gets the direct convolution.
-      return spec.conv_algo == ConvAlgo::Direct || target.has_gpu_feature()
+      return spec.conv_algo == ConvAlgo::Direct || spec.conv_algo == ConvAlgo::DirectPacked ||
+                     target.has_gpu_feature()
                  ? build_conv2d(spec, target)
                  : build_conv2d_winograd(spec, target);
     case Kind::Conv2DBackwardData:
@@ -112,7 +113,8 @@ BuiltKernel build_family(const KernelSpec& spec, const Halide::Target& target) {
     case Kind::Add:
       return build_add(spec, target);
     case Kind::WinogradWeights:
-      return build_winograd_weights(spec, target);
+      return spec.conv_algo == ConvAlgo::DirectPacked ? build_packed_conv_weights(spec, target)
+                                                      : build_winograd_weights(spec, target);
   }
   throw std::invalid_argument(std::string("no kernel builder for kind ") + kind_name(spec.kind));
 }

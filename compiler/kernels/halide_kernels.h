@@ -36,6 +36,7 @@ BuiltKernel build_kernel(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_conv2d(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_conv2d_winograd(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_winograd_weights(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_packed_conv_weights(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_conv2d_backward_data(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_conv2d_backward_filter(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_dense(const KernelSpec& spec, const Halide::Target& target);

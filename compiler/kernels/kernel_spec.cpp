@@ -161,12 +161,15 @@ const char* conv_algo_name(ConvAlgo a) {
       return "winograd_f2";
     case ConvAlgo::WinogradF4:
       return "winograd_f4";
+    case ConvAlgo::DirectPacked:
+      return "direct_packed";
   }
   return "?";
 }
 
 bool parse_conv_algo(const std::string& name, ConvAlgo* out) {
-  for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::WinogradF2, ConvAlgo::WinogradF4}) {
+  for (ConvAlgo a :
+       {ConvAlgo::Direct, ConvAlgo::WinogradF2, ConvAlgo::WinogradF4, ConvAlgo::DirectPacked}) {
     if (name == conv_algo_name(a)) {
       *out = a;
       return true;
@@ -189,17 +192,34 @@ bool winograd_applies(const KernelSpec& s) {
 //   28x28x128-192 0.45, 28x28x128-128 0.75); F(2x2) there 0.29-0.89.
 // - 7x7 to 14x14, F(2x2): 0.55-0.79 (14x14x512-512 0.38, 14x14x96..160
 //   channels 0.55-0.58, 13x13x384-384 0.76, 7x7x512-512 0.69, 7x7x192-384
-//   0.74); F(4x4) there 0.55-0.97 at 13x13-14x14 and 0.95-1.54 at 7x7.
+//   0.74); F(4x4) there 0.55-0.97 at 13x13-14x14 and 0.95-1.54 at 7x7. (All
+//   of these against the direct kernel reading its weights in place.)
 // - few input channels lose (224x224x3-64: 5.7, the input transform
 //   outweighs the products).
 // Before the weights were transformed at load time (in every call), 7x7 lost
 // (1.3-6) and so did 512-channel layers at 14x14 and 28x28 (1.0-2.1).
+// - below 10x10, direct with packed weights: at 7x7 F(2x2) saves 1.7x the
+//   multiplications but reads a U 1.8x the size of the weights, and at batch 1
+//   that traffic dominates. Winograd/packed, alternating in one process
+//   (fastest, first quartile): 7x7x512-512 1.32, 1.28; 7x7x192-384 1.62,
+//   1.45; 7x7x160-320 0.90, 0.94. At 13x13-14x14 Winograd stays: 0.73-1.03
+//   (14x14x160-320 1.6).
+// Otherwise the direct kernel, with weights packed at load time (DirectPacked)
+// where they overflow L1 and the output channels fill 16-lane blocks: packed
+// over in place, same run (CNNC_BENCH_ALGO=direct_packed, medians), 0.67-0.95
+// on 70 of the 84 shapes (7x7x512-512 0.67, 7x7x2048-1x1-512 0.74,
+// 13x13x384-384 0.71, 14x14 0.92-0.95), 0.95-1.04 on the rest but the
+// large-image 3x3s that run as Winograd (224x224x64-64 1.12, 112x112 1.16);
+// 3.7-6.4 with out_c off the blocks (the last tile straddles two).
 ConvAlgo default_conv_algo(const KernelSpec& s) {
-  if (!winograd_applies(s) || s.in_c < 64 || s.out_c < 64) return ConvAlgo::Direct;
+  const bool packable = s.kind == Kind::Conv2D && s.out_c % 16 == 0 &&
+                        s.out_c * s.in_c * s.kernel_w * s.kernel_h >= 16 * 1024;
+  const ConvAlgo direct = packable ? ConvAlgo::DirectPacked : ConvAlgo::Direct;
+  if (!winograd_applies(s) || s.in_c < 64 || s.out_c < 64) return direct;
   const int64_t pixels = s.out_h * s.out_w;
   if (pixels >= 28 * 28) return ConvAlgo::WinogradF4;
-  if (pixels >= 7 * 7) return ConvAlgo::WinogradF2;
-  return ConvAlgo::Direct;
+  if (pixels >= 10 * 10) return ConvAlgo::WinogradF2;
+  return direct;
 }
 
 std::string ScheduleChoice::key() const {
@@ -212,6 +232,9 @@ std::string ScheduleChoice::key() const {
 }
 
 int64_t winograd_weight_floats(const KernelSpec& s) {
+  if (s.conv_algo == ConvAlgo::DirectPacked) {
+    return (s.out_c + 15) / 16 * 16 * s.in_c * s.kernel_w * s.kernel_h;
+  }
   const int64_t alpha = s.conv_algo == ConvAlgo::WinogradF4 ? 6 : 4;
   // A channel tile is at most 4 vectors of 16 lanes (conv_schedule.cpp), so
   // the rounded-up channels are fewer than out_c + 64.

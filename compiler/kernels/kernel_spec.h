@@ -122,9 +122,12 @@ enum class PoolKind { Max, Avg };
 
 // How a Conv2D is computed. Winograd F(m x m, 3 x 3) (conv_winograd.cpp) needs
 // a 3x3 kernel with stride 1; F(4x4) does fewer multiplications than F(2x2)
-// but rounds a little more (see the kernel tests).
-enum class ConvAlgo { Direct, WinogradF2, WinogradF4 };
-const char* conv_algo_name(ConvAlgo a);  // "direct", "winograd_f2", "winograd_f4"
+// but rounds a little more (see the kernel tests). DirectPacked is the direct
+// convolution reading its weights packed at load time into blocks of
+// channels, in the order its loops read them (conv.cpp).
+enum class ConvAlgo { Direct, WinogradF2, WinogradF4, DirectPacked };
+// "direct", "winograd_f2", "winograd_f4", "direct_packed"
+const char* conv_algo_name(ConvAlgo a);
 // False for an unknown name (a tuning file is user input).
 bool parse_conv_algo(const std::string& name, ConvAlgo* out);
 
@@ -220,9 +223,11 @@ bool winograd_applies(const KernelSpec& spec);
 // The algorithm a Conv2D spec runs with unless tuned (the rule and the
 // measurements behind it are in kernel_spec.cpp).
 ConvAlgo default_conv_algo(const KernelSpec& spec);
-// Floats of a Winograd Conv2D's transformed weights (the WinogradWeights
-// output): alpha^2 * in_c points for the output channels rounded up to the
-// kernel's channel tile, which depends on the target; this bounds it for all.
+// Floats of a Conv2D's transformed weights (the WinogradWeights output) when
+// its algorithm is not Direct. Winograd: alpha^2 * in_c points for the output
+// channels rounded up to the kernel's channel tile, which depends on the
+// target; this bounds it for all. DirectPacked: the weights with the output
+// channels rounded up to 16.
 int64_t winograd_weight_floats(const KernelSpec& spec);
 
 }  // namespace cnnc::kernels

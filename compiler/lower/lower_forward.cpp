@@ -249,11 +249,13 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         st.operands["input"] = x;
         st.operands["weights"] = l.layer_param(n, "kernel");
         if (st.spec.conv_algo != kernels::ConvAlgo::Direct) {
-          // Winograd reads its weights transformed, once at load time (after
-          // a BatchNorm fold: layer_param is then the folded kernel).
+          // Winograd (and DirectPacked) reads its weights transformed, once at
+          // load time (after a BatchNorm fold: layer_param is then the folded kernel).
           Step transform = st;
           transform.spec.kind = Kind::WinogradWeights;
-          transform.purpose = "Winograd weight transform";
+          transform.purpose = st.spec.conv_algo == kernels::ConvAlgo::DirectPacked
+                                  ? "conv weight packing"
+                                  : "Winograd weight transform";
           transform.operands.clear();
           transform.operands["weights"] = st.operands["weights"];
           Operand u;

@@ -14,6 +14,8 @@ std::vector<int> weight_sizes(const KernelSpec& s) {
           static_cast<int>(s.kernel_h)};
 }
 
+// A kernel whose algorithm is not Direct (DirectPacked here) reads its weights
+// through the transform kernel, as at load time.
 void expect_conv_matches_reference(const KernelSpec& s) {
   SCOPED_TRACE(s.key());
   JitKernel k(s);
@@ -21,9 +23,15 @@ void expect_conv_matches_reference(const KernelSpec& s) {
     const Vec input = random_vec(in_size(s, batch), 1);
     const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 2);
     const Vec bias = s.use_bias ? random_vec(s.out_c, 3) : Vec();
+    Halide::Buffer<> weight_buffer = to_buffer(weights, weight_sizes(s));
+    if (s.conv_algo != ConvAlgo::Direct) {
+      const int floats = static_cast<int>(kernels::winograd_weight_floats(s));
+      weight_buffer = to_buffer(
+          JitKernel(with_kind(s, Kind::WinogradWeights)).run({weight_buffer}, {{floats}})[0],
+          {floats});
+    }
     std::vector<Halide::Buffer<>> inputs = {
-        to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
-        to_buffer(weights, weight_sizes(s))};
+        to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)), weight_buffer};
     if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
     const Vec got = k.run(inputs, {image_sizes(s.out_c, s.out_w, s.out_h, batch)})[0];
     const Vec want = reference::conv2d(s, batch, input, weights, bias);
@@ -33,6 +41,23 @@ void expect_conv_matches_reference(const KernelSpec& s) {
 
 TEST(Conv2DKernel, MatchesReference) {
   for (const KernelSpec& s : conv_specs()) expect_conv_matches_reference(s);
+}
+
+// DirectPacked: the test shapes, and shapes that reach the whole-image
+// schedule (small images, many channels; a strided 1x1 that subsamples) and
+// the row schedule with chunks of input channels, channel counts off the
+// 16-channel blocks included.
+TEST(Conv2DKernel, PackedWeightsMatchReference) {
+  std::vector<KernelSpec> specs = conv_specs();
+  specs.push_back(window_spec(Kind::Conv2D, 7, 7, 64, 128, 3, 3, 1, 1, true));
+  specs.push_back(window_spec(Kind::Conv2D, 14, 14, 32, 64, 5, 5, 1, 1, true));
+  specs.push_back(window_spec(Kind::Conv2D, 14, 14, 48, 72, 1, 1, 2, 2, false));
+  specs.push_back(window_spec(Kind::Conv2D, 30, 26, 136, 96, 3, 3, 1, 1, true));
+  specs.push_back(window_spec(Kind::Conv2D, 9, 9, 24, 40, 3, 3, 1, 1, true));
+  for (KernelSpec s : specs) {
+    s.conv_algo = ConvAlgo::DirectPacked;
+    expect_conv_matches_reference(s);
+  }
 }
 
 // The schedules `cnnc tune` may choose compute the same convolution: register
@@ -145,6 +170,10 @@ TEST(Conv2DKernel, ResidualAndChannelSlices) {
       specs.back().conv_algo = algo;
     }
   }
+  for (int i : {0, 6}) {
+    specs.push_back(conv_specs()[i]);
+    specs.back().conv_algo = ConvAlgo::DirectPacked;
+  }
   for (KernelSpec s : specs) {
     s.residual = true;
     s.in_pixel_stride = s.in_c + 3;
@@ -179,7 +208,9 @@ TEST(Conv2DKernel, ResidualAndChannelSlices) {
       const Vec got = from_channel_slice(Halide::Buffer<float>(outputs[0]), stride, 1, &untouched);
       const Vec want = reference::conv2d(s, batch, input, weights, bias, residual);
       const double tolerance =
-          s.conv_algo == ConvAlgo::Direct ? kTolerance : winograd_tolerance(s.conv_algo);
+          s.conv_algo == ConvAlgo::Direct || s.conv_algo == ConvAlgo::DirectPacked
+              ? kTolerance
+              : winograd_tolerance(s.conv_algo);
       EXPECT_LE(relative_error(got, want), tolerance) << "batch " << batch;
       EXPECT_TRUE(untouched) << "batch " << batch << ": wrote outside its channels";
     }
@@ -210,12 +241,17 @@ TEST(Conv2DWinogradKernel, DefaultRule) {
   EXPECT_EQ(algo(14, 144, 3, 1, 288), ConvAlgo::WinogradF2);
   EXPECT_EQ(algo(14, 512, 3, 1, 512), ConvAlgo::WinogradF2);
   EXPECT_EQ(algo(13, 384, 3, 1, 256), ConvAlgo::WinogradF2);
-  EXPECT_EQ(algo(7, 512, 3, 1, 512), ConvAlgo::WinogradF2);
-  EXPECT_EQ(algo(6, 512, 3, 1, 512), ConvAlgo::Direct);
-  EXPECT_EQ(algo(14, 32, 3, 1, 64), ConvAlgo::Direct);
+  EXPECT_EQ(algo(7, 192, 3, 1, 384), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(7, 512, 3, 1, 512), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(6, 512, 3, 1, 512), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(14, 32, 3, 1, 64), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(56, 64, 3, 2, 64), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(56, 64, 5, 1, 64), ConvAlgo::DirectPacked);
+  EXPECT_EQ(algo(7, 832, 1, 1, 384), ConvAlgo::DirectPacked);
+  // Few weights, or output channels off the 16-channel blocks: in place.
   EXPECT_EQ(algo(224, 3, 3, 1, 64), ConvAlgo::Direct);
-  EXPECT_EQ(algo(56, 64, 3, 2, 64), ConvAlgo::Direct);
-  EXPECT_EQ(algo(56, 64, 5, 1, 64), ConvAlgo::Direct);
+  EXPECT_EQ(algo(7, 16, 5, 1, 120), ConvAlgo::Direct);
+  EXPECT_EQ(algo(14, 512, 1, 1, 24), ConvAlgo::Direct);
 }
 
 TEST(Conv2DWinogradKernel, AlgorithmIsPartOfTheKey) {
