@@ -47,8 +47,7 @@ std::string emit_header(const ModelSource& m) {
     << "                              const cnnc::Sgd& sgd, uint64_t dropout_seed,\n"
     << "                              uint64_t step) override;\n"
     << "  void profile_steps(double* seconds) override;\n"
-    << (m.cuda ? "" : "  void dump_forward(const char* dir) override;\n")
-    << "\n"
+    << (m.cuda ? "" : "  void dump_forward(const char* dir) override;\n") << "\n"
     << "  // Weights files (safetensors); throw cnnc::Error on bad files.\n"
     << "  void load(const std::string& path) { cnnc::load_weights(*this, path); }\n"
     << "  void save(const std::string& path) { cnnc::save_weights(*this, path); }\n\n"

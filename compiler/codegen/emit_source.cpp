@@ -95,8 +95,8 @@ void emit_step(const ModelSource& m, const lower::Step& st, std::ostringstream& 
       finite_checks.push_back(pointer + ", " + count);
     }
     if (dumped && o.batched && !o.is_int32) {
-      dumps.push_back("cnnc::abi::dump_operand(dump, step, " + std::to_string((*dumped)++) + ", \"" +
-                      st.layer + "\", \"" + st.purpose + "\", \"" +
+      dumps.push_back("cnnc::abi::dump_operand(dump, step, " + std::to_string((*dumped)++) +
+                      ", \"" + st.layer + "\", \"" + st.purpose + "\", \"" +
                       (a.is_output ? "output " : "input ") + a.name + "\", " + var + ".get());");
     }
     call_args.push_back(var + ".get()");
@@ -200,9 +200,11 @@ void emit_host_model(const ModelSource& m, int64_t statistics_floats, std::ostri
       << "  float* statistics = state_->statistics.data();\n"
       << "  copy_statistics(params, statistics, true);\n"
       << "  const char* dump = state_->dump_dir.empty() ? nullptr : state_->dump_dir.c_str();\n"
-      << "  train_batch(arena, params, grads, images, labels, n, dropout_seed, step, false, dump);\n"
-      << "  cnnc::StepResult r = cnnc::abi::summarize(arena + " << p.tensors.at(p.loss_tensor).offset
-      << ", arena + " << p.tensors.at(p.probs_tensor).offset << ", labels, n, kOutputSize, penalty);\n"
+      << "  train_batch(arena, params, grads, images, labels, n, dropout_seed, step, false, "
+         "dump);\n"
+      << "  cnnc::StepResult r = cnnc::abi::summarize(arena + "
+      << p.tensors.at(p.loss_tensor).offset << ", arena + " << p.tensors.at(p.probs_tensor).offset
+      << ", labels, n, kOutputSize, penalty);\n"
       << "  if (!std::isfinite(r.loss) || !cnnc::abi::all_finite(grads, kParamFloats)) {\n"
       << "    // Run the step again, checking every output, to name where it broke.\n"
       << "    copy_statistics(params, statistics, false);\n"

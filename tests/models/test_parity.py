@@ -5,9 +5,10 @@
       (max abs error / max abs value) at most 1e-4.
   test_parity.py CNNC MODEL.json sgd [--steps K] [--batch N]
       K SGD steps (the model's optimiser: momentum, Nesterov, L2) with
-      `cnnc train --steps K --no-shuffle --dump-forward DIR`; every weight
-      compared with PyTorch's in float64, relative error of the change at most
-      1e-3. BatchNormalization trains on batch statistics, and its moving
+      `cnnc train --steps K --no-shuffle --dump-forward DIR`; every weight's
+      change, and the optimiser's velocity (the update at float32's precision,
+      before it is rounded into the weights) compared with PyTorch's in
+      float64, relative error at most 1e-3. BatchNormalization trains on batch statistics, and its moving
       statistics are compared too. Dropout masks are random, so the steps run
       on a copy of the model with every Dropout rate set to 0.
       The float64 reference takes cnnc's float32 decisions: which ReLU inputs
@@ -160,9 +161,15 @@ def sgd_check(args, model, tmp, rng):
     os.mkdir(dump)
     run([args.cnnc, "train", model_file, "--target", args.target, "--passes", args.passes, "--weights", w0,
          "--train-images", os.path.join(tmp, "x.npy"), "--train-labels", os.path.join(tmp, "y.npy"),
-         "--steps", str(args.steps), "--no-shuffle", "--batch-size", str(args.batch), "--save", out]
+         "--steps", str(args.steps), "--no-shuffle", "--batch-size", str(args.batch), "--save", out,
+         "--checkpoint", os.path.join(tmp, "checkpoint.safetensors")]
         + ([] if args.target == "cuda" else ["--dump-forward", dump]))
     got = ref.read_safetensors(out)
+    # The optimiser's velocity (Keras SGD: v = momentum * v - lr * gradient, then
+    # w += v) holds the updates at float32's full precision, before they are
+    # rounded into the weights: compared too, as "optimizer/<name>".
+    velocity = {k: v for k, v in ref.read_safetensors(os.path.join(tmp, "checkpoint.safetensors")).items()
+                if k.startswith("optimizer/")}
 
     # The float64 reference takes cnnc's float32 decisions (which ReLU inputs
     # pass, which cell of each max pooling window wins), read from the forward
@@ -176,22 +183,24 @@ def sgd_check(args, model, tmp, rng):
     ok = True
     if decisions:
         ok = report_decisions(decisions)
-    changes_want = {k: want[k] - weights[k] for k in want}
-    changes_got = {k: got[k] - weights[k] for k in want}
+    changes_want = {k: want[k] - weights[k] if k in weights else want[k] for k in want}
+    changes_got = {k: got[k] - weights[k] if k in weights else velocity[k] for k in want}
     # The weights file holds float32: a change far smaller than the weights is
     # known only to their rounding (6e-8 of them). So an update's scale is at
     # least 1e-3 of the weights', allowing errors of 1e-6 of them (~10 ulps).
     # This matters for a conv bias just before a BatchNormalization: its
     # gradient is zero, its change in cnnc one ulp of rounding.
-    floors = {k: 1e-3 * float(np.max(np.abs(weights[k]))) for k in want}
+    floors = {k: 1e-3 * float(np.max(np.abs(weights[k]))) if k in weights else 0.0 for k in want}
     # A bias that only a BatchNormalization reads does not change the loss (the
     # batch mean takes it out): its exact gradient is 0, cnnc's and PyTorch
     # float32's the rounding of a sum of terms that cancel. It is held to its
     # layer's scale, that of the kernel's update.
     for layer in biases_before_batchnorm(model):
-        floors[layer + ".bias"] = max(floors[layer + ".bias"], float(np.max(np.abs(changes_want[layer + ".kernel"]))))
-    spoil = args.perturb_update or [k for k in want if k.endswith(".kernel")][0]
-    if spoil not in want:
+        for prefix in ("", "optimizer/"):
+            floors[prefix + layer + ".bias"] = max(floors[prefix + layer + ".bias"],
+                                                   float(np.max(np.abs(changes_want[prefix + layer + ".kernel"]))))
+    spoil = args.perturb_update or [k for k in weights if k.endswith(".kernel")][0]
+    if spoil not in weights:
         raise SystemExit("--perturb-update: no variable '%s'" % spoil)
     if args.spoiled:
         # The same check on updates spoiled as a bug would: it must fail on both.
@@ -234,10 +243,13 @@ def spoil_scale(changes):
 
 
 def spoil_one(changes, name, seed):
-    """Noise of up to 0.2% of its largest change added to one variable's update."""
-    change = changes[name]
-    noise = np.random.default_rng(seed + 1).uniform(-2e-3, 2e-3, change.shape)
-    return {**changes, name: change + noise * np.max(np.abs(change))}
+    """Noise of up to 0.2% of its largest change added to one variable's
+    update (and to its velocity, the same update before rounding)."""
+    spoiled = dict(changes)
+    for k in (name, "optimizer/" + name):
+        noise = np.random.default_rng(seed + 1).uniform(-2e-3, 2e-3, changes[k].shape)
+        spoiled[k] = changes[k] + noise * np.max(np.abs(changes[k]))
+    return spoiled
 
 
 def compare_updates(changes_got, changes_want, floors, quiet=False):
@@ -355,6 +367,9 @@ def report_decisions(all_steps):
         print("  %s: cnnc's training forward is %.3g off float64 (relative)  <- beyond %g"
               % (worst_forward[1], worst_forward[0], FORWARD_TOLERANCE))
         ok = False
+    if not counts:
+        print("decisions: none (no ReLU or max pooling)")
+        return ok
     print("decisions: cnnc's float32 decided %s otherwise than float64, each within %.3g times cnnc's "
           "forward error at its layer (allowed %g); cnnc's training forward within %.3g of float64 (%s)"
           % ("; ".join("%d of %d %s" % (flips[w], counts[w], w) for w in counts) or "nothing",
@@ -386,7 +401,8 @@ def reference_sgd(model, weights, x, y, args, lr, momentum, nesterov, dtype, dec
                 v = momentum * velocity[k] - lr * g  # Keras SGD
                 velocity[k] = v
                 p += momentum * v - lr * g if nesterov else v
-    return {k: t.detach().double().numpy() for k, t in {**params, **stats}.items()}
+    out = {k: t.detach().double().numpy() for k, t in {**params, **stats}.items()}
+    return {**out, **{"optimizer/" + k: v.detach().double().numpy() for k, v in velocity.items()}}
 
 
 def main():
