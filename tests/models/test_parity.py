@@ -178,7 +178,7 @@ def sgd_check(args, model, tmp, rng):
     # decided alike, and only the arithmetic is compared. Each decision where
     # float64 itself would decide otherwise must be a near-tie: within
     # TIE_NOISE times cnnc's own forward error at that layer.
-    decisions = None if args.target == "cuda" else read_decisions(dump, args.steps)
+    decisions = None if args.target == "cuda" else read_decisions(model, dump, args.steps)
     want = reference_sgd(model, weights, x, y, args, lr, momentum, nesterov, torch.float64, decisions)
     ok = True
     if decisions:
@@ -272,7 +272,7 @@ TIE_NOISE = 8.0  # a decision float64 takes otherwise: within this many times cn
 FORWARD_TOLERANCE = 1e-3  # cnnc's training forward at a ReLU or max pooling, relative to float64
 
 
-def read_decisions(folder, steps):
+def read_decisions(model, folder, steps):
     """One Decisions per step, from what `cnnc train --dump-forward` wrote."""
     operands = {}  # step -> layer -> [(operand, values)]
     with open(os.path.join(folder, "forward.txt")) as f:
@@ -283,7 +283,10 @@ def read_decisions(folder, steps):
             operands.setdefault(step, {}).setdefault(layer, []).append((operand, values))
     if len(operands) != steps:
         raise SystemExit("cnnc dumped %d training steps' forward operands, not %d" % (len(operands), steps))
-    return [Decisions(operands[step]) for step in sorted(operands)]
+    # An Activation that cnnc fused into the layer before it has no call of
+    # its own: that layer's output is the activation's.
+    fused = {layer["name"]: layer["inputs"][0] for layer in ref.expand(model) if layer["type"] == "Activation"}
+    return [Decisions(operands[step], fused) for step in sorted(operands)]
 
 
 class Decisions:
@@ -291,12 +294,15 @@ class Decisions:
     the float64 reference in place of its own (ref.forward's relu and max_pool
     hooks); keeps what report_decisions needs to check each one."""
 
-    def __init__(self, operands):
+    def __init__(self, operands, fused):
         self.operands = operands  # layer -> [(operand, float32 values)], in call order
+        self.fused = fused  # Activation layer -> the layer it reads
         self.checks = []  # (kind, layer, float64 values, cnnc's float32 values, extra)
 
     def dumped(self, layer, output, count):
         kind = "output " if output else "input "
+        if output and layer not in self.operands and layer in self.fused:
+            layer = self.fused[layer]
         found = [v for op, v in self.operands.get(layer, []) if op.startswith(kind) and v.size == count]
         if not found:
             raise SystemExit("cnnc dumped no forward %s of %d values for layer '%s'" % (kind, count, layer))
