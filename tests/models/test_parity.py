@@ -305,7 +305,7 @@ class Decisions:
             layer = self.fused[layer]
         found = [v for op, v in self.operands.get(layer, []) if op.startswith(kind) and v.size == count]
         if not found:
-            raise SystemExit("cnnc dumped no forward %s of %d values for layer '%s'" % (kind, count, layer))
+            raise SystemExit("cnnc dumped no forward %sof %d values for layer '%s'" % (kind, count, layer))
         return torch.from_numpy(found[-1 if output else 0].astype(np.float64))
 
     def relu(self, name, h):
@@ -357,7 +357,7 @@ def report_decisions(all_steps):
                 differ = gap > 0
                 distance = gap[differ]
                 what = "max pooling windows"
-            counts[what] = counts.get(what, 0) + differ.numel() // (v64.shape[1] if kind != "relu" else 1)
+            counts[what] = counts.get(what, 0) + differ.numel()
             flips[what] = flips.get(what, 0) + int(differ.sum())
             if scale > 0 and noise / scale > worst_forward[0]:
                 worst_forward = (noise / scale, layer)
