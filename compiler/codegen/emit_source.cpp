@@ -37,13 +37,16 @@ std::string base_pointer(const ModelSource& m, const Operand& o) {
 // One kernel call in its own block: buffer descriptors, then the call. With
 // `checked`, the block then returns the step's name if an output is not finite.
 // `lap`, when not negative, times the step as number `lap` of the profile.
+// With `dumped` (a count of the operands dumped so far), the block writes its
+// batched operands where `dump` says (Network::dump_forward).
 void emit_step(const ModelSource& m, const lower::Step& st, std::ostringstream& s,
-               bool checked = false, int lap = -1) {
+               bool checked = false, int lap = -1, int* dumped = nullptr) {
   const kernels::KernelSignature& sig = signature(m, st);
   s << "  {  // " << st.layer << ": " << kernels::kind_name(st.spec.kind) << ", " << st.purpose
     << "\n";
   std::vector<std::string> call_args;
   std::vector<std::string> finite_checks;  // "pointer, count" of dense outputs
+  std::vector<std::string> dumps;          // dump_operand calls
   int index = 0;
   for (const kernels::ArgDesc& a : sig.args) {
     auto it = st.operands.find(a.name);
@@ -91,12 +94,18 @@ void emit_step(const ModelSource& m, const lower::Step& st, std::ostringstream& 
       std::string count = std::to_string(per * (o.batched ? o.rows_per_image : 1)) + (o.batched ? " * n" : "");
       finite_checks.push_back(pointer + ", " + count);
     }
+    if (dumped && o.batched && !o.is_int32) {
+      dumps.push_back("cnnc::abi::dump_operand(dump, step, " + std::to_string((*dumped)++) +
+                      ", \"" + st.layer + "\", \"" + st.purpose + "\", \"" +
+                      (a.is_output ? "output " : "input ") + a.name + "\", " + var + ".get());");
+    }
     call_args.push_back(var + ".get()");
   }
   s << "    cnnc::abi::check(" << sig.function << "(";
   for (size_t i = 0; i < call_args.size(); ++i) s << (i ? ", " : "") << call_args[i];
   s << "), \"" << st.layer << "\", \"" << st.purpose << "\");\n";
   if (lap >= 0) s << "    clock.lap(" << lap << ");\n";
+  for (const std::string& d : dumps) s << "    if (dump) " << d << "\n";
   if (checked) {
     for (const std::string& c : finite_checks) {
       s << "    if (check && !cnnc::abi::all_finite(" << c << ")) return \"layer '" << st.layer
@@ -141,6 +150,7 @@ void emit_host_model(const ModelSource& m, int64_t statistics_floats, std::ostri
     << "  cnnc::abi::FloatBlock derived{" << p.derived_floats << "};\n"
     << "  bool prepared = false;  // derived is up to date with params\n"
     << "  double* step_seconds = nullptr;  // profile_steps()\n"
+    << "  std::string dump_dir;  // dump_forward()\n"
     << "};\n\n"
     << "Model::Model(uint64_t seed) : state_(new State) { cnnc::initialize(*this, seed); }\n"
     << "Model::~Model() = default;\n"
@@ -159,7 +169,8 @@ void emit_host_model(const ModelSource& m, int64_t statistics_floats, std::ostri
     << "                images + first * kInputSize, batch, out + first * kOutputSize,\n"
     << "                state_->step_seconds);\n"
     << "  }\n}\n\n"
-    << "void Model::profile_steps(double* seconds) { state_->step_seconds = seconds; }\n\n"
+    << "void Model::profile_steps(double* seconds) { state_->step_seconds = seconds; }\n"
+    << "void Model::dump_forward(const char* dir) { state_->dump_dir = dir ? dir : \"\"; }\n\n"
     << "cnnc::StepResult Model::train_step(const float* images, const int32_t* labels, int n,\n"
     << "                                   const cnnc::Sgd& sgd, uint64_t dropout_seed, uint64_t "
        "step) {\n";
@@ -189,8 +200,9 @@ void emit_host_model(const ModelSource& m, int64_t statistics_floats, std::ostri
       << "  float* statistics = state_->statistics.data();\n"
       << "  cnnc::abi::StepClock clock(state_->step_seconds);\n"
       << "  copy_statistics(params, statistics, true);\n"
+      << "  const char* dump = state_->dump_dir.empty() ? nullptr : state_->dump_dir.c_str();\n"
       << "  train_batch(arena, params, grads, images, labels, n, dropout_seed, step, false, "
-         "clock);\n"
+         "clock, dump);\n"
       << "  cnnc::StepResult r = cnnc::abi::summarize(arena + "
       << p.tensors.at(p.loss_tensor).offset << ", arena + " << p.tensors.at(p.probs_tensor).offset
       << ", labels, n, kOutputSize, penalty);\n"
@@ -200,7 +212,7 @@ void emit_host_model(const ModelSource& m, int64_t statistics_floats, std::ostri
       << "    cnnc::abi::StepClock no_clock(nullptr);\n"
       << "    const char* at = train_batch(arena, params, grads, images, labels, n, dropout_seed, "
          "step, true,\n"
-      << "                                 no_clock);\n"
+      << "                                 no_clock, nullptr);\n"
       << "    copy_statistics(params, statistics, false);\n"
       << "    r.finite = false;\n"
       << "    r.nonfinite_at = at ? at : \"the loss or the weights' L2 term\";\n"
@@ -286,15 +298,19 @@ std::string emit_source(const ModelSource& m) {
   if (p.has_training) {
     s << "// Forward (training mode), loss and backward on n <= kMaxBatch images. With\n"
       << "// `check`, returns the first step whose output is not finite. `clock` times\n"
-      << "// each kernel call (model_info().train_steps).\n"
+      << "// each kernel call (model_info().train_steps). With `dump` (a folder), each\n"
+      << "// forward call's batched operands are written there (Network::dump_forward).\n"
       << "const char* train_batch(" << ptr << "arena, " << ptr << "params, " << ptr << "grads, "
       << in_ptr << "input,\n"
       << "                        " << label_ptr
       << "labels, int n, uint64_t dropout_seed, uint64_t step,\n"
-      << "                        bool check, cnnc::abi::StepClock& clock) {\n"
-      << "  (void)dropout_seed;\n  (void)step;\n";
+      << "                        bool check, cnnc::abi::StepClock& clock, const char* dump) {\n"
+      << "  (void)dropout_seed;\n  (void)step;\n  (void)dump;\n";
+    int dumped = 0;
     for (size_t i = 0; i < p.train.size(); ++i) {
-      emit_step(m, p.train[i], s, /*checked=*/true, int(i));
+      const lower::Step& st = p.train[i];
+      bool forward = st.purpose.rfind("forward", 0) == 0;
+      emit_step(m, st, s, /*checked=*/true, int(i), forward ? &dumped : nullptr);
     }
     s << "  return nullptr;\n}\n\n"
       << "// `clock` times the updates as model_info().train_steps after those of\n"

@@ -30,7 +30,7 @@ const char* kUsage =
     "             [--val-images X --val-labels Y] [--weights W0.safetensors]\n"
     "             [--epochs N | --steps N] [--batch-size N] [--no-shuffle] [--seed N]\n"
     "             [--save W.safetensors] [--checkpoint CKPT] [--resume CKPT]\n"
-    "             [--skip-nonfinite] [--passes LIST] [--memory-limit SIZE]\n"
+    "             [--skip-nonfinite] [--passes LIST] [--memory-limit SIZE] [--dump-forward DIR]\n"
     "  cnnc bench MODEL.json [--batch N] [--iters K] [--train] [--passes LIST] [--json] "
     "[--profile]\n"
     "             [--tuning TUNING.json]\n"

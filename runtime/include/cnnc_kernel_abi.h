@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -126,6 +127,40 @@ class StepClock {
   double* seconds_;
   std::chrono::steady_clock::time_point last_;
 };
+
+// Testing (Network::dump_forward): writes a host buffer's elements, densely,
+// innermost dimension first, to dir/<step>-<index>.f32, and a tab-separated
+// line (file, layer, purpose, operand, extents) to dir/forward.txt.
+inline void dump_operand(const char* dir, uint64_t step, int index, const char* layer,
+                         const char* purpose, const char* operand, const halide_buffer_t* b) {
+  std::string file = std::to_string(step) + "-" + std::to_string(index) + ".f32";
+  std::FILE* out = std::fopen((std::string(dir) + "/" + file).c_str(), "wb");
+  std::FILE* list = std::fopen((std::string(dir) + "/forward.txt").c_str(), "a");
+  if (!out || !list) {
+    if (out) std::fclose(out);
+    if (list) std::fclose(list);
+    throw Error(std::string("dump_forward: cannot write into ") + dir);
+  }
+  std::fprintf(list, "%s\t%s\t%s\t%s\t", file.c_str(), layer, purpose, operand);
+  int64_t count = 1;
+  for (int d = 0; d < b->dimensions; ++d) {
+    std::fprintf(list, "%s%d", d ? " " : "", b->dim[d].extent);
+    count *= b->dim[d].extent;
+  }
+  std::fprintf(list, "\n");
+  const float* host = reinterpret_cast<const float*>(b->host);
+  for (int64_t i = 0; i < count; ++i) {  // element i at its strided offset
+    int64_t at = 0, rest = i;
+    for (int d = 0; d < b->dimensions; ++d) {
+      at += (rest % b->dim[d].extent) * b->dim[d].stride;
+      rest /= b->dim[d].extent;
+    }
+    std::fwrite(host + at, sizeof(float), 1, out);
+  }
+  bool ok = std::fclose(out) == 0;
+  ok = std::fclose(list) == 0 && ok;
+  if (!ok) throw Error(std::string("dump_forward: cannot write into ") + dir);
+}
 
 // True when no element is NaN or infinite (all exponent bits set), tested on
 // the bits: an all-ones exponent plus one carries into the sign bit. Eight

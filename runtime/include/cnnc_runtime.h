@@ -145,6 +145,13 @@ class Network {
   // of its i-th kernel call to seconds[i] (info().infer_steps.size() of them),
   // and every train_step() likewise (info().train_steps.size() of them).
   virtual void profile_steps(double* seconds) { (void)seconds; }
+  // Testing: while `dir` is not null, every train_step writes the batched
+  // operands of its forward kernel calls into that folder (cnnc::abi::dump_operand):
+  // what the parity test needs to see the float32 decisions (ReLU, max pooling)
+  // this library took. Host libraries only.
+  virtual void dump_forward(const char* dir) {
+    if (dir) throw Error("dump_forward: this library cannot dump its forward pass (host only)");
+  }
 };
 
 // ---- initialisation and weights files -------------------------------------

@@ -26,6 +26,7 @@ constexpr char kTrainUsage[] =
     "             [--weights W0.safetensors] [--epochs N | --steps N] [--batch-size N]\n"
     "             [--no-shuffle] [--seed N] [--save W.safetensors] [--checkpoint CKPT]\n"
     "             [--resume CKPT] [--test-images X --test-labels Y] [--skip-nonfinite]\n"
+    "             [--dump-forward DIR]  (testing: each step's forward operands, into DIR)\n"
     "images: IDX or float32 .npy [N, H, W, C]; labels: IDX or int32/int64 .npy [N]\n";
 constexpr char kRunUsage[] =
     "usage: run --weights W.safetensors --input X.npy --output Y.npy\n"
@@ -119,6 +120,7 @@ int train(Network& net, const Flags& flags) {
   if (v.count("--checkpoint")) options.checkpoint = v.at("--checkpoint");
   if (v.count("--resume")) options.resume = v.at("--resume");
   if (v.count("--save")) options.save = v.at("--save");
+  if (v.count("--dump-forward")) net.dump_forward(v.at("--dump-forward").c_str());
   if (info.max_batch > 0 && recipe.batch_size > info.max_batch) {
     throw Error("--batch-size " + std::to_string(recipe.batch_size) +
                 " is above the compile-time maximum batch of " + std::to_string(info.max_batch) +
@@ -180,7 +182,7 @@ int train_main(Network& net, int argc, char** argv) {
   if (!parse_flags(argc, argv,
                    {"--train-images", "--train-labels", "--val-images", "--val-labels", "--weights",
                     "--epochs", "--steps", "--batch-size", "--seed", "--save", "--checkpoint",
-                    "--resume", "--test-images", "--test-labels"},
+                    "--resume", "--test-images", "--test-labels", "--dump-forward"},
                    {"--no-shuffle", "--skip-nonfinite"}, kTrainUsage, flags)) {
     return 2;
   }

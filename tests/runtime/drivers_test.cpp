@@ -51,12 +51,18 @@ TEST(TrainMain, FlagErrorsReturnTwo) {
   EXPECT_EQ(call(train_main, net,
                  {"--train-images", f.path("missing.npy"), "--train-labels", f.path("y.npy")}),
             2);
+  // A network that cannot dump its forward pass (as a CUDA library) says so.
+  EXPECT_EQ(call(train_main, net,
+                 {"--train-images", f.path("x.npy"), "--train-labels", f.path("y.npy"),
+                  "--dump-forward", f.path("dump")}),
+            2);
   std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_THAT(err, HasSubstr("unknown argument '--bogus'"));
   EXPECT_THAT(err, HasSubstr("--train-labels needs a value"));
   EXPECT_THAT(err, HasSubstr("usage:"));
   EXPECT_THAT(err, HasSubstr("compile-time maximum batch of 16"));
   EXPECT_THAT(err, HasSubstr("missing.npy: cannot open"));
+  EXPECT_THAT(err, HasSubstr("dump_forward: this library cannot dump its forward pass"));
 }
 
 TEST(TrainMain, TrainsSavesAndTests) {
