@@ -24,22 +24,18 @@
 #include <vector>
 
 #include "Halide.h"
+#include "bench/bench_util.h"
 #include "bench/conv_shapes.h"
 #include "compiler/kernels/halide_kernels.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace {
 
+using cnnc::bench::median;
+using cnnc::bench::random_floats;
+
 using cnnc::kernels::KernelSpec;
 using Clock = std::chrono::steady_clock;
-
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 dnnl::engine& engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
@@ -152,11 +148,6 @@ double Case::max_relative_error(const Halide::Buffer<float>& out) const {
     scale = std::max(scale, double(std::fabs(dnnl_out[i])));
   }
   return worst / scale;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 double fastest(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }

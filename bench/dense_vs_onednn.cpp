@@ -17,10 +17,14 @@
 #include <vector>
 
 #include "Halide.h"
+#include "bench/bench_util.h"
 #include "compiler/kernels/halide_kernels.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace {
+
+using cnnc::bench::median;
+using cnnc::bench::random_floats;
 
 using cnnc::kernels::KernelSpec;
 using Clock = std::chrono::steady_clock;
@@ -47,19 +51,6 @@ const Shape kShapes[] = {
     {"fc_alex1_9216x4096", 1, 9216, 4096, false},
 };
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 double time_ms(const std::function<void()>& run) {
   const auto t0 = Clock::now();
   run();
@@ -70,6 +61,10 @@ double time_ms(const std::function<void()>& run) {
 
 int main(int argc, char** argv) {
   const int batch = argc > 1 ? std::atoi(argv[1]) : 1;
+  if (argc > 3 || batch < 1 || batch > 256) {
+    std::fprintf(stderr, "usage: %s [BATCH (1-256)] [SHAPE_NAME_FILTER]\n", argv[0]);
+    return 2;
+  }
   const std::string filter = argc > 2 ? argv[2] : "";
   const Halide::Target target = Halide::get_host_target();
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);

@@ -74,6 +74,32 @@ TEST(DenseKernel, PixelRowsMatchReference) {
   }
 }
 
+// Runs a Dense kernel with a residual (and bias if the spec has one) on `rows`
+// rows whose input, residual and output are channel slices of wider tensors
+// (the spec's pixel strides), against the reference; nothing outside the
+// output's channels may be written.
+void expect_slices_match_reference(JitKernel& k, const KernelSpec& s, int64_t rows) {
+  const Vec input = random_vec(rows * s.in_c, 21);
+  const Vec weights = random_vec(s.in_c * s.out_c, 22);
+  const Vec bias = s.use_bias ? random_vec(s.out_c, 23) : Vec();
+  const Vec residual = random_vec(rows * s.out_c, 24);
+  std::vector<Halide::Buffer<>> inputs = {
+      channel_slice_buffer(input, flat(s.in_c, rows), static_cast<int>(s.in_pixel_stride), 4),
+      to_buffer(weights, flat(s.out_c, s.in_c))};
+  if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
+  inputs.push_back(channel_slice_buffer(residual, flat(s.out_c, rows),
+                                        static_cast<int>(s.residual_pixel_stride), 2));
+  const int stride = static_cast<int>(s.out_pixel_stride);
+  std::vector<Halide::Buffer<>> outputs = {
+      channel_slice_buffer(Vec(rows * s.out_c), flat(s.out_c, rows), stride, 1)};
+  k.run_into(inputs, outputs);
+  bool untouched = false;
+  const Vec got = from_channel_slice(Halide::Buffer<float>(outputs[0]), stride, 1, &untouched);
+  const Vec want = reference::dense(s, rows, input, weights, bias, residual);
+  EXPECT_LE(relative_error(got, want), kTolerance) << "rows " << rows;
+  EXPECT_TRUE(untouched) << "rows " << rows << ": wrote outside its channels";
+}
+
 // A 1x1 convolution with a fused residual, run as a matrix product over
 // pixels whose input, residual and output rows are channel slices of wider
 // tensors.
@@ -85,27 +111,7 @@ TEST(DenseKernel, ResidualAndChannelSlices) {
     s.residual_pixel_stride = s.out_c + 2;
     SCOPED_TRACE(s.key());
     JitKernel k(s);
-    for (int64_t rows : {1, 3, 7}) {
-      const Vec input = random_vec(rows * s.in_c, 21);
-      const Vec weights = random_vec(s.in_c * s.out_c, 22);
-      const Vec bias = s.use_bias ? random_vec(s.out_c, 23) : Vec();
-      const Vec residual = random_vec(rows * s.out_c, 24);
-      std::vector<Halide::Buffer<>> inputs = {
-          channel_slice_buffer(input, flat(s.in_c, rows), static_cast<int>(s.in_pixel_stride), 4),
-          to_buffer(weights, flat(s.out_c, s.in_c))};
-      if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
-      inputs.push_back(channel_slice_buffer(residual, flat(s.out_c, rows),
-                                            static_cast<int>(s.residual_pixel_stride), 2));
-      const int stride = static_cast<int>(s.out_pixel_stride);
-      std::vector<Halide::Buffer<>> outputs = {
-          channel_slice_buffer(Vec(rows * s.out_c), flat(s.out_c, rows), stride, 1)};
-      k.run_into(inputs, outputs);
-      bool untouched = false;
-      const Vec got = from_channel_slice(Halide::Buffer<float>(outputs[0]), stride, 1, &untouched);
-      const Vec want = reference::dense(s, rows, input, weights, bias, residual);
-      EXPECT_LE(relative_error(got, want), kTolerance) << "rows " << rows;
-      EXPECT_TRUE(untouched) << "rows " << rows << ": wrote outside its channels";
-    }
+    for (int64_t rows : {1, 3, 7}) expect_slices_match_reference(k, s, rows);
   }
 }
 
@@ -134,26 +140,7 @@ TEST(DenseKernel, PixelScheduleMatchesReference) {
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     SCOPED_TRACE(k.kernel().schedule);
-    for (int64_t rows : {c.image, 3 * c.image}) {
-      const Vec input = random_vec(rows * s.in_c, 31);
-      const Vec weights = random_vec(s.in_c * s.out_c, 32);
-      const Vec bias = random_vec(s.out_c, 33);
-      const Vec residual = random_vec(rows * s.out_c, 34);
-      std::vector<Halide::Buffer<>> inputs = {
-          channel_slice_buffer(input, flat(s.in_c, rows), static_cast<int>(s.in_pixel_stride), 2),
-          to_buffer(weights, flat(s.out_c, s.in_c)), to_buffer(bias, {static_cast<int>(s.out_c)}),
-          channel_slice_buffer(residual, flat(s.out_c, rows),
-                               static_cast<int>(s.residual_pixel_stride), 1)};
-      const int stride = static_cast<int>(s.out_pixel_stride);
-      std::vector<Halide::Buffer<>> outputs = {
-          channel_slice_buffer(Vec(rows * s.out_c), flat(s.out_c, rows), stride, 1)};
-      k.run_into(inputs, outputs);
-      bool untouched = false;
-      const Vec got = from_channel_slice(Halide::Buffer<float>(outputs[0]), stride, 1, &untouched);
-      const Vec want = reference::dense(s, rows, input, weights, bias, residual);
-      EXPECT_LE(relative_error(got, want), kTolerance) << "rows " << rows;
-      EXPECT_TRUE(untouched) << "rows " << rows << ": wrote outside its channels";
-    }
+    for (int64_t rows : {c.image, 3 * c.image}) expect_slices_match_reference(k, s, rows);
   }
 }
 
