@@ -91,7 +91,10 @@ with tempfile.TemporaryDirectory() as tmp:
             f.write(C_APP)
         app = os.path.join(tmp, "app")
         r = run(["cc", "-c", os.path.join(tmp, "app.c"), "-I" + out, "-o", app + ".o"])
-        r2 = run(["c++", app + ".o", "-L" + out, "-llenet5", "-lpthread", "-ldl", "-o", app])
+        # A sanitized cnnc (./test.sh --sanitize) compiles the library with the sanitizers:
+        # the application links their runtimes too.
+        extra = os.environ.get("CNNC_APP_LINK_FLAGS", "").split()
+        r2 = run(["c++", app + ".o", "-L" + out, "-llenet5", "-lpthread", "-ldl", "-o", app] + extra)
         expect("a C application links against the CUDA library", r.returncode == 0 and r2.returncode == 0,
                r.stderr + r2.stderr)
         if r2.returncode == 0 and not gpu:
