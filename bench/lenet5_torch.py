@@ -3,10 +3,11 @@ Training: eager, SGD momentum, batch 32. Inference: traced, frozen and
 optimised for inference, batch 1 and 32. Prints one JSON object."""
 import json
 import sys
-import time
 
 import torch
 import torch.nn as nn
+
+from timing import median_seconds
 
 torch.set_num_threads(2)
 
@@ -27,18 +28,6 @@ class LeNet5(nn.Module):
         return self.fc2(torch.tanh(self.fc1(x)))
 
 
-def median_seconds(fn, iters, warmup=10):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return times[len(times) // 2]
-
-
 def main():
     iters = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     model = LeNet5()
@@ -51,13 +40,13 @@ def main():
         loss.backward()
         opt.step()
 
-    result = {"train_b32_s": median_seconds(train_step, iters)}
+    result = {"train_b32_s": median_seconds(train_step, iters, warmup=10)}
     model.eval()
     for batch in (1, 32):
         x = torch.rand(batch, 1, 28, 28)
         with torch.no_grad():
             frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
-            result["infer_b%d_s" % batch] = median_seconds(lambda: frozen(x), iters)
+            result["infer_b%d_s" % batch] = median_seconds(lambda: frozen(x), iters, warmup=10)
     print(json.dumps(result))
 
 

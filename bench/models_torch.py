@@ -7,7 +7,6 @@ object with the median in ms. Only the timing matters: weights are random."""
 import json
 import os
 import sys
-import time
 
 import torch
 import torch.nn as nn
@@ -15,6 +14,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "models"))
 from torch_reference import expand, pair, same_pads  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 torch.set_num_threads(2)
 ACT = {"linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
@@ -106,18 +106,6 @@ class Net(nn.Module):
         return values[self.layers[-1]["name"]]
 
 
-def median_ms(fn, iters, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2] * 1e3
-
-
 def main():
     mode, path, batch, iters = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     with open(path) as f:
@@ -139,12 +127,12 @@ def main():
             loss.backward()
             opt.step()
 
-        ms = median_ms(step, iters)
+        ms = 1e3 * median_seconds(step, iters)
     else:
         net.eval()
         with torch.no_grad():
             frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, x)))
-            ms = median_ms(lambda: frozen(x), iters)
+            ms = 1e3 * median_seconds(lambda: frozen(x), iters)
     print(json.dumps({"model": model["name"], "mode": mode, "batch": batch, "iters": iters,
                       "median_ms": ms, "images_per_s": batch * 1e3 / ms}))
 

@@ -15,13 +15,13 @@ Ratio = PyTorch time / cnnc time (above 1: cnnc is faster).
 import json
 import os
 import sys
-import time
 
 import torch
 import torchvision
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from lenet5_torch import LeNet5  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 torch.backends.cudnn.benchmark = True
 SIZES = {"lenet5": (1, 28), "alexnet": (3, 227), "vgg16": (3, 224), "googlenet": (3, 224),
@@ -34,18 +34,6 @@ def network(name):
     if name == "googlenet":
         return torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
     return getattr(torchvision.models, name)(weights=None)
-
-
-def median_ms(fn, iters):
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return 1e3 * times[len(times) // 2]
 
 
 def set_precision(precision):
@@ -78,7 +66,7 @@ def measure(name, kind, batch, precision, iters=10):
             loss.backward()
             opt.step()
             return loss.item()
-    return median_ms(call, iters)
+    return 1e3 * median_seconds(call, iters)
 
 
 def main():
