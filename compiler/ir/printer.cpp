@@ -77,6 +77,7 @@ std::string node_attrs_str(const Node& n) {
       out += " momentum=" + real_str(a.momentum) + " epsilon=" + real_str(a.epsilon);
       if (a.center) out += " center";
       if (a.scale) out += " scale";
+      if (a.activation != Activation::Linear) out += std::string(" act=") + activation_name(a.activation);
       break;
     case OpKind::Dropout:
       out += " rate=" + real_str(a.rate);
@@ -92,11 +93,13 @@ std::string node_attrs_str(const Node& n) {
       out += " channels=" + std::to_string(a.slice_begin) + ".." +
              std::to_string(a.slice_begin + a.filters) + " act=" + activation_name(a.activation);
       break;
+    case OpKind::Add:  // an activation only in training (fuse_activation)
+      if (a.activation != Activation::Linear) out += std::string(" act=") + activation_name(a.activation);
+      break;
     case OpKind::Input:
     case OpKind::GlobalAvgPool2D:
     case OpKind::Flatten:
     case OpKind::Concat:
-    case OpKind::Add:
       break;
   }
   return out;

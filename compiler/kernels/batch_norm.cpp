@@ -1,10 +1,13 @@
 // BatchNormalization over (c, rows): inference with the moving statistics,
 // training with the batch statistics (and the moving averages' update), and
 // the training-mode gradient. Statistics are sums over rows in double, in one
-// pass over the input, blocks of rows in parallel.
+// pass over the input, blocks of rows in parallel. In training an activation
+// may follow in the same kernel (act): the backward kernel then reads its
+// output and takes the activation's derivative first.
 // Pointwise outputs compute each element once from the same element of the
 // inputs, so output may alias input (and d_input d_output).
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 
 #include "compiler/kernels/gpu_schedule.h"
@@ -167,7 +170,7 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   mean_lo(ch) = cast<float>(mean(ch) - cast<double>(mean_f(ch)));
   scale_f(ch) = cast<float>(inv_std(ch) * cast<double>(affine.gamma));
   Expr centred = strict_float((input(ch, row) - mean_f(ch)) - mean_lo(ch));
-  output(ch, row) = centred * scale_f(ch) + affine.beta;
+  output(ch, row) = detail::apply_act(centred * scale_f(ch) + affine.beta, s.act);
   batch_mean(ch) = mean_f(ch);
   batch_inv_std(ch) = cast<float>(inv_std(ch));
   // Each moving value is read and written at the same channel, once: the
@@ -199,6 +202,16 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   Var ch("ch"), row("row");
   ImageParam input = make_input("input", {s.in_c}, true);
   ImageParam d_output = make_input("d_output", {s.in_c}, true);
+  std::vector<ImageParam> inputs = {input, d_output};
+  // dy: d(loss)/d(BatchNorm's output), through the fused activation's output.
+  std::function<Expr(Expr)> dy_at = [&](Expr at) { return d_output(ch, at); };
+  if (s.act != Act::Linear) {
+    ImageParam output = make_input("output", {s.in_c}, true);
+    inputs.push_back(output);
+    dy_at = [&, output](Expr at) {
+      return detail::act_grad(output(ch, at), d_output(ch, at), s.act);
+    };
+  }
   Affine affine = affine_params(s, ch, false);
   ImageParam batch_mean = make_input("batch_mean", {s.in_c}, false);
   ImageParam batch_inv_std = make_input("batch_inv_std", {s.in_c}, false);
@@ -207,7 +220,7 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   Expr count = cast<double>(rows);
 
   Expr xhat_r = (input(ch, r) - batch_mean(ch)) * batch_inv_std(ch);
-  Expr dy_r = cast<double>(d_output(ch, r));
+  Expr dy_r = cast<double>(dy_at(r));
   Func sums = channel_sums("bn_grad_sums", {dy_r, dy_r * cast<double>(xhat_r)}, ch, r, s.in_c, t);
   Func coeffs("bn_grad_coeffs");  // gamma * inv_std, mean dy, mean dy * xhat
   coeffs(ch) = Tuple(affine.gamma * batch_inv_std(ch), cast<float>(sums(ch)[0] / count),
@@ -216,7 +229,7 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
 
   Expr xhat = (input(ch, row) - batch_mean(ch)) * batch_inv_std(ch);
   Func d_input("d_input"), d_gamma("d_gamma"), d_beta("d_beta");
-  d_input(ch, row) = coeffs(ch)[0] * (d_output(ch, row) - coeffs(ch)[1] - xhat * coeffs(ch)[2]);
+  d_input(ch, row) = coeffs(ch)[0] * (dy_at(row) - coeffs(ch)[1] - xhat * coeffs(ch)[2]);
   constrain_output(d_input, {s.in_c}, true);
   schedule_channel_rows(d_input, s.in_c, t);
   std::vector<Func> outputs = {d_input};
@@ -234,7 +247,7 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
     for (size_t i = 1; i < outputs.size(); ++i) detail::gpu_pointwise(outputs[i]);
   }
   return detail::finish_kernel(
-      concat(concat({input, d_output}, affine.params), {batch_mean, batch_inv_std}), outputs);
+      concat(concat(inputs, affine.params), {batch_mean, batch_inv_std}), outputs);
 }
 
 }  // namespace cnnc::kernels

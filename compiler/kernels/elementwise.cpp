@@ -50,37 +50,29 @@ BuiltKernel build_activation(const KernelSpec& s, const Target& t) {
   return detail::finish_kernel({input}, {output});
 }
 
-// The derivative is written in terms of the forward output y.
+// The derivative is written in terms of the forward output y. With residual,
+// dy is the sum d_output + d_residual of two contributions (summed here
+// rather than in an Add of its own: one pass over memory fewer).
 BuiltKernel build_activation_backward(const KernelSpec& s, const Target& t) {
   const int64_t elems = elems_of(s);
   ImageParam output = make_input("output", {elems}, true);
   ImageParam d_output = make_input("d_output", {elems}, true);
+  std::vector<ImageParam> inputs = {output, d_output};
   Var e("e"), n("n");
-  Expr y = output(e, n), dy = d_output(e, n);
-  Expr dx;
-  switch (s.act) {
-    case Act::Linear:
-      dx = dy;
-      break;
-    case Act::Relu:
-      dx = select(y > 0.0f, dy, 0.0f);
-      break;
-    case Act::Tanh:
-      dx = dy * (1.0f - y * y);
-      break;
-    case Act::Sigmoid:
-      dx = dy * y * (1.0f - y);
-      break;
+  Expr dy = d_output(e, n);
+  if (s.residual) {
+    inputs.push_back(make_input("d_residual", {elems}, true));
+    dy = dy + inputs.back()(e, n);
   }
   Func d_input("d_input");
-  d_input(e, n) = dx;
+  d_input(e, n) = detail::act_grad(output(e, n), dy, s.act);
   constrain_output(d_input, {elems}, true);
   if (detail::is_gpu(t)) {
     detail::gpu_pointwise(d_input);
   } else {
     schedule_pointwise(d_input, elems, t);
   }
-  return detail::finish_kernel({output, d_output}, {d_input});
+  return detail::finish_kernel(inputs, {d_input});
 }
 
 // Per row: max, exp(x - max), their sum; one row's stages are computed

@@ -93,6 +93,20 @@ Expr apply_act(Expr x, Act act) {
   return x;
 }
 
+Expr act_grad(Expr y, Expr dy, Act act) {
+  switch (act) {
+    case Act::Linear:
+      return dy;
+    case Act::Relu:
+      return select(y > 0.0f, dy, 0.0f);
+    case Act::Tanh:
+      return dy * (1.0f - y * y);
+    case Act::Sigmoid:
+      return dy * y * (1.0f - y);
+  }
+  return dy;
+}
+
 Expr zero_padded(const ImageParam& in, Expr c, Expr x, Expr y, Expr n, int64_t width,
                  int64_t height) {
   const int w = static_cast<int>(width), h = static_cast<int>(height);

@@ -28,6 +28,9 @@ void constrain_output(Halide::Func f, const std::vector<int64_t>& extents, bool 
 
 Halide::Expr apply_act(Halide::Expr x, Act act);
 
+// d(loss)/d(x) from dy and the activation's output y = act(x).
+Halide::Expr act_grad(Halide::Expr y, Halide::Expr dy, Act act);
+
 // in(c, x, y, n) with zeros outside [0, width) x [0, height).
 Halide::Expr zero_padded(const Halide::ImageParam& in, Halide::Expr c, Halide::Expr x,
                          Halide::Expr y, Halide::Expr n, int64_t width, int64_t height);

@@ -37,7 +37,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Activation:
       return 33;
     case Kind::ActivationBackward:
-      return 33;
+      return 813;
     case Kind::Softmax:
       return 33;
     case Kind::SoftmaxCrossEntropy:
@@ -47,9 +47,9 @@ inline int schedule_version(Kind kind) {
     case Kind::BatchNormInference:
       return 33;
     case Kind::BatchNormTraining:
-      return 704;
+      return 811;
     case Kind::BatchNormBackward:
-      return 33;
+      return 812;
     case Kind::Dropout:
       return 33;
     case Kind::DropoutBackward:

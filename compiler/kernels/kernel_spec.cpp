@@ -72,6 +72,7 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
     default:  // BatchNormBackward
       a.push_back(buffer("input", 2, false));
       a.push_back(buffer("d_output", 2, false));
+      if (s.act != Act::Linear) a.push_back(buffer("output", 2, false));
       if (s.scale) a.push_back(buffer("gamma", 1, false));
       a.push_back(buffer("batch_mean", 1, false));
       a.push_back(buffer("batch_inv_std", 1, false));
@@ -287,6 +288,7 @@ std::string KernelSpec::key() const {
     case Kind::Activation:
     case Kind::ActivationBackward:
       out << " elems=" << in_h * in_w * in_c << " act=" << act_name(act);
+      if (kind == Kind::ActivationBackward && residual) out << " residual";
       break;
     case Kind::Softmax:
     case Kind::SoftmaxCrossEntropy:
@@ -330,6 +332,7 @@ std::string KernelSpec::key() const {
   if (kind == Kind::BatchNormInference || kind == Kind::BatchNormTraining ||
       kind == Kind::BatchNormBackward) {
     out << (scale ? " scale" : " noscale") << (center ? " center" : " nocenter");
+    if (kind != Kind::BatchNormInference && act != Act::Linear) out << " act=" << act_name(act);
   }
   if (kind == Kind::Conv2D || kind == Kind::Dense) out << schedule.key();
   return out.str();
@@ -376,8 +379,12 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
       return {buffer("input", 4, false), buffer("d_output", 4, false), buffer("d_input", 4, true)};
     case Kind::Activation:
       return {buffer("input", 2, false), buffer("output", 2, true)};
-    case Kind::ActivationBackward:
-      return {buffer("output", 2, false), buffer("d_output", 2, false), buffer("d_input", 2, true)};
+    case Kind::ActivationBackward: {
+      std::vector<ArgDesc> a = {buffer("output", 2, false), buffer("d_output", 2, false)};
+      if (s.residual) a.push_back(buffer("d_residual", 2, false));
+      a.push_back(buffer("d_input", 2, true));
+      return a;
+    }
     case Kind::Softmax:
       return {buffer("input", 2, false), buffer("output", 2, true)};
     case Kind::SoftmaxCrossEntropy:

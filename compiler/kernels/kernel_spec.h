@@ -33,7 +33,8 @@
 //   Pool2D                input                            -> output   (max or avg)
 //   Pool2DBackward        input, d_output                  -> d_input
 //   Activation            input(elems,n)                   -> output   relu/tanh/sigmoid
-//   ActivationBackward    output(elems,n), d_output        -> d_input  dx = dy * f'(y)
+//   ActivationBackward    output(elems,n), d_output, [d_residual] -> d_input  dx = dy * f'(y),
+//                         dy = d_output (+ d_residual when residual)
 //   Softmax               input(c, rows)                   -> output
 //   SoftmaxCrossEntropy   logits(k,n), labels(n, int32)    -> probs(k,n), d_logits(k,n),
 //                         loss(n): per-image -log softmax(z)[label]; d_logits = (p - onehot) / n
@@ -57,8 +58,11 @@
 //                         momentum*moving + (1-momentum)*stat, with the unbiased
 //                         variance (rows/(rows-1) times the biased; rows = 1 uses the
 //                         biased). new_moving_* may alias moving_*.
-//   BatchNormBackward     input(c,rows), d_output(c,rows), [gamma], batch_mean(c),
-//                         batch_inv_std(c) -> d_input(c,rows), [d_gamma(c)], [d_beta(c)]
+//                         act (not Linear): output = act(y), in the same kernel.
+//   BatchNormBackward     input(c,rows), d_output(c,rows), [output(c,rows)], [gamma],
+//                         batch_mean(c), batch_inv_std(c) -> d_input(c,rows), [d_gamma(c)],
+//                         [d_beta(c)]; act (not Linear): d_output is that of act's output,
+//                         read with the forward's output.
 //   Dropout               input(elems,n), scalars seed, step (uint64_t, uint64_t)
 //                         -> output(elems,n)       elems = in_h*in_w*in_c; mask from
 //                         dropout_hash.h of (seed, step, n index, element index)

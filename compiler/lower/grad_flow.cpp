@@ -63,8 +63,17 @@ Step elementwise_step(kernels::Kind kind, const std::string& layer, const std::s
   return st;
 }
 
+int Lowering::readers(int id) const {
+  int uses = 0;
+  for (const ir::Node& user : g.nodes) {
+    for (int in : user.inputs) uses += in == id;
+  }
+  return uses;
+}
+
 Operand Lowering::begin_grad(int id) {
   const ir::Node& n = g.node(id);
+  ++received[id];
   if (grad[id] < 0) {
     grad[id] = new_tensor("d_" + n.name, ir::num_elements(n.shape));
     return grad_of(id);
@@ -73,16 +82,35 @@ Operand Lowering::begin_grad(int id) {
   return arena(pending[id], n.shape);
 }
 
+namespace {
+
+// Whether node n's backward starts with one ActivationBackward step over its
+// output's gradient, which can sum in a last contribution (lower_backward.cpp).
+bool sums_in_activation_backward(const ir::Graph& g, const ir::Node& n) {
+  const bool kind = n.kind == ir::OpKind::Conv2D || n.kind == ir::OpKind::Dense ||
+                    n.kind == ir::OpKind::Add || n.kind == ir::OpKind::Activation;
+  return kind && n.id != g.output && n.attrs.activation != ir::Activation::Linear &&
+         n.attrs.activation != ir::Activation::Softmax && ir::residual_input(n) < 0;
+}
+
+}  // namespace
+
 void Lowering::end_grad(int id, std::vector<Step>* steps) {
   if (pending[id] < 0) return;
   const ir::Node& n = g.node(id);
+  if (received[id] == readers(id) && sums_in_activation_backward(g, n)) return;
   int64_t elems = ir::num_elements(n.shape);
   Step st = elementwise_step(kernels::Kind::Add, n.name, "gradient sum", elems);
   Operand sum = grad_of(id), part = arena(pending[id], n.shape);
-  sum.extents = part.extents = {elems};
+  if (borrowed[id]) {  // another node's gradient too: the sum goes to a tensor of its own
+    grad[id] = new_tensor("d_" + n.name, elems);
+    borrowed[id] = false;
+  }
+  Operand out = grad_of(id);
+  sum.extents = part.extents = out.extents = {elems};
   st.operands["a"] = sum;
   st.operands["b"] = part;
-  st.operands["output"] = sum;
+  st.operands["output"] = out;
   steps->push_back(st);
   pending[id] = -1;
 }
@@ -90,31 +118,14 @@ void Lowering::end_grad(int id, std::vector<Step>* steps) {
 void Lowering::share_grad(int id, int tensor, std::vector<Step>* steps) {
   const ir::Node& n = g.node(id);
   if (n.kind == ir::OpKind::Input) return;
-  int uses = 0;  // a layer reading `id` twice (Add(x, x)) counts twice
-  for (const ir::Node& user : g.nodes) {
-    for (int in : user.inputs) uses += in == id;
-  }
-  if (grad[id] < 0 && uses == 1) {
-    grad[id] = tensor;  // the only reader: no copy needed
+  ++received[id];
+  if (grad[id] < 0) {
+    grad[id] = tensor;
+    borrowed[id] = readers(id) > 1;
     return;
   }
-  int64_t elems = ir::num_elements(n.shape);
-  Operand src = arena(tensor, n.shape);
-  src.extents = {elems};
-  bool first = grad[id] < 0;
-  if (first) grad[id] = new_tensor("d_" + n.name, elems);
-  Operand dst = grad_of(id);
-  dst.extents = {elems};
-  Step st = elementwise_step(first ? kernels::Kind::Activation : kernels::Kind::Add, n.name,
-                             first ? "gradient copy" : "gradient sum", elems);
-  if (first) {
-    st.operands["input"] = src;
-  } else {
-    st.operands["a"] = dst;
-    st.operands["b"] = src;
-  }
-  st.operands["output"] = dst;
-  steps->push_back(st);
+  pending[id] = tensor;  // only read
+  end_grad(id, steps);
 }
 
 }  // namespace cnnc::lower

@@ -13,6 +13,36 @@ using ir::Node;
 using ir::OpKind;
 using kernels::Kind;
 
+// dx = dy * f'(y) of node n's activation; a last gradient contribution that
+// end_grad left pending is summed into dy in the same pass.
+void push_activation_backward(Lowering& l, const Node& n, const std::string& purpose, Operand dx,
+                              std::vector<Step>* steps) {
+  Step st = make_step(Kind::ActivationBackward, n, purpose);
+  int64_t elems = ir::num_elements(n.shape);
+  st.spec.in_c = st.spec.out_c = elems;
+  st.spec.act = kernel_act(n.attrs.activation);
+  Operand y = l.output_of(n.id), dy = l.grad_of(n.id);
+  y.extents = dy.extents = dx.extents = {elems};
+  st.operands["output"] = y;
+  st.operands["d_output"] = dy;
+  if (l.pending[n.id] >= 0) {
+    st.spec.residual = true;
+    Operand part = l.arena(l.pending[n.id], n.shape);
+    part.extents = {elems};
+    st.operands["d_residual"] = part;
+    l.pending[n.id] = -1;
+  }
+  st.operands["d_input"] = dx;
+  steps->push_back(st);
+}
+
+// A new tensor dz = dy * f'(y) for a node with a (non-softmax) activation.
+int activation_grad(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  int dz = l.new_tensor("dz_" + n.name, ir::num_elements(n.shape));
+  push_activation_backward(l, n, "activation backward", l.arena(dz, n.shape), steps);
+  return dz;
+}
+
 // d(loss)/d(pre-activation) of a Conv2D/Dense node: the loss step's d(logits)
 // for the softmax output, dy itself for a linear layer, dy * f'(y) otherwise.
 Operand pre_activation_grad(Lowering& l, const Node& n, std::vector<Step>* steps) {
@@ -20,18 +50,15 @@ Operand pre_activation_grad(Lowering& l, const Node& n, std::vector<Step>* steps
     return l.arena(l.labels_d_logits, n.shape);
   }
   if (n.attrs.activation == Activation::Linear) return l.grad_of(n.id);
-  int dz = l.new_tensor("dz_" + n.name, ir::num_elements(n.shape));
-  Step st = make_step(Kind::ActivationBackward, n, "activation backward");
-  int64_t elems = ir::num_elements(n.shape);
-  st.spec.in_c = st.spec.out_c = elems;
-  st.spec.act = kernel_act(n.attrs.activation);
-  Operand y = l.output_of(n.id), dy = l.grad_of(n.id), dx = l.arena(dz, n.shape);
-  y.extents = dy.extents = dx.extents = {elems};
-  st.operands["output"] = y;
-  st.operands["d_output"] = dy;
-  st.operands["d_input"] = dx;
-  steps->push_back(st);
-  return l.arena(dz, n.shape);
+  return l.arena(activation_grad(l, n, steps), n.shape);
+}
+
+// Every input's gradient is the sum's, through its activation (training:
+// fuse_activation) first.
+void add_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  int dz = l.grad[n.id];
+  if (n.attrs.activation != Activation::Linear) dz = activation_grad(l, n, steps);
+  for (int in : n.inputs) l.share_grad(in, dz, steps);
 }
 
 void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps);
@@ -171,16 +198,7 @@ void activation_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
     l.share_grad(in.id, l.labels_d_logits, steps);
     return;
   }
-  Step st = make_step(Kind::ActivationBackward, n, "backward");
-  int64_t elems = ir::num_elements(n.shape);
-  st.spec.in_c = st.spec.out_c = elems;
-  st.spec.act = kernel_act(n.attrs.activation);
-  Operand y = l.output_of(n.id), dy = l.grad_of(n.id), dx = l.begin_grad(in.id);
-  y.extents = dy.extents = dx.extents = {elems};
-  st.operands["output"] = y;
-  st.operands["d_output"] = dy;
-  st.operands["d_input"] = dx;
-  steps->push_back(st);
+  push_activation_backward(l, n, "backward", l.begin_grad(in.id), steps);
   l.end_grad(in.id, steps);
 }
 
@@ -199,6 +217,7 @@ void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   st.spec.in_c = st.spec.out_c = c;
   st.spec.in_h = st.spec.out_h = rows;
   copy_layer_constants(n.attrs, &st.spec);
+  st.spec.act = kernel_act(n.attrs.activation);  // fused (fuse_activation): y's derivative first
   auto rowwise = [&](Operand o) {
     o.extents = {c};
     o.rows_per_image = rows;
@@ -214,6 +233,7 @@ void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
                         : l.arena(l.new_tensor("d_" + in.name + ".unused", c * rows), n.shape);
   st.operands["input"] = rowwise(l.output_of(in.id));
   st.operands["d_output"] = rowwise(l.grad_of(n.id));
+  if (st.spec.act != kernels::Act::Linear) st.operands["output"] = rowwise(l.output_of(n.id));
   if (n.attrs.scale) st.operands["gamma"] = l.param(n.name + ".gamma", Space::Params);
   st.operands["batch_mean"] = stat(l.bn_mean[n.id]);
   st.operands["batch_inv_std"] = stat(l.bn_inv_std[n.id]);
@@ -345,9 +365,7 @@ void lower_backward(Lowering& l, std::vector<Step>* steps) {
       case OpKind::GlobalAvgPool2D: pool_backward(l, n, steps); break;
       case OpKind::Activation: activation_backward(l, n, steps); break;
       case OpKind::Flatten: l.share_grad(n.inputs[0], l.grad[id], steps); break;
-      case OpKind::Add:
-        for (int in : n.inputs) l.share_grad(in, l.grad[id], steps);
-        break;
+      case OpKind::Add: add_backward(l, n, steps); break;
       case OpKind::BatchNorm: batchnorm_backward(l, n, steps); break;
       case OpKind::Dropout: dropout_backward(l, n, steps); break;
       case OpKind::LRN: lrn_backward(l, n, steps); break;

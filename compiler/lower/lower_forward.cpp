@@ -47,6 +47,7 @@ void batchnorm_forward(Lowering& l, const Node& n, bool training, Operand x, Ope
   st.spec.in_h = st.spec.out_h = rows;
   st.spec.in_w = st.spec.out_w = 1;
   copy_layer_constants(n.attrs, &st.spec);
+  st.spec.act = kernel_act(n.attrs.activation);  // training only (fuse_activation)
   x.extents = out.extents = {c};
   x.rows_per_image = out.rows_per_image = rows;
   st.operands["input"] = x;
@@ -387,11 +388,13 @@ void lower_forward(Lowering& l, bool training, std::vector<Step>* steps) {
         break;
       }
       case OpKind::Add: {
-        // Pairwise: out = in0 + in1, then out += in_k.
+        // Pairwise: out = in0 + in1, then out += in_k; the last applies the
+        // activation (training only, fuse_activation).
         int64_t elems = ir::num_elements(n.shape);
         out.extents = {elems};
         for (size_t k = 1; k < n.inputs.size(); ++k) {
           Step st = elementwise_step(Kind::Add, n.name, "forward", elems);
+          if (k + 1 == n.inputs.size()) st.spec.act = kernel_act(n.attrs.activation);
           Operand a = k == 1 ? l.output_of(n.inputs[0]) : out, b = l.output_of(n.inputs[k]);
           a.extents = b.extents = {elems};
           st.operands["a"] = a;

@@ -29,7 +29,9 @@ struct Lowering {
   std::vector<int> grad;       // node id -> arena tensor of d(loss)/d(output), -1: none
   std::vector<int> logits;     // node id -> arena tensor of the pre-softmax values, -1: none
   int labels_d_logits = -1;    // training: d(loss)/d(logits) of the output node
-  std::vector<int> pending;    // node id -> scratch tensor of a gradient contribution to add
+  std::vector<int> pending;    // node id -> tensor of a gradient contribution to add
+  std::vector<int> received;   // node id -> gradient contributions so far
+  std::vector<bool> borrowed;  // node id -> grad is another node's tensor: never written
   std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
   bool gemm_1x1 = true;  // LowerOptions::gemm_1x1
   std::set<std::string> direct_1x1;  // LowerOptions::direct_1x1 (inference only)
@@ -40,7 +42,8 @@ struct Lowering {
   Lowering(const ir::Graph& graph, const ParamLayout& layout, Program& p)
       : g(graph), program(p), params(layout), value(graph.nodes.size()),
         grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1),
-        pending(graph.nodes.size(), -1), bn_mean(graph.nodes.size(), -1),
+        pending(graph.nodes.size(), -1), received(graph.nodes.size(), 0),
+        borrowed(graph.nodes.size(), false), bn_mean(graph.nodes.size(), -1),
         bn_inv_std(graph.nodes.size(), -1) {}
 
   // Whether node n (a Conv2D) runs as a matrix product (a Dense kernel).
@@ -67,12 +70,17 @@ struct Lowering {
   int64_t derive(int64_t floats);
 
   // Gradients of a node read by several layers are sums. The first contribution
-  // writes d(id) itself; later ones go to a scratch tensor that end_grad adds in.
+  // writes d(id) itself; later ones go to a scratch tensor that end_grad adds in,
+  // except the last one of a node whose backward starts with its activation's
+  // derivative: that step sums it in (pending[id] stays set for it).
   Operand begin_grad(int id);
   void end_grad(int id, std::vector<Step>* steps);
-  // Contributes an existing gradient tensor unchanged (views, Add): shared when
-  // `id` has a single reader, else copied or added.
+  // Contributes an existing gradient tensor unchanged (views, Add). The first
+  // contribution takes the tensor itself (borrowed when more will be added:
+  // the sum then goes to a new tensor), later ones are added as end_grad does.
   void share_grad(int id, int tensor, std::vector<Step>* steps);
+  // The layers reading node `id` (Add(x, x) reads x twice).
+  int readers(int id) const;
 };
 
 // Whether a Conv2D/Dense computes with a bias: its own, or one a pass derived.

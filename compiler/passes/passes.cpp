@@ -16,7 +16,8 @@ const std::vector<PassInfo>& all_passes() {
       {"fold_batchnorm", fold_batchnorm, true, false,
        "BatchNormalization after a linear Conv2D/Dense folds into its kernel and bias"},
       {"fuse_activation", fuse_activation, true, true,
-       "an Activation after a linear Conv2D/Dense becomes its epilogue"},
+       "an Activation after a linear Conv2D/Dense (training: also BatchNorm, Add) becomes its "
+       "epilogue"},
       {"compose_1x1", compose_1x1, true, false,
        "a linear 1x1 Conv2D read only by a 1x1 Conv2D or Dense composes into it"},
       {"merge_parallel_1x1", merge_parallel_1x1, true, false,

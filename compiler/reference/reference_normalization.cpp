@@ -50,7 +50,8 @@ BatchNormTrainingResult batch_norm_training(const KernelSpec& s, int64_t rows, c
     const double inv_std = 1.0 / std::sqrt(variance + s.epsilon);
     for (int64_t r = 0; r < rows; ++r)
       res.output[r * C + c] =
-          gamma_of(gamma, c) * (input[r * C + c] - mean) * inv_std + beta_of(beta, c);
+          activate(gamma_of(gamma, c) * (input[r * C + c] - mean) * inv_std + beta_of(beta, c),
+                   s.act);
     const double unbiased = rows > 1 ? variance * rows / (rows - 1) : variance;
     res.batch_mean.push_back(mean);
     res.batch_inv_std.push_back(inv_std);
@@ -63,10 +64,12 @@ BatchNormTrainingResult batch_norm_training(const KernelSpec& s, int64_t rows, c
 
 // With xhat = (x - mean) * inv_std, y = gamma * xhat + beta, N rows:
 // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat)).
-void batch_norm_backward(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& d_output,
-                         const Vec& gamma, const Vec& batch_mean, const Vec& batch_inv_std,
-                         Vec* d_input, Vec* d_gamma, Vec* d_beta) {
+void batch_norm_backward(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& dy,
+                         const Vec& output, const Vec& gamma, const Vec& batch_mean,
+                         const Vec& batch_inv_std, Vec* d_input, Vec* d_gamma, Vec* d_beta) {
   const int64_t C = s.in_c;
+  // d(loss)/d(the normalised value), through the activation when there is one.
+  const Vec d_output = s.act == Act::Linear ? dy : activation_backward(s.act, output, dy);
   d_input->assign(rows * C, 0.0);
   d_gamma->assign(C, 0.0);
   d_beta->assign(C, 0.0);

@@ -77,10 +77,12 @@ BatchNormTrainingResult batch_norm_training(const KernelSpec& s, int64_t rows, c
                                             const Vec& gamma, const Vec& beta,
                                             const Vec& moving_mean, const Vec& moving_variance);
 // The gradient of the training-mode output (the batch statistics depend on
-// the input). d_gamma / d_beta are always filled.
+// the input). d_gamma / d_beta are always filled. With s.act (training only)
+// the output is act(y): d_output is the gradient of that, `output` its value
+// (empty without an activation).
 void batch_norm_backward(const KernelSpec& s, int64_t rows, const Vec& input, const Vec& d_output,
-                         const Vec& gamma, const Vec& batch_mean, const Vec& batch_inv_std,
-                         Vec* d_input, Vec* d_gamma, Vec* d_beta);
+                         const Vec& output, const Vec& gamma, const Vec& batch_mean,
+                         const Vec& batch_inv_std, Vec* d_input, Vec* d_gamma, Vec* d_beta);
 
 // Local response normalisation across channels of NHWC images (alpha not
 // divided by size); the backward pass is the exact gradient.

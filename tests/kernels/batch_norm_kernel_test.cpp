@@ -1,6 +1,8 @@
 // BatchNormInference, BatchNormTraining and BatchNormBackward against the
 // reference, on images (rows = n*H*W) and flat tensors (rows = n), with every
 // gamma/beta combination; the moving statistics updated in place.
+#include <algorithm>
+
 #include "tests/kernels/jit_runner.h"
 
 namespace cnnc::testing {
@@ -17,6 +19,18 @@ Vec random_in(int64_t size, uint32_t seed, double lo, double hi) {
   Vec v = random_vec(size, seed);
   for (double& x : v) x = lo + (x + 1.0) * 0.5 * (hi - lo);
   return v;
+}
+
+// The specs of batch_norm_specs, and some with a fused ReLU (training and
+// its gradient only): about half the outputs are then exact zeros.
+std::vector<KernelSpec> specs_with_relu(Kind kind) {
+  std::vector<KernelSpec> specs = batch_norm_specs(kind);
+  for (int i : {0, 1, 4}) {
+    KernelSpec relu = specs[i];
+    relu.act = Act::Relu;
+    specs.push_back(relu);
+  }
+  return specs;
 }
 
 std::vector<int> sizes(int64_t c, int64_t rows) {
@@ -66,7 +80,7 @@ TEST(BatchNormInferenceKernel, MatchesReference) {
 // The moving statistics are written over the inputs, as the generated code
 // does, and the output over the input; a large mean must not cost precision.
 TEST(BatchNormTrainingKernel, MatchesReferenceWithMovingStatisticsInPlace) {
-  for (const KernelSpec& s : batch_norm_specs(Kind::BatchNormTraining)) {
+  for (const KernelSpec& s : specs_with_relu(Kind::BatchNormTraining)) {
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     for (int64_t rows : kRowCounts) {
@@ -93,8 +107,11 @@ TEST(BatchNormTrainingKernel, MatchesReferenceWithMovingStatisticsInPlace) {
   }
 }
 
+// With a fused ReLU the kernel reads the forward's output (exact zeros where
+// the ReLU cut) and masks the (signed) d_output with it; d_input is also
+// written over d_output, as the generated code may.
 TEST(BatchNormBackwardKernel, MatchesReference) {
-  for (const KernelSpec& s : batch_norm_specs(Kind::BatchNormBackward)) {
+  for (const KernelSpec& s : specs_with_relu(Kind::BatchNormBackward)) {
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     for (int64_t rows : kRowCounts) {
@@ -104,9 +121,17 @@ TEST(BatchNormBackwardKernel, MatchesReference) {
       const reference::BatchNormTrainingResult forward = reference::batch_norm_training(
           s, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance);
       const Vec mean = as_floats(forward.batch_mean), inv_std = as_floats(forward.batch_inv_std);
+      const bool relu = s.act == Act::Relu;
+      const Vec output = relu ? as_floats(forward.output) : Vec();
+      if (relu && rows > 3) {
+        const auto zeros = std::count(output.begin(), output.end(), 0.0);
+        EXPECT_GT(zeros, 0);
+        EXPECT_LT(zeros, static_cast<long>(output.size()));
+      }
       const int c = static_cast<int>(s.in_c);
       std::vector<Halide::Buffer<>> inputs = {to_buffer(d.input, sizes(s.in_c, rows)),
                                               to_buffer(d_output, sizes(s.in_c, rows))};
+      if (relu) inputs.push_back(to_buffer(output, sizes(s.in_c, rows)));
       if (s.scale) inputs.push_back(to_buffer(d.gamma, {c}));
       inputs.push_back(to_buffer(mean, {c}));
       inputs.push_back(to_buffer(inv_std, {c}));
@@ -115,9 +140,14 @@ TEST(BatchNormBackwardKernel, MatchesReference) {
       if (s.center) output_sizes.push_back({c});
       const std::vector<Vec> got = k.run(inputs, output_sizes);
       Vec d_input, d_gamma, d_beta;
-      reference::batch_norm_backward(s, rows, d.input, d_output, d.gamma, mean, inv_std, &d_input,
-                                     &d_gamma, &d_beta);
+      reference::batch_norm_backward(s, rows, d.input, d_output, output, d.gamma, mean, inv_std,
+                                     &d_input, &d_gamma, &d_beta);
       EXPECT_LE(relative_error(got[0], d_input), kTolerance);
+      // In place: d_input over d_output.
+      std::vector<Halide::Buffer<>> outputs = {inputs[1]};
+      for (size_t i = 1; i < got.size(); ++i) outputs.push_back(Halide::Buffer<float>(c));
+      k.run_into(inputs, outputs);
+      EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(inputs[1])), d_input), kTolerance);
       if (s.scale) {
         EXPECT_LE(relative_error(got[1], d_gamma), kTolerance);
       }
@@ -138,6 +168,11 @@ TEST(BatchNormKernels, KeysSeparateEveryField) {
             with_kind(momentum, Kind::BatchNormInference).key());
   EXPECT_EQ(with_kind(base, Kind::BatchNormBackward).key(),
             with_kind(eps, Kind::BatchNormBackward).key());
+  KernelSpec relu = base;
+  relu.act = Act::Relu;
+  EXPECT_NE(base.key(), relu.key());
+  EXPECT_NE(with_kind(base, Kind::BatchNormBackward).key(),
+            with_kind(relu, Kind::BatchNormBackward).key());
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Activation(Backward), Softmax, SoftmaxCrossEntropy and SgdUpdate against
 // the reference.
+#include <algorithm>
+
 #include "tests/kernels/jit_runner.h"
 
 namespace cnnc::testing {
@@ -50,6 +52,29 @@ TEST(ActivationBackwardKernel, MatchesReference) {
     const Vec got = k.run({to_buffer(output, sizes), to_buffer(d_output, sizes)}, {sizes})[0];
     EXPECT_LE(relative_error(got, reference::activation_backward(act, output, d_output)),
               kTolerance);
+  }
+}
+
+// With residual, dy is the sum of two contributions; ReLU outputs with
+// exact zeros, contributions of both signs; 28x28x13 takes the blocked,
+// parallel path.
+TEST(ActivationBackwardKernel, SumsTwoContributions) {
+  for (Act act : {Act::Relu, Act::Tanh}) {
+    KernelSpec s = flat_spec(Kind::ActivationBackward, 28, 28, 13, act);
+    s.residual = true;
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    const int64_t elems = 28 * 28 * 13, batch = 2;
+    const Vec output = reference::activation(act, scaled(random_vec(elems * batch, 4), 3.0));
+    const Vec d_output = random_vec(elems * batch, 5), d_residual = random_vec(elems * batch, 6);
+    Vec sum(d_output.size());
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] = d_output[i] + d_residual[i];
+    const Vec want = reference::activation_backward(act, output, sum);
+    if (act == Act::Relu) EXPECT_GT(std::count(output.begin(), output.end(), 0.0), 0);
+    const std::vector<int> sizes = {static_cast<int>(elems), static_cast<int>(batch)};
+    std::vector<Halide::Buffer<>> inputs = {to_buffer(output, sizes), to_buffer(d_output, sizes),
+                                            to_buffer(d_residual, sizes)};
+    EXPECT_LE(relative_error(k.run(inputs, {sizes})[0], want), kTolerance);
   }
 }
 

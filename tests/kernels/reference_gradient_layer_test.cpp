@@ -13,8 +13,14 @@ constexpr double kTolerance = 1e-6;
 constexpr int64_t kBatch = 2;
 
 // The batch statistics depend on the input: the gradient goes through them.
+// With a fused ReLU too (training only): the gradient of relu(BatchNorm(x)).
 TEST(ReferenceGradients, BatchNormTraining) {
-  for (const KernelSpec& s : batch_norm_specs(Kind::BatchNormTraining)) {
+  std::vector<KernelSpec> specs = batch_norm_specs(Kind::BatchNormTraining);
+  for (KernelSpec relu : {specs[0], specs[1]}) {
+    relu.act = Act::Relu;
+    specs.push_back(relu);
+  }
+  for (const KernelSpec& s : specs) {
     for (int64_t rows : {30, 4}) {  // a 3x5 image at batch 2, a flat tensor
       SCOPED_TRACE(::testing::Message() << s.key() << " rows " << rows);
       const Vec x = random_vec(rows * s.in_c, 1), r = random_vec(rows * s.in_c, 2);
@@ -29,7 +35,7 @@ TEST(ReferenceGradients, BatchNormTraining) {
       const reference::BatchNormTrainingResult forward =
           reference::batch_norm_training(s, rows, x, gamma, beta, moving_mean, moving_variance);
       Vec d_input, d_gamma, d_beta;
-      reference::batch_norm_backward(s, rows, x, r, gamma, forward.batch_mean,
+      reference::batch_norm_backward(s, rows, x, r, forward.output, gamma, forward.batch_mean,
                                      forward.batch_inv_std, &d_input, &d_gamma, &d_beta);
       EXPECT_LE(relative_error(d_input, numeric_gradient(
                                             x, [&](const Vec& v) { return loss(v, gamma, beta); })),

@@ -119,6 +119,26 @@ TEST(FuseActivation, NotWhenTheLinearValueIsReadOrAlreadyActivated) {
   after(inner_softmax, fuse_activation, false, /*training=*/true);
 }
 
+// In training a ReLU after a BatchNorm or an Add is fused too; not at inference
+// (fold_batchnorm and fuse_residual_add take those).
+TEST(FuseActivation, IntoBatchNormAndAddInTrainingOnly) {
+  const std::string layers =
+      R"({"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 1},
+         {"type": "BatchNormalization", "name": "bn"},
+         {"type": "Activation", "name": "r", "activation": "relu"},
+         {"type": "Add", "name": "a", "inputs": ["r", "input"]},
+         {"type": "Activation", "name": "out", "activation": "relu"})";
+  ir::Graph inference = graph_of(layers);
+  after(inference, fuse_activation, false);
+  ir::Graph training = graph_of(layers);
+  EXPECT_EQ(after(training, fuse_activation, true, /*training=*/true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Conv2D \"c\" (%0) filters=2 kernel=1x1 stride=1x1 pads=0,0,0,0 act=linear bias -> 6x6x2\n"
+            "%2 = BatchNormalization \"bn\" (%1) momentum=0.99 epsilon=0.001 center scale act=relu -> 6x6x2\n"
+            "%3 = Add \"a\" (%2, %0) act=relu -> 6x6x2\n"
+            "output %3\n");
+}
+
 TEST(MergeParallel1x1, ThreeReducesBecomeOneConvolutionAndSlices) {
   ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 3, "kernel_size": 1, "activation": "relu"},
                             {"type": "Conv2D", "name": "b", "inputs": ["input"], "filters": 2, "kernel_size": 1},
