@@ -77,7 +77,9 @@ std::string node_attrs_str(const Node& n) {
       out += " momentum=" + real_str(a.momentum) + " epsilon=" + real_str(a.epsilon);
       if (a.center) out += " center";
       if (a.scale) out += " scale";
-      if (a.activation != Activation::Linear) out += std::string(" act=") + activation_name(a.activation);
+      if (a.activation != Activation::Linear) {
+        out += std::string(" act=") + activation_name(a.activation);
+      }
       break;
     case OpKind::Dropout:
       out += " rate=" + real_str(a.rate);
@@ -94,7 +96,9 @@ std::string node_attrs_str(const Node& n) {
              std::to_string(a.slice_begin + a.filters) + " act=" + activation_name(a.activation);
       break;
     case OpKind::Add:  // an activation only in training (fuse_activation)
-      if (a.activation != Activation::Linear) out += std::string(" act=") + activation_name(a.activation);
+      if (a.activation != Activation::Linear) {
+        out += std::string(" act=") + activation_name(a.activation);
+      }
       break;
     case OpKind::Input:
     case OpKind::GlobalAvgPool2D:

@@ -246,8 +246,8 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     for (size_t i = 1; i < outputs.size(); ++i) detail::gpu_pointwise(outputs[i]);
   }
-  return detail::finish_kernel(
-      concat(concat(inputs, affine.params), {batch_mean, batch_inv_std}), outputs);
+  return detail::finish_kernel(concat(concat(inputs, affine.params), {batch_mean, batch_inv_std}),
+                               outputs);
 }
 
 }  // namespace cnnc::kernels
