@@ -101,9 +101,11 @@ struct Node {
 };
 
 // A Conv2D made by fuse_residual_add has a second input, its residual: out =
-// act(conv + bias + residual). -1 when it has none.
+// act(conv + bias + residual); so has a BatchNorm made by fuse_batchnorm_add
+// (training): out = act(batchnorm + residual). -1 when it has none.
 inline int residual_input(const Node& n) {
-  return n.kind == OpKind::Conv2D && n.inputs.size() == 2 ? n.inputs[1] : -1;
+  const bool can = n.kind == OpKind::Conv2D || n.kind == OpKind::BatchNorm;
+  return can && n.inputs.size() == 2 ? n.inputs[1] : -1;
 }
 
 // A trainable or stateful variable of a layer, in the weights-file layout of

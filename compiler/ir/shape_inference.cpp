@@ -15,7 +15,7 @@ class NodeShaper {
   std::string run() {
     const int count = static_cast<int>(n_.inputs.size());
     const int min_in = op_min_inputs(n_.kind), max_in = op_max_inputs(n_.kind);
-    // Inputs a pass fused in (a Conv2D's residual) are past the model's.
+    // Inputs a pass fused in (a Conv2D's or BatchNorm's residual) are past the model's.
     const int fused = max_in < 0 ? 0 : op_fused_inputs(n_.kind);
     if (count < min_in || (max_in >= 0 && count > max_in + fused)) {
       return "takes " + arity_text(min_in, max_in) + ", got " + std::to_string(count);
@@ -114,8 +114,13 @@ class NodeShaper {
       case OpKind::Flatten:
         out_ = {num_elements(in())};
         return "";
-      case OpKind::LRN:
       case OpKind::BatchNorm:
+        out_ = in();
+        if (n_.inputs.size() == 2 && in(1) != out_) {
+          return "its residual " + shape_str(in(1)) + " differs from its output " + shape_str(out_);
+        }
+        return "";
+      case OpKind::LRN:
       case OpKind::Activation:
       case OpKind::Dropout:
         out_ = in();

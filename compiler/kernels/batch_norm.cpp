@@ -3,7 +3,8 @@
 // the training-mode gradient. Statistics are sums over rows in double, in one
 // pass over the input, blocks of rows in parallel. In training an activation
 // may follow in the same kernel (act): the backward kernel then reads its
-// output and takes the activation's derivative first.
+// output and takes the activation's derivative first. Training may also add a
+// residual before the activation (ResNet's sum).
 // Pointwise outputs compute each element once from the same element of the
 // inputs, so output may alias input (and d_input d_output).
 #include <algorithm>
@@ -170,7 +171,13 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   mean_lo(ch) = cast<float>(mean(ch) - cast<double>(mean_f(ch)));
   scale_f(ch) = cast<float>(inv_std(ch) * cast<double>(affine.gamma));
   Expr centred = strict_float((input(ch, row) - mean_f(ch)) - mean_lo(ch));
-  output(ch, row) = detail::apply_act(centred * scale_f(ch) + affine.beta, s.act);
+  Expr y = centred * scale_f(ch) + affine.beta;
+  std::vector<ImageParam> residual;
+  if (s.residual) {
+    residual.push_back(make_input("residual", {s.in_c}, true));
+    y = y + residual[0](ch, row);
+  }
+  output(ch, row) = detail::apply_act(y, s.act);
   batch_mean(ch) = mean_f(ch);
   batch_inv_std(ch) = cast<float>(inv_std(ch));
   // Each moving value is read and written at the same channel, once: the
@@ -190,7 +197,7 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   }
   schedule_channel_rows(output, s.in_c, t);
   return detail::finish_kernel(
-      concat(concat({input}, affine.params), {moving_mean, moving_variance}),
+      concat(concat(concat({input}, affine.params), {moving_mean, moving_variance}), residual),
       {output, batch_mean, batch_inv_std, new_moving_mean, new_moving_variance});
 }
 

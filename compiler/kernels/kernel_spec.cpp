@@ -62,6 +62,7 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
       if (s.center) a.push_back(buffer("beta", 1, false));
       a.push_back(buffer("moving_mean", 1, false));
       a.push_back(buffer("moving_variance", 1, false));
+      if (s.kind == Kind::BatchNormTraining && s.residual) a.push_back(buffer("residual", 2, false));
       a.push_back(buffer("output", 2, true));
       if (s.kind == Kind::BatchNormTraining) {
         for (const char* name :
@@ -333,6 +334,7 @@ std::string KernelSpec::key() const {
       kind == Kind::BatchNormBackward) {
     out << (scale ? " scale" : " noscale") << (center ? " center" : " nocenter");
     if (kind != Kind::BatchNormInference && act != Act::Linear) out << " act=" << act_name(act);
+    if (kind == Kind::BatchNormTraining && residual) out << " residual";
   }
   if (kind == Kind::Conv2D || kind == Kind::Dense) out << schedule.key();
   return out.str();

@@ -58,7 +58,9 @@
 //                         momentum*moving + (1-momentum)*stat, with the unbiased
 //                         variance (rows/(rows-1) times the biased; rows = 1 uses the
 //                         biased). new_moving_* may alias moving_*.
-//                         act (not Linear): output = act(y), in the same kernel.
+//                         act (not Linear): output = act(y), in the same kernel; with
+//                         residual, a residual(c,rows) input after moving_variance:
+//                         output = act(y + residual).
 //   BatchNormBackward     input(c,rows), d_output(c,rows), [output(c,rows)], [gamma],
 //                         batch_mean(c), batch_inv_std(c) -> d_input(c,rows), [d_gamma(c)],
 //                         [d_beta(c)]; act (not Linear): d_output is that of act's output,

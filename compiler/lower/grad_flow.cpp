@@ -87,10 +87,13 @@ namespace {
 // Whether node n's backward starts with one ActivationBackward step over its
 // output's gradient, which can sum in a last contribution (lower_backward.cpp).
 bool sums_in_activation_backward(const ir::Graph& g, const ir::Node& n) {
-  const bool kind = n.kind == ir::OpKind::Conv2D || n.kind == ir::OpKind::Dense ||
-                    n.kind == ir::OpKind::Add || n.kind == ir::OpKind::Activation;
+  const bool residual = ir::residual_input(n) >= 0;
+  const bool kind = n.kind == ir::OpKind::BatchNorm
+                        ? residual
+                        : !residual && (n.kind == ir::OpKind::Conv2D || n.kind == ir::OpKind::Dense ||
+                                        n.kind == ir::OpKind::Add || n.kind == ir::OpKind::Activation);
   return kind && n.id != g.output && n.attrs.activation != ir::Activation::Linear &&
-         n.attrs.activation != ir::Activation::Softmax && ir::residual_input(n) < 0;
+         n.attrs.activation != ir::Activation::Softmax;
 }
 
 }  // namespace

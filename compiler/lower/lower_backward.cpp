@@ -210,14 +210,20 @@ std::string exact_float(double v) {
 }
 
 // BatchNorm's kernel always writes d_input; for the model input it is scratch.
+// With a residual (fuse_batchnorm_add), the activation's derivative is a step
+// of its own: its result is the gradient of both the BatchNorm and the residual.
 void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   const Node& in = l.g.node(n.inputs[0]);
+  const int residual = ir::residual_input(n);
+  int dy = l.grad[n.id];
+  if (residual >= 0 && n.attrs.activation != Activation::Linear) dy = activation_grad(l, n, steps);
   int64_t c = n.shape.back(), rows = ir::num_elements(n.shape) / c;
   Step st = make_step(Kind::BatchNormBackward, n, "backward");
   st.spec.in_c = st.spec.out_c = c;
   st.spec.in_h = st.spec.out_h = rows;
   copy_layer_constants(n.attrs, &st.spec);
-  st.spec.act = kernel_act(n.attrs.activation);  // fused (fuse_activation): y's derivative first
+  // fused (fuse_activation): y's derivative first
+  st.spec.act = residual >= 0 ? kernels::Act::Linear : kernel_act(n.attrs.activation);
   auto rowwise = [&](Operand o) {
     o.extents = {c};
     o.rows_per_image = rows;
@@ -232,7 +238,7 @@ void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   Operand dx = to_input ? l.begin_grad(in.id)
                         : l.arena(l.new_tensor("d_" + in.name + ".unused", c * rows), n.shape);
   st.operands["input"] = rowwise(l.output_of(in.id));
-  st.operands["d_output"] = rowwise(l.grad_of(n.id));
+  st.operands["d_output"] = rowwise(l.arena(dy, n.shape));
   if (st.spec.act != kernels::Act::Linear) st.operands["output"] = rowwise(l.output_of(n.id));
   if (n.attrs.scale) st.operands["gamma"] = l.param(n.name + ".gamma", Space::Params);
   st.operands["batch_mean"] = stat(l.bn_mean[n.id]);
@@ -242,6 +248,7 @@ void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   if (n.attrs.center) st.operands["d_beta"] = l.param(n.name + ".beta", Space::Grads);
   steps->push_back(st);
   if (to_input) l.end_grad(in.id, steps);
+  if (residual >= 0) l.share_grad(residual, dy, steps);
 }
 
 void dropout_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {

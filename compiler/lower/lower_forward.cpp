@@ -55,6 +55,13 @@ void batchnorm_forward(Lowering& l, const Node& n, bool training, Operand x, Ope
   if (n.attrs.center) st.operands["beta"] = l.param(n.name + ".beta", Space::Params);
   st.operands["moving_mean"] = l.param(n.name + ".moving_mean", Space::Params);
   st.operands["moving_variance"] = l.param(n.name + ".moving_variance", Space::Params);
+  if (int res = ir::residual_input(n); res >= 0) {  // training only (fuse_batchnorm_add)
+    st.spec.residual = true;
+    Operand r = l.output_of(res);
+    r.extents = {c};
+    r.rows_per_image = rows;
+    st.operands["residual"] = r;
+  }
   st.operands["output"] = out;
   if (training) {
     l.bn_mean[n.id] = l.new_tensor(n.name + ".batch_mean", c, /*per_image=*/false);

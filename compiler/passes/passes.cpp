@@ -18,6 +18,9 @@ const std::vector<PassInfo>& all_passes() {
       {"fuse_activation", fuse_activation, true, true,
        "an Activation after a linear Conv2D/Dense (training: also BatchNorm, Add) becomes its "
        "epilogue"},
+      {"fuse_batchnorm_add", fuse_batchnorm_add, false, true,
+       "training: an Add (+ Activation) after a BatchNorm becomes its epilogue, reading the "
+       "residual"},
       {"compose_1x1", compose_1x1, true, false,
        "a linear 1x1 Conv2D read only by a 1x1 Conv2D or Dense composes into it"},
       {"merge_parallel_1x1", merge_parallel_1x1, true, false,

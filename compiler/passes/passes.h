@@ -20,6 +20,7 @@ bool remove_dropout(ir::Graph& g, const PassContext& ctx);
 bool fold_zero_padding(ir::Graph& g, const PassContext& ctx);
 bool fold_batchnorm(ir::Graph& g, const PassContext& ctx);
 bool fuse_activation(ir::Graph& g, const PassContext& ctx);
+bool fuse_batchnorm_add(ir::Graph& g, const PassContext& ctx);
 bool compose_1x1(ir::Graph& g, const PassContext& ctx);
 bool merge_parallel_1x1(ir::Graph& g, const PassContext& ctx);
 bool fuse_residual_add(ir::Graph& g, const PassContext& ctx);

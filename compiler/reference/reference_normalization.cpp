@@ -36,7 +36,8 @@ Vec batch_norm_inference(const KernelSpec& s, int64_t rows, const Vec& input, co
 
 BatchNormTrainingResult batch_norm_training(const KernelSpec& s, int64_t rows, const Vec& input,
                                             const Vec& gamma, const Vec& beta,
-                                            const Vec& moving_mean, const Vec& moving_variance) {
+                                            const Vec& moving_mean, const Vec& moving_variance,
+                                            const Vec& residual) {
   const int64_t C = s.in_c;
   BatchNormTrainingResult res;
   res.output.resize(rows * C);
@@ -50,7 +51,8 @@ BatchNormTrainingResult batch_norm_training(const KernelSpec& s, int64_t rows, c
     const double inv_std = 1.0 / std::sqrt(variance + s.epsilon);
     for (int64_t r = 0; r < rows; ++r)
       res.output[r * C + c] =
-          activate(gamma_of(gamma, c) * (input[r * C + c] - mean) * inv_std + beta_of(beta, c),
+          activate(gamma_of(gamma, c) * (input[r * C + c] - mean) * inv_std + beta_of(beta, c) +
+                       (s.residual ? residual[r * C + c] : 0.0),
                    s.act);
     const double unbiased = rows > 1 ? variance * rows / (rows - 1) : variance;
     res.batch_mean.push_back(mean);

@@ -72,10 +72,12 @@ struct BatchNormTrainingResult {
   Vec output, batch_mean, batch_inv_std, new_moving_mean, new_moving_variance;
 };
 // Batch mean and biased variance normalise; the moving variance gets the
-// unbiased one (rows / (rows - 1) times; rows = 1 keeps the biased).
+// unbiased one (rows / (rows - 1) times; rows = 1 keeps the biased). The
+// output is act(y + residual) (s.act; the residual only when s.residual).
 BatchNormTrainingResult batch_norm_training(const KernelSpec& s, int64_t rows, const Vec& input,
                                             const Vec& gamma, const Vec& beta,
-                                            const Vec& moving_mean, const Vec& moving_variance);
+                                            const Vec& moving_mean, const Vec& moving_variance,
+                                            const Vec& residual = {});
 // The gradient of the training-mode output (the batch statistics depend on
 // the input). d_gamma / d_beta are always filled. With s.act (training only)
 // the output is act(y): d_output is the gradient of that, `output` its value

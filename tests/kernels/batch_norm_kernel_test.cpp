@@ -22,13 +22,22 @@ Vec random_in(int64_t size, uint32_t seed, double lo, double hi) {
 }
 
 // The specs of batch_norm_specs, and some with a fused ReLU (training and
-// its gradient only): about half the outputs are then exact zeros.
+// its gradient only): about half the outputs are then exact zeros. Training
+// also with a residual added (before the ReLU, and without one).
 std::vector<KernelSpec> specs_with_relu(Kind kind) {
   std::vector<KernelSpec> specs = batch_norm_specs(kind);
   for (int i : {0, 1, 4}) {
     KernelSpec relu = specs[i];
     relu.act = Act::Relu;
     specs.push_back(relu);
+  }
+  if (kind == Kind::BatchNormTraining) {
+    for (int i : {0, 3}) {
+      KernelSpec sum = specs[i];
+      sum.residual = true;
+      sum.act = i == 0 ? Act::Relu : Act::Linear;
+      specs.push_back(sum);
+    }
   }
   return specs;
 }
@@ -38,21 +47,23 @@ std::vector<int> sizes(int64_t c, int64_t rows) {
 }
 
 struct BatchNormData {
-  Vec input, gamma, beta, moving_mean, moving_variance;
+  Vec input, gamma, beta, moving_mean, moving_variance, residual;
   BatchNormData(const KernelSpec& s, int64_t rows, double offset = 0.0)
       : input(as_floats(random_in(rows * s.in_c, 1, offset - 2.0, offset + 2.0))),
         gamma(s.scale ? as_floats(random_in(s.in_c, 2, 0.5, 1.5)) : Vec()),
         beta(s.center ? as_floats(random_vec(s.in_c, 3)) : Vec()),
         moving_mean(as_floats(random_vec(s.in_c, 4))),
-        moving_variance(as_floats(random_in(s.in_c, 5, 0.5, 1.5))) {}
+        moving_variance(as_floats(random_in(s.in_c, 5, 0.5, 1.5))),
+        residual(s.residual ? as_floats(random_vec(rows * s.in_c, 7)) : Vec()) {}
 
-  // input, [gamma], [beta], moving_mean, moving_variance: the call order.
+  // input, [gamma], [beta], moving_mean, moving_variance, [residual]: the call order.
   std::vector<Halide::Buffer<>> buffers(const KernelSpec& s, int64_t rows) const {
     std::vector<Halide::Buffer<>> b = {to_buffer(input, sizes(s.in_c, rows))};
     if (s.scale) b.push_back(to_buffer(gamma, {static_cast<int>(s.in_c)}));
     if (s.center) b.push_back(to_buffer(beta, {static_cast<int>(s.in_c)}));
     b.push_back(to_buffer(moving_mean, {static_cast<int>(s.in_c)}));
     b.push_back(to_buffer(moving_variance, {static_cast<int>(s.in_c)}));
+    if (s.residual) b.push_back(to_buffer(residual, sizes(s.in_c, rows)));
     return b;
   }
 };
@@ -89,12 +100,13 @@ TEST(BatchNormTrainingKernel, MatchesReferenceWithMovingStatisticsInPlace) {
         const BatchNormData d(s, rows, offset);
         std::vector<Halide::Buffer<>> inputs = d.buffers(s, rows);
         const int c = static_cast<int>(s.in_c);
+        const size_t moving = inputs.size() - (s.residual ? 3 : 2);
         std::vector<Halide::Buffer<>> outputs = {inputs[0], Halide::Buffer<float>(c),
-                                                 Halide::Buffer<float>(c),
-                                                 inputs[inputs.size() - 2], inputs.back()};
+                                                 Halide::Buffer<float>(c), inputs[moving],
+                                                 inputs[moving + 1]};
         k.run_into(inputs, outputs);
         const reference::BatchNormTrainingResult want = reference::batch_norm_training(
-            s, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance);
+            s, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance, d.residual);
         const Vec wanted[] = {want.output, want.batch_mean, want.batch_inv_std,
                               want.new_moving_mean, want.new_moving_variance};
         for (size_t i = 0; i < outputs.size(); ++i) {
@@ -173,6 +185,9 @@ TEST(BatchNormKernels, KeysSeparateEveryField) {
   EXPECT_NE(base.key(), relu.key());
   EXPECT_NE(with_kind(base, Kind::BatchNormBackward).key(),
             with_kind(relu, Kind::BatchNormBackward).key());
+  KernelSpec residual = base;
+  residual.residual = true;
+  EXPECT_NE(base.key(), residual.key());
 }
 
 }  // namespace

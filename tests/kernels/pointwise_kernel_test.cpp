@@ -70,7 +70,9 @@ TEST(ActivationBackwardKernel, SumsTwoContributions) {
     Vec sum(d_output.size());
     for (size_t i = 0; i < sum.size(); ++i) sum[i] = d_output[i] + d_residual[i];
     const Vec want = reference::activation_backward(act, output, sum);
-    if (act == Act::Relu) EXPECT_GT(std::count(output.begin(), output.end(), 0.0), 0);
+    if (act == Act::Relu) {
+      EXPECT_GT(std::count(output.begin(), output.end(), 0.0), 0);
+    }
     const std::vector<int> sizes = {static_cast<int>(elems), static_cast<int>(batch)};
     std::vector<Halide::Buffer<>> inputs = {to_buffer(output, sizes), to_buffer(d_output, sizes),
                                             to_buffer(d_residual, sizes)};

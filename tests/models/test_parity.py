@@ -284,9 +284,12 @@ def read_decisions(model, folder, steps):
     if len(operands) != steps:
         raise SystemExit("cnnc dumped %d training steps' forward operands, not %d" % (len(operands), steps))
     # An Activation that cnnc fused into the layer before it has no call of
-    # its own: that layer's output is the activation's.
-    fused = {layer["name"]: layer["inputs"][0] for layer in ref.expand(model) if layer["type"] == "Activation"}
-    return [Decisions(operands[step], fused) for step in sorted(operands)]
+    # its own: that layer's output is the activation's. So has an Add that
+    # training fuses into a BatchNorm it reads (the call with a residual).
+    layers = ref.expand(model)
+    fused = {layer["name"]: layer["inputs"][0] for layer in layers if layer["type"] == "Activation"}
+    adds = {layer["name"]: layer["inputs"] for layer in layers if layer["type"] == "Add"}
+    return [Decisions(operands[step], fused, adds) for step in sorted(operands)]
 
 
 class Decisions:
@@ -294,15 +297,20 @@ class Decisions:
     the float64 reference in place of its own (ref.forward's relu and max_pool
     hooks); keeps what report_decisions needs to check each one."""
 
-    def __init__(self, operands, fused):
+    def __init__(self, operands, fused, adds):
         self.operands = operands  # layer -> [(operand, float32 values)], in call order
         self.fused = fused  # Activation layer -> the layer it reads
+        self.adds = adds  # Add layer -> the layers it reads
         self.checks = []  # (kind, layer, float64 values, cnnc's float32 values, extra)
 
     def dumped(self, layer, output, count):
         kind = "output " if output else "input "
         if output and layer not in self.operands and layer in self.fused:
             layer = self.fused[layer]
+        if output and layer not in self.operands and layer in self.adds:
+            summed = [name for name in self.adds[layer]
+                      if any(op == "input residual" for op, _ in self.operands.get(name, []))]
+            layer = summed[0] if len(summed) == 1 else layer
         found = [v for op, v in self.operands.get(layer, []) if op.startswith(kind) and v.size == count]
         if not found:
             raise SystemExit("cnnc dumped no forward %sof %d values for layer '%s'" % (kind, count, layer))

@@ -139,6 +139,37 @@ TEST(FuseActivation, IntoBatchNormAndAddInTrainingOnly) {
             "output %3\n");
 }
 
+// ResNet's end of a block in training: relu(bn(conv) + shortcut) becomes the
+// later BatchNorm's epilogue; not at inference, not when the BatchNorm's own
+// output is read elsewhere or precedes the other input.
+TEST(FuseBatchNormAdd, TheSumAndItsReluIntoTheLaterBatchNormInTrainingOnly) {
+  const std::string layers =
+      R"({"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 1},
+         {"type": "BatchNormalization", "name": "bn"},
+         {"type": "Conv2D", "name": "s", "inputs": ["input"], "filters": 2, "kernel_size": 1},
+         {"type": "BatchNormalization", "name": "sbn"},
+         {"type": "Add", "name": "a", "inputs": ["bn", "sbn"]})";
+  ir::Graph inference = graph_of(layers);
+  after(inference, fuse_batchnorm_add, false);
+  ir::Graph training = graph_of(layers);
+  training.node(5).attrs.activation = ir::Activation::Relu;  // as fuse_activation leaves it
+  EXPECT_EQ(after(training, fuse_batchnorm_add, true, /*training=*/true),
+            "%0 = Input \"input\" () -> 6x6x2\n"
+            "%1 = Conv2D \"c\" (%0) filters=2 kernel=1x1 stride=1x1 pads=0,0,0,0 act=linear bias -> 6x6x2\n"
+            "%2 = BatchNormalization \"bn\" (%1) momentum=0.99 epsilon=0.001 center scale -> 6x6x2\n"
+            "%3 = Conv2D \"s\" (%0) filters=2 kernel=1x1 stride=1x1 pads=0,0,0,0 act=linear bias -> 6x6x2\n"
+            "%4 = BatchNormalization \"sbn\" (%3, %2) momentum=0.99 epsilon=0.001 center scale act=relu -> 6x6x2\n"
+            "output %4\n");
+  ir::Graph read = graph_of(R"({"type": "BatchNormalization", "name": "bn"},
+                               {"type": "Add", "name": "a", "inputs": ["bn", "input"]},
+                               {"type": "Add", "inputs": ["a", "bn"]})");
+  after(read, fuse_batchnorm_add, false, /*training=*/true);
+  ir::Graph earlier = graph_of(R"({"type": "BatchNormalization", "name": "bn"},
+                                  {"type": "Conv2D", "name": "c", "inputs": ["input"], "filters": 2, "kernel_size": 1},
+                                  {"type": "Add", "inputs": ["bn", "c"]})");
+  after(earlier, fuse_batchnorm_add, false, /*training=*/true);
+}
+
 TEST(MergeParallel1x1, ThreeReducesBecomeOneConvolutionAndSlices) {
   ir::Graph g = graph_of(R"({"type": "Conv2D", "name": "a", "filters": 3, "kernel_size": 1, "activation": "relu"},
                             {"type": "Conv2D", "name": "b", "inputs": ["input"], "filters": 2, "kernel_size": 1},
