@@ -39,6 +39,13 @@ std::vector<KernelSpec> every_kind() {
   for (Kind k : {Kind::BatchNormInference, Kind::BatchNormTraining, Kind::BatchNormBackward}) {
     for (const KernelSpec& s : batch_norm_specs(k)) v.push_back(s);
   }
+  // Training's fusions: a ReLU, and a residual before it.
+  KernelSpec bn_relu = batch_norm_specs(Kind::BatchNormTraining)[0];
+  bn_relu.act = Act::Relu;
+  v.push_back(bn_relu);
+  v.push_back(with_kind(bn_relu, Kind::BatchNormBackward));
+  bn_relu.residual = true;
+  v.push_back(bn_relu);
   for (Kind k : {Kind::LRN, Kind::LRNBackward}) v.push_back(with_kind(lrn_specs()[0], k));
   for (Kind k : {Kind::ZeroPad, Kind::ZeroPadBackward}) {
     v.push_back(with_kind(zero_pad_specs()[0], k));
@@ -51,6 +58,10 @@ std::vector<KernelSpec> every_kind() {
     KernelSpec s = with_kind(flat, k);
     s.act = k == Kind::Activation || k == Kind::ActivationBackward ? Act::Tanh : Act::Relu;
     v.push_back(s);
+    if (k == Kind::ActivationBackward) {
+      s.residual = true;  // a second gradient contribution summed in
+      v.push_back(s);
+    }
   }
   KernelSpec copy = with_kind(flat, Kind::ChannelCopy);
   copy.in_c = 9, copy.out_c = 16, copy.channels = 4;
