@@ -103,9 +103,9 @@ TEST(SgdUpdateKernel, MatchesReferenceInPlaceAndNot) {
     for (double momentum : {0.9, 0.0}) {
       for (int nesterov : {0, 1}) {
         for (bool in_place : {false, true}) {
-          SCOPED_TRACE(::testing::Message() << "size " << size << " momentum " << momentum
-                                            << " nesterov " << nesterov << " in_place "
-                                            << in_place);
+          SCOPED_TRACE(::testing::Message()
+                       << "size " << size << " momentum " << momentum << " nesterov " << nesterov
+                       << " in_place " << in_place);
           const Vec w = random_vec(size, 6), g = random_vec(size, 7), v = random_vec(size, 8);
           const double lr = 0.05, l2 = 0.01;
           k.kernel().float_scalars.at("lr").set(static_cast<float>(lr));
