@@ -24,6 +24,13 @@ Expr real_cells(Expr x0, Expr y0, const KernelSpec& s) {
   return cast<float>(rows * cols);
 }
 
+// Below a full vector of channels, 4 to 7 channels (LeNet-5's 6) still make
+// one short vector of them: contiguous loads and stores, where a vector of
+// columns would gather every 2 * channels floats.
+bool short_channel_vector(int64_t channels, const Target& t) {
+  return channel_lanes(channels, t) == 0 && channels >= 4;
+}
+
 // Channels as the vector axis (or columns when channels are few), parallel
 // over rows and images.
 void schedule_pool2d(Func out, const KernelSpec& s, const Target& t) {
@@ -31,6 +38,8 @@ void schedule_pool2d(Func out, const KernelSpec& s, const Target& t) {
   const int lanes = channel_lanes(s.out_c, t);
   if (lanes > 0) {
     out.vectorize(c, lanes, TailStrategy::ShiftInwards);
+  } else if (short_channel_vector(s.out_c, t)) {
+    out.vectorize(c, static_cast<int>(s.out_c));
   } else if (s.out_w >= 8) {
     out.reorder(x, c, y, n).vectorize(x, 8, TailStrategy::ShiftInwards);
   }
@@ -51,8 +60,16 @@ void schedule_pool2d_backward(Func d_input, Func argmax, const KernelSpec& s, co
       argmax.update().vectorize(argmax.args()[0]);
     }
   }
+  const bool short_vector = short_channel_vector(s.in_c, t);
+  if (short_vector) d_input.vectorize(c, static_cast<int>(s.in_c));
   d_input.fuse(y, n, yn).parallel(yn);
-  if (lanes == 0 && argmax.defined()) argmax.compute_at(d_input, yn);
+  if (lanes == 0 && argmax.defined()) {
+    argmax.compute_at(d_input, yn);
+    if (short_vector) {
+      argmax.vectorize(argmax.args()[0]);
+      argmax.update().vectorize(argmax.args()[0]);
+    }
+  }
 }
 
 }  // namespace
