@@ -33,7 +33,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Pool2D:
       return 832;
     case Kind::Pool2DBackward:
-      return 832;
+      return 834;
     case Kind::Activation:
       return 33;
     case Kind::ActivationBackward:

@@ -134,18 +134,23 @@ BuiltKernel build_pool2d_backward(const KernelSpec& s, const Target& t) {
                                select(better, value, argmax(c, x, y, n)[1]));
   }
 
-  RDom r(0, (kw + sw - 1) / sw, 0, (kh + sh - 1) / sh, "r");
+  // The windows that hold a cell, from the first one: at most ceil(k / s) of
+  // them per axis, and never more than there are windows (a global pooling's
+  // backward reads one window, not k * k candidates).
+  RDom r(0, std::min((kw + sw - 1) / sw, ow), 0, std::min((kh + sh - 1) / sh, oh), "r");
   Expr tx = x + pl, ty = y + pt;
-  Expr ox = tx / sw - r.x, oy = ty / sh - r.y;
+  Expr ox = max((tx - kw + sw) / sw, 0) + r.x, oy = max((ty - kh + sh) / sh, 0) + r.y;
   Expr kx = tx - ox * sw, ky = ty - oy * sh;
-  Expr valid = kx < kw && ky < kh && ox >= 0 && ox < ow && oy >= 0 && oy < oh;
+  Expr valid = kx >= 0 && kx < kw && ky >= 0 && ky < kh && ox < ow && oy < oh;
   Expr oxc = clamp(ox, 0, ow - 1), oyc = clamp(oy, 0, oh - 1);
   Expr grad = d_output(c, oxc, oyc, n);
   Expr share;
   if (s.pool == PoolKind::Max) {
     share = select(valid && argmax(c, oxc, oyc, n)[0] == ky * kw + kx, grad, 0.0f);
   } else {
-    share = select(valid, grad / real_cells(oxc * sw - pl, oyc * sh - pt, s), 0.0f);
+    // A reciprocal per cell, not a vector division per channel vector: the
+    // division bound a global pooling's backward.
+    share = select(valid, grad * (1.0f / real_cells(oxc * sw - pl, oyc * sh - pt, s)), 0.0f);
   }
   Func d_input("d_input");
   d_input(c, x, y, n) = sum(share);
