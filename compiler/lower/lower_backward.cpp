@@ -319,10 +319,14 @@ void sgd_updates(Lowering& l, std::vector<Step>* steps) {
     const std::string& last = slots[end - 1].variable.name;
     Step st;
     st.spec.kind = Kind::SgdUpdate;
-    // Layer names, not node ids (ids differ after passes): "conv1" or "conv1..fc2".
+    // Layer names, not node ids (ids differ after passes): "conv1", "conv1..fc2",
+    // "block1/conv..bn" (the last one's folder is the first one's).
     st.layer = name.substr(0, name.rfind('.'));
-    if (end - first > 1 && last.substr(0, last.rfind('.')) != st.layer) {
-      st.layer += ".." + last.substr(0, last.rfind('.'));
+    std::string last_layer = last.substr(0, last.rfind('.'));
+    if (last_layer != st.layer) {
+      const size_t folder = st.layer.rfind('/') + 1;  // 0 without a folder
+      if (last_layer.compare(0, folder, st.layer, 0, folder) == 0) last_layer.erase(0, folder);
+      st.layer += ".." + last_layer;
     }
     st.purpose = "update " + name + (end - first > 1 ? " to " + last : "");
     auto flat = [&](Space space) {
