@@ -31,9 +31,9 @@ inline int schedule_version(Kind kind) {
     case Kind::DenseBackwardWeights:
       return 701;
     case Kind::Pool2D:
-      return 832;
+      return 835;
     case Kind::Pool2DBackward:
-      return 834;
+      return 835;
     case Kind::Activation:
       return 33;
     case Kind::ActivationBackward:

@@ -31,10 +31,21 @@ bool short_channel_vector(int64_t channels, const Target& t) {
   return channel_lanes(channels, t) == 0 && channels >= 4;
 }
 
+// Parallel over blocks of rows of all images, each of at least 8K floats:
+// Halide 14's thread pool hands out one task at a time under a lock, so a
+// task per row of a small pooling (LeNet-5's pool1 backward: 896 rows of 168
+// floats) cost more in handing out than in work. Returns the row loop.
+Var parallel_rows(Func f, Var y, Var n, int64_t floats_per_row) {
+  Var yn("yn"), block("row_block"), row("row");
+  const int rows = static_cast<int>(std::max<int64_t>(1, 8192 / floats_per_row));
+  f.fuse(y, n, yn).split(yn, block, row, rows, TailStrategy::GuardWithIf).parallel(block);
+  return row;
+}
+
 // Channels as the vector axis (or columns when channels are few), parallel
-// over rows and images.
+// over blocks of rows.
 void schedule_pool2d(Func out, const KernelSpec& s, const Target& t) {
-  Var c = out.args()[0], x = out.args()[1], y = out.args()[2], n = out.args()[3], yn("yn");
+  Var c = out.args()[0], x = out.args()[1], y = out.args()[2], n = out.args()[3];
   const int lanes = channel_lanes(s.out_c, t);
   if (lanes > 0) {
     out.vectorize(c, lanes, TailStrategy::ShiftInwards);
@@ -43,13 +54,13 @@ void schedule_pool2d(Func out, const KernelSpec& s, const Target& t) {
   } else if (s.out_w >= 8) {
     out.reorder(x, c, y, n).vectorize(x, 8, TailStrategy::ShiftInwards);
   }
-  out.fuse(y, n, yn).parallel(yn);
+  parallel_rows(out, y, n, s.out_w * s.out_c);
 }
 
 // The window argmax once per block of channels and input row.
 void schedule_pool2d_backward(Func d_input, Func argmax, const KernelSpec& s, const Target& t) {
   Var c = d_input.args()[0], x = d_input.args()[1], y = d_input.args()[2], n = d_input.args()[3];
-  Var co("co"), ci("ci"), yn("yn");
+  Var co("co"), ci("ci");
   const int lanes = channel_lanes(s.in_c, t);
   if (lanes > 0) {
     d_input.split(c, co, ci, lanes, TailStrategy::ShiftInwards)
@@ -62,9 +73,9 @@ void schedule_pool2d_backward(Func d_input, Func argmax, const KernelSpec& s, co
   }
   const bool short_vector = short_channel_vector(s.in_c, t);
   if (short_vector) d_input.vectorize(c, static_cast<int>(s.in_c));
-  d_input.fuse(y, n, yn).parallel(yn);
+  Var row = parallel_rows(d_input, y, n, s.in_w * s.in_c);
   if (lanes == 0 && argmax.defined()) {
-    argmax.compute_at(d_input, yn);
+    argmax.compute_at(d_input, row);
     if (short_vector) {
       argmax.vectorize(argmax.args()[0]);
       argmax.update().vectorize(argmax.args()[0]);
