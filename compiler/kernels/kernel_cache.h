@@ -31,7 +31,7 @@ inline int schedule_version(Kind kind) {
     case Kind::DenseBackwardWeights:
       return 701;
     case Kind::Pool2D:
-      return 835;
+      return 836;
     case Kind::Pool2DBackward:
       return 835;
     case Kind::Activation:

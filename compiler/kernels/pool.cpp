@@ -31,10 +31,11 @@ bool short_channel_vector(int64_t channels, const Target& t) {
   return channel_lanes(channels, t) == 0 && channels >= 4;
 }
 
-// Parallel over blocks of rows of all images, each of at least 8K floats:
-// Halide 14's thread pool hands out one task at a time under a lock, so a
-// task per row of a small pooling (LeNet-5's pool1 backward: 896 rows of 168
-// floats) cost more in handing out than in work. Returns the row loop.
+// Parallel over blocks of rows of all images, each of at least 8K floats read
+// or written: Halide 14's thread pool hands out one task at a time under a
+// lock, so a task per row of a small pooling (LeNet-5's pool1 backward: 896
+// rows of 168 floats) cost more in handing out than in work. Returns the row
+// loop.
 Var parallel_rows(Func f, Var y, Var n, int64_t floats_per_row) {
   Var yn("yn"), block("row_block"), row("row");
   const int rows = static_cast<int>(std::max<int64_t>(1, 8192 / floats_per_row));
@@ -54,7 +55,9 @@ void schedule_pool2d(Func out, const KernelSpec& s, const Target& t) {
   } else if (s.out_w >= 8) {
     out.reorder(x, c, y, n).vectorize(x, 8, TailStrategy::ShiftInwards);
   }
-  parallel_rows(out, y, n, s.out_w * s.out_c);
+  // A row's work: each output reads a window of cells (a global pooling's
+  // one row reads the whole image).
+  parallel_rows(out, y, n, s.out_w * s.out_c * s.kernel_w * s.kernel_h);
 }
 
 // The window argmax once per block of channels and input row.
