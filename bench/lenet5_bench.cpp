@@ -24,7 +24,9 @@ void BM_Lenet5TrainStep(benchmark::State& state) {
   std::vector<float> x = random_images(batch);
   std::vector<int32_t> y(batch);
   for (int i = 0; i < batch; ++i) y[i] = i % 10;
-  cnnc::Sgd sgd{0.01f, 0.9f, false};
+  // The model file's optimizer, as the PyTorch peer (bench/lenet5_torch.py).
+  const cnnc::TrainRecipe& recipe = model.info().recipe;
+  cnnc::Sgd sgd{float(recipe.learning_rate), float(recipe.momentum), recipe.nesterov};
   uint64_t step = 0;
   for (auto _ : state) {
     benchmark::DoNotOptimize(model.train_step(x.data(), y.data(), batch, sgd, 0, step++));

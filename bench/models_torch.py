@@ -1,7 +1,7 @@
 """The PyTorch peer of bench/models_vs_pytorch.sh: a model file's network as
 native PyTorch modules (NCHW, PyTorch's own layout), 2 threads.
   models_torch.py infer MODEL.json BATCH ITERS   traced + frozen + optimised
-  models_torch.py train MODEL.json BATCH ITERS   eager SGD step (momentum 0.9)
+  models_torch.py train MODEL.json BATCH ITERS   eager SGD step, the model's optimizer
 Times ITERS runs after 3 warm-up runs (as `cnnc bench`) and prints one JSON
 object with the median in ms. Only the timing matters: weights are random."""
 import json
@@ -106,6 +106,24 @@ class Net(nn.Module):
         return values[self.layers[-1]["name"]]
 
 
+def optimizer(net, model):
+    """The model file's SGD (learning rate, momentum, Nesterov), so that both
+    sides do the same work: PyTorch keeps no momentum buffers at momentum 0, as
+    cnnc reads no velocity then. A kernel's L2 term l * sum(w^2) becomes
+    weight decay 2 * l on that kernel alone."""
+    sgd = model.get("training", {}).get("optimizer", {})
+    decayed = []  # (kernel, weight decay)
+    for layer in net.layers:
+        l2 = (layer.get("kernel_regularizer") or {}).get("l2", 0.0)
+        if l2 and layer["type"] in ("Conv2D", "Dense"):
+            decayed.append((net.mods[layer["name"].replace("/", "__")][0].weight, 2.0 * l2))
+    ids = {id(p) for p, _ in decayed}
+    groups = [{"params": [p for p in net.parameters() if id(p) not in ids], "weight_decay": 0.0}]
+    groups += [{"params": [p], "weight_decay": d} for p, d in decayed]
+    return torch.optim.SGD(groups, lr=sgd.get("learning_rate", 0.01), momentum=sgd.get("momentum", 0.0),
+                           nesterov=sgd.get("nesterov", False))
+
+
 def main():
     mode, path, batch, iters = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     with open(path) as f:
@@ -117,7 +135,7 @@ def main():
     if mode == "train":
         classes = net.forward(x[:1]).shape[1]
         y = torch.randint(0, classes, (batch,))
-        opt = torch.optim.SGD(net.parameters(), lr=0.0, momentum=0.9)
+        opt = optimizer(net, model)
         net.train()
 
         def step():

@@ -38,14 +38,20 @@ std::string base_pointer(const ModelSource& m, const Operand& o) {
 // `checked`, the block then returns the step's name if an output is not finite.
 // `lap`, when not negative, times the step as number `lap` of the profile.
 // With `dumped` (a count of the operands dumped so far), the block writes its
-// batched operands where `dump` says (Network::dump_forward).
+// batched operands where `dump` says (Network::dump_forward). With
+// `grads_checked` (host training steps), the parameter gradients it writes are
+// checked for finiteness into *grads_finite right away, while they are still
+// in cache, timed as the host's step `host_lap`; it is set false if an output
+// there cannot be checked so (then the whole block is checked at the end).
 void emit_step(const ModelSource& m, const lower::Step& st, std::ostringstream& s,
-               bool checked = false, int lap = -1, int* dumped = nullptr) {
+               bool checked = false, int lap = -1, int* dumped = nullptr,
+               bool* grads_checked = nullptr, int host_lap = -1) {
   const kernels::KernelSignature& sig = signature(m, st);
   s << "  {  // " << st.layer << ": " << kernels::kind_name(st.spec.kind) << ", " << st.purpose
     << "\n";
   std::vector<std::string> call_args;
   std::vector<std::string> finite_checks;  // "pointer, count" of dense outputs
+  std::vector<std::string> grad_checks;    // those of them in the gradient block
   std::vector<std::string> dumps;          // dump_operand calls
   int index = 0;
   for (const kernels::ArgDesc& a : sig.args) {
@@ -93,6 +99,9 @@ void emit_step(const ModelSource& m, const lower::Step& st, std::ostringstream& 
       for (int64_t e : o.extents) per *= e;
       std::string count = std::to_string(per * (o.batched ? o.rows_per_image : 1)) + (o.batched ? " * n" : "");
       finite_checks.push_back(pointer + ", " + count);
+      if (o.space == Space::Grads) grad_checks.push_back(finite_checks.back());
+    } else if (a.is_output && o.space == Space::Grads && grads_checked) {
+      *grads_checked = false;
     }
     if (dumped && o.batched && !o.is_int32) {
       dumps.push_back("cnnc::abi::dump_operand(dump, step, " + std::to_string((*dumped)++) +
@@ -105,6 +114,12 @@ void emit_step(const ModelSource& m, const lower::Step& st, std::ostringstream& 
   for (size_t i = 0; i < call_args.size(); ++i) s << (i ? ", " : "") << call_args[i];
   s << "), \"" << st.layer << "\", \"" << st.purpose << "\");\n";
   if (lap >= 0) s << "    clock.lap(" << lap << ");\n";
+  if (grads_checked && !grad_checks.empty()) {
+    for (const std::string& c : grad_checks) {
+      s << "    if (grads_finite && !cnnc::abi::all_finite(" << c << ")) *grads_finite = false;\n";
+    }
+    s << "    clock.lap(" << host_lap << ");\n";
+  }
   for (const std::string& d : dumps) s << "    if (dump) " << d << "\n";
   if (checked) {
     for (const std::string& c : finite_checks) {
@@ -137,7 +152,9 @@ void emit_declarations(const ModelSource& m, std::ostringstream& s) {
 }
 
 // The Model class of a host (CPU) library: every block in host memory.
-void emit_host_model(const ModelSource& m, int64_t statistics_floats, std::ostringstream& s) {
+// `grads_checked`: train_batch checks every gradient it writes (emit_step).
+void emit_host_model(const ModelSource& m, int64_t statistics_floats, bool grads_checked,
+                     std::ostringstream& s) {
   const std::string& name = m.graph.name;
   const lower::Program& p = m.program;
   s << "}  // namespace\n\n"
@@ -201,18 +218,21 @@ void emit_host_model(const ModelSource& m, int64_t statistics_floats, std::ostri
       << "  cnnc::abi::StepClock clock(state_->step_seconds);\n"
       << "  copy_statistics(params, statistics, true);\n"
       << "  const char* dump = state_->dump_dir.empty() ? nullptr : state_->dump_dir.c_str();\n"
+      << "  bool grads_finite = true;\n"
       << "  train_batch(arena, params, grads, images, labels, n, dropout_seed, step, false, "
-         "clock, dump);\n"
+         "clock, dump,\n"
+      << "              &grads_finite);\n"
       << "  cnnc::StepResult r = cnnc::abi::summarize(arena + "
       << p.tensors.at(p.loss_tensor).offset << ", arena + " << p.tensors.at(p.probs_tensor).offset
       << ", labels, n, kOutputSize, penalty);\n"
-      << "  if (!std::isfinite(r.loss) || !cnnc::abi::all_finite(grads, kParamFloats)) {\n"
+      << "  if (!std::isfinite(r.loss) || !grads_finite"
+      << (grads_checked ? "" : " || !cnnc::abi::all_finite(grads, kParamFloats)") << ") {\n"
       << "    // Run the step again, checking every output, to name where it broke.\n"
       << "    copy_statistics(params, statistics, false);\n"
       << "    cnnc::abi::StepClock no_clock(nullptr);\n"
       << "    const char* at = train_batch(arena, params, grads, images, labels, n, dropout_seed, "
          "step, true,\n"
-      << "                                 no_clock, nullptr);\n"
+      << "                                 no_clock, nullptr, nullptr);\n"
       << "    copy_statistics(params, statistics, false);\n"
       << "    r.finite = false;\n"
       << "    r.nonfinite_at = at ? at : \"the loss or the weights' L2 term\";\n"
@@ -295,22 +315,27 @@ std::string emit_source(const ModelSource& m) {
   for (size_t i = 0; i < p.infer.size(); ++i) emit_step(m, p.infer[i], s, false, int(i));
   s << "}\n\n";
 
+  bool grads_checked = false;
   if (p.has_training) {
     s << "// Forward (training mode), loss and backward on n <= kMaxBatch images. With\n"
-      << "// `check`, returns the first step whose output is not finite. `clock` times\n"
+      << "// `check`, returns the first step whose output is not finite. With\n"
+      << "// `grads_finite`, clears it if a parameter gradient is not finite. `clock` times\n"
       << "// each kernel call (model_info().train_steps). With `dump` (a folder), each\n"
       << "// forward call's batched operands are written there (Network::dump_forward).\n"
       << "const char* train_batch(" << ptr << "arena, " << ptr << "params, " << ptr << "grads, "
       << in_ptr << "input,\n"
       << "                        " << label_ptr
       << "labels, int n, uint64_t dropout_seed, uint64_t step,\n"
-      << "                        bool check, cnnc::abi::StepClock& clock, const char* dump) {\n"
-      << "  (void)dropout_seed;\n  (void)step;\n  (void)dump;\n";
+      << "                        bool check, cnnc::abi::StepClock& clock, const char* dump,\n"
+      << "                        bool* grads_finite) {\n"
+      << "  (void)dropout_seed;\n  (void)step;\n  (void)dump;\n  (void)grads_finite;\n";
     int dumped = 0;
+    grads_checked = !m.cuda;  // a CUDA library's gradients are on the device
     for (size_t i = 0; i < p.train.size(); ++i) {
       const lower::Step& st = p.train[i];
       bool forward = st.purpose.rfind("forward", 0) == 0;
-      emit_step(m, st, s, /*checked=*/true, int(i), forward ? &dumped : nullptr);
+      emit_step(m, st, s, /*checked=*/true, int(i), forward ? &dumped : nullptr,
+                m.cuda ? nullptr : &grads_checked, int(p.train.size()));
     }
     s << "  return nullptr;\n}\n\n"
       << "// `clock` times the updates as model_info().train_steps after those of\n"
@@ -351,7 +376,7 @@ std::string emit_source(const ModelSource& m) {
   if (m.cuda) {
     emit_cuda_model(m, statistics_floats, s);
   } else {
-    emit_host_model(m, statistics_floats, s);
+    emit_host_model(m, statistics_floats, grads_checked, s);
   }
 
   // C API: exceptions become return codes and a message kept per model.

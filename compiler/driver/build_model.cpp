@@ -196,6 +196,13 @@ std::string cached_driver(const BuildOptions& options) {
   key << text << "\n" << options.target << "\n" << options.max_batch << "\n"
       << options.training << "\n" << options.passes << "\n" << options.memory_limit << "\n"
       << build_id();
+  // What the generated code includes and links besides cnnc itself: a change
+  // to the runtime's headers or library alone must not reuse stale builds.
+  const Toolchain tools = find_toolchain();
+  for (const char* header : {"cnnc_runtime.h", "cnnc_kernel_abi.h", "cnnc_cuda_abi.h"}) {
+    key << "\n" << read_file(tools.runtime_include + "/" + header);
+  }
+  key << "\n" << file_id(tools.runtime_library);
   // The tuning file's contents (it is read again when the library is built).
   if (!options.tuning.empty()) key << "\ntuning\n" << read_file(options.tuning);
   std::string dir = cache_dir() + "/models/" + std::to_string(std::hash<std::string>{}(key.str()));
@@ -223,7 +230,6 @@ std::string cached_driver(const BuildOptions& options) {
                         "return cnnc::bench_main(model, argc - 1, argv + 1);\n"
                         "  std::fprintf(stderr, \"usage: %s train|run|bench ...\\n\", argv[0]);\n"
                         "  return 2;\n}\n");
-  Toolchain tools = find_toolchain();
   run_checked(with_extra_flags({tools.cxx, "-std=c++17", "-O2", "-I" + building, main_cpp, "-o",
                                building + "/cnnc_model_driver", "-L" + building, "-l" + built.name,
                                "-lpthread", "-ldl"}),

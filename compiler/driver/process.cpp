@@ -89,11 +89,13 @@ std::string cache_dir() {
 
 std::string data_dir() { return env_or("CNNC_DATA_DIR", cache_dir() + "/data"); }
 
-std::string build_id() {
+std::string file_id(const std::string& path) {
   struct stat st{};
-  if (stat(self_path().c_str(), &st) != 0) return "unknown";
+  if (stat(path.c_str(), &st) != 0) return "unknown";
   return std::to_string(st.st_size) + "-" + std::to_string(st.st_mtime);
 }
+
+std::string build_id() { return file_id(self_path()); }
 
 void make_dirs(const std::string& path) {
   std::error_code ec;

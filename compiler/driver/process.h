@@ -26,6 +26,8 @@ Toolchain find_toolchain();
 std::string cache_dir();
 // $CNNC_DATA_DIR, else <cache_dir>/data.
 std::string data_dir();
+// A file's size and modification time ("unknown" if missing).
+std::string file_id(const std::string& path);
 // Identifies this build of cnnc (size and time of the executable), so cached
 // libraries are rebuilt when cnnc changes.
 std::string build_id();

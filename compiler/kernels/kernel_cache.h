@@ -31,9 +31,9 @@ inline int schedule_version(Kind kind) {
     case Kind::DenseBackwardWeights:
       return 701;
     case Kind::Pool2D:
-      return 33;
+      return 836;
     case Kind::Pool2DBackward:
-      return 33;
+      return 835;
     case Kind::Activation:
       return 33;
     case Kind::ActivationBackward:

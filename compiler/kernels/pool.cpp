@@ -24,23 +24,46 @@ Expr real_cells(Expr x0, Expr y0, const KernelSpec& s) {
   return cast<float>(rows * cols);
 }
 
+// Below a full vector of channels, 4 to 7 channels (LeNet-5's 6) still make
+// one short vector of them: contiguous loads and stores, where a vector of
+// columns would gather every 2 * channels floats.
+bool short_channel_vector(int64_t channels, const Target& t) {
+  return channel_lanes(channels, t) == 0 && channels >= 4;
+}
+
+// Parallel over blocks of rows of all images, each of at least 8K floats read
+// or written: Halide 14's thread pool hands out one task at a time under a
+// lock, so a task per row of a small pooling (LeNet-5's pool1 backward: 896
+// rows of 168 floats) cost more in handing out than in work. Returns the row
+// loop.
+Var parallel_rows(Func f, Var y, Var n, int64_t floats_per_row) {
+  Var yn("yn"), block("row_block"), row("row");
+  const int rows = static_cast<int>(std::max<int64_t>(1, 8192 / floats_per_row));
+  f.fuse(y, n, yn).split(yn, block, row, rows, TailStrategy::GuardWithIf).parallel(block);
+  return row;
+}
+
 // Channels as the vector axis (or columns when channels are few), parallel
-// over rows and images.
+// over blocks of rows.
 void schedule_pool2d(Func out, const KernelSpec& s, const Target& t) {
-  Var c = out.args()[0], x = out.args()[1], y = out.args()[2], n = out.args()[3], yn("yn");
+  Var c = out.args()[0], x = out.args()[1], y = out.args()[2], n = out.args()[3];
   const int lanes = channel_lanes(s.out_c, t);
   if (lanes > 0) {
     out.vectorize(c, lanes, TailStrategy::ShiftInwards);
+  } else if (short_channel_vector(s.out_c, t)) {
+    out.vectorize(c, static_cast<int>(s.out_c));
   } else if (s.out_w >= 8) {
     out.reorder(x, c, y, n).vectorize(x, 8, TailStrategy::ShiftInwards);
   }
-  out.fuse(y, n, yn).parallel(yn);
+  // A row's work: each output reads a window of cells (a global pooling's
+  // one row reads the whole image).
+  parallel_rows(out, y, n, s.out_w * s.out_c * s.kernel_w * s.kernel_h);
 }
 
 // The window argmax once per block of channels and input row.
 void schedule_pool2d_backward(Func d_input, Func argmax, const KernelSpec& s, const Target& t) {
   Var c = d_input.args()[0], x = d_input.args()[1], y = d_input.args()[2], n = d_input.args()[3];
-  Var co("co"), ci("ci"), yn("yn");
+  Var co("co"), ci("ci");
   const int lanes = channel_lanes(s.in_c, t);
   if (lanes > 0) {
     d_input.split(c, co, ci, lanes, TailStrategy::ShiftInwards)
@@ -51,8 +74,16 @@ void schedule_pool2d_backward(Func d_input, Func argmax, const KernelSpec& s, co
       argmax.update().vectorize(argmax.args()[0]);
     }
   }
-  d_input.fuse(y, n, yn).parallel(yn);
-  if (lanes == 0 && argmax.defined()) argmax.compute_at(d_input, yn);
+  const bool short_vector = short_channel_vector(s.in_c, t);
+  if (short_vector) d_input.vectorize(c, static_cast<int>(s.in_c));
+  Var row = parallel_rows(d_input, y, n, s.in_w * s.in_c);
+  if (lanes == 0 && argmax.defined()) {
+    argmax.compute_at(d_input, row);
+    if (short_vector) {
+      argmax.vectorize(argmax.args()[0]);
+      argmax.update().vectorize(argmax.args()[0]);
+    }
+  }
 }
 
 }  // namespace
@@ -117,18 +148,23 @@ BuiltKernel build_pool2d_backward(const KernelSpec& s, const Target& t) {
                                select(better, value, argmax(c, x, y, n)[1]));
   }
 
-  RDom r(0, (kw + sw - 1) / sw, 0, (kh + sh - 1) / sh, "r");
+  // The windows that hold a cell, from the first one: at most ceil(k / s) of
+  // them per axis, and never more than there are windows (a global pooling's
+  // backward reads one window, not k * k candidates).
+  RDom r(0, std::min((kw + sw - 1) / sw, ow), 0, std::min((kh + sh - 1) / sh, oh), "r");
   Expr tx = x + pl, ty = y + pt;
-  Expr ox = tx / sw - r.x, oy = ty / sh - r.y;
+  Expr ox = max((tx - kw + sw) / sw, 0) + r.x, oy = max((ty - kh + sh) / sh, 0) + r.y;
   Expr kx = tx - ox * sw, ky = ty - oy * sh;
-  Expr valid = kx < kw && ky < kh && ox >= 0 && ox < ow && oy >= 0 && oy < oh;
+  Expr valid = kx >= 0 && kx < kw && ky >= 0 && ky < kh && ox < ow && oy < oh;
   Expr oxc = clamp(ox, 0, ow - 1), oyc = clamp(oy, 0, oh - 1);
   Expr grad = d_output(c, oxc, oyc, n);
   Expr share;
   if (s.pool == PoolKind::Max) {
     share = select(valid && argmax(c, oxc, oyc, n)[0] == ky * kw + kx, grad, 0.0f);
   } else {
-    share = select(valid, grad / real_cells(oxc * sw - pl, oyc * sh - pt, s), 0.0f);
+    // A reciprocal per cell, not a vector division per channel vector: the
+    // division bound a global pooling's backward.
+    share = select(valid, grad * (1.0f / real_cells(oxc * sw - pl, oyc * sh - pt, s)), 0.0f);
   }
   Func d_input("d_input");
   d_input(c, x, y, n) = sum(share);

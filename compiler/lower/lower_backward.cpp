@@ -1,5 +1,5 @@
-// Backward pass, in reverse node order, then one SGD update per trainable
-// variable. Gradients of the model input are never computed.
+// Backward pass, in reverse node order, then the SGD updates of the trainable
+// variables. Gradients of the model input are never computed.
 #include <cstdio>
 
 #include "compiler/lower/lowering.h"
@@ -326,18 +326,41 @@ void concat_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   }
 }
 
+// One update call per run of trainable variables that lie next to each other
+// in the parameter block and share their L2 factor: each call costs a kernel
+// start and a parallel loop, and most variables (biases, BatchNorm's) are tiny.
 void sgd_updates(Lowering& l, std::vector<Step>* steps) {
-  for (const ParamSlot& s : l.params.slots) {
-    if (!s.variable.trainable) continue;
+  const std::vector<ParamSlot>& slots = l.params.slots;
+  for (size_t first = 0; first < slots.size();) {
+    if (!slots[first].variable.trainable) {
+      ++first;
+      continue;
+    }
+    size_t end = first + 1;
+    int64_t size = slots[first].size;
+    while (end < slots.size() && slots[end].variable.trainable &&
+           slots[end].l2 == slots[first].l2 && slots[end].offset == slots[first].offset + size) {
+      size += slots[end++].size;
+    }
+    const std::string& name = slots[first].variable.name;
+    const std::string& last = slots[end - 1].variable.name;
     Step st;
     st.spec.kind = Kind::SgdUpdate;
-    st.layer = s.variable.name.substr(0, s.variable.name.rfind('.'));  // ids differ after passes
-    st.purpose = "update " + s.variable.name;
+    // Layer names, not node ids (ids differ after passes): "conv1", "conv1..fc2",
+    // "block1/conv..bn" (the last one's folder is the first one's).
+    st.layer = name.substr(0, name.rfind('.'));
+    std::string last_layer = last.substr(0, last.rfind('.'));
+    if (last_layer != st.layer) {
+      const size_t folder = st.layer.rfind('/') + 1;  // 0 without a folder
+      if (last_layer.compare(0, folder, st.layer, 0, folder) == 0) last_layer.erase(0, folder);
+      st.layer += ".." + last_layer;
+    }
+    st.purpose = "update " + name + (end - first > 1 ? " to " + last : "");
     auto flat = [&](Space space) {
       Operand o;
       o.space = space;
-      o.offset = s.offset;
-      o.extents = {s.size};
+      o.offset = slots[first].offset;
+      o.extents = {size};
       o.batched = false;
       return o;
     };
@@ -347,11 +370,12 @@ void sgd_updates(Lowering& l, std::vector<Step>* steps) {
     st.operands["velocity"] = flat(Space::Velocity);
     st.operands["lr"] = scalar("sgd.learning_rate");
     st.operands["momentum"] = scalar("sgd.momentum");
-    st.operands["l2"] = scalar(exact_float(s.l2));
+    st.operands["l2"] = scalar(exact_float(slots[first].l2));
     st.operands["nesterov"] = scalar("sgd.nesterov ? 1 : 0");
     st.operands["new_weights"] = flat(Space::Params);
     st.operands["new_velocity"] = flat(Space::Velocity);
     steps->push_back(st);
+    first = end;
   }
 }
 

@@ -150,5 +150,29 @@ with tempfile.TemporaryDirectory() as tmp:
           2, "junk-idx")
     check("train, unknown data set", ["train", LENET, "--dataset", "cifar"], 2, "cifar", "mnist")
 
+    # A gradient that overflows while the loss is finite: zero images make the
+    # hidden layer 0 and so the logits 0 (loss log 10), but d(hidden) is about
+    # -1.7e37 per image, and the hidden bias's gradient, their sum over 32
+    # images, is -inf. The step must be refused (exit 3) and the layer named.
+    sys.path.insert(0, os.path.join(ROOT, "tests", "models"))
+    from torch_reference import write_safetensors  # noqa: E402
+    overflow = write(os.path.join(tmp, "overflow.json"),
+                     '{"format": "cnnc/1", "name": "overflow", "input": {"shape": [1, 2, 1]}, "layers": ['
+                     '{"type": "Flatten"}, {"type": "Dense", "units": 2, "name": "h"},'
+                     '{"type": "Dense", "units": 10, "activation": "softmax", "name": "out"}]}')
+    big = np.full((2, 10), -3e38, np.float32)
+    big[:, 0] = 3e38  # the label's column
+    write_safetensors(os.path.join(tmp, "overflow.safetensors"),
+                      {"h.kernel": np.zeros((2, 2)), "h.bias": np.zeros(2), "out.kernel": big,
+                       "out.bias": np.zeros(10)})
+    np.save(os.path.join(tmp, "zeros.npy"), np.zeros((32, 1, 2, 1), np.float32))
+    np.save(os.path.join(tmp, "labels.npy"), np.zeros(32, np.int32))
+    check("train, a gradient overflows", ["train", overflow, "--weights",
+                                          os.path.join(tmp, "overflow.safetensors"),
+                                          "--train-images", os.path.join(tmp, "zeros.npy"),
+                                          "--train-labels", os.path.join(tmp, "labels.npy"),
+                                          "--steps", "1", "--batch-size", "32", "--no-shuffle"],
+          3, "a gradient is not finite", "layer 'h'")
+
 print("all command-line checks passed" if not failures else "%d failed: %s" % (len(failures), failures))
 sys.exit(1 if failures else 0)

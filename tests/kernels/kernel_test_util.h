@@ -62,10 +62,15 @@ inline std::vector<KernelSpec> pool_specs() {
       window_spec(Kind::Pool2D, 7, 9, 13, 13, 2, 2, 2, 2, true),
       window_spec(Kind::Pool2D, 5, 7, 3, 3, 3, 3, 1, 1, true),
       window_spec(Kind::Pool2D, 9, 11, 16, 16, 4, 2, 4, 1, false),
-      window_spec(Kind::Pool2D, 28, 28, 6, 6, 2, 2, 2, 2, false),  // LeNet pool1
+      window_spec(Kind::Pool2D, 28, 28, 6, 6, 2, 2, 2, 2, false),    // LeNet pool1
+      window_spec(Kind::Pool2D, 9, 8, 6, 6, 3, 3, 2, 2, true),       // a short channel vector
+      window_spec(Kind::Pool2D, 14, 14, 16, 16, 2, 2, 2, 2, false),  // LeNet pool2
+      window_spec(Kind::Pool2D, 5, 6, 8, 8, 5, 6, 1, 1, false),      // global, as lowered
+      window_spec(Kind::Pool2D, 7, 7, 3, 3, 5, 5, 1, 1, false),      // fewer windows than k
   };
-  const PoolKind kinds[] = {PoolKind::Max, PoolKind::Avg, PoolKind::Avg, PoolKind::Max,
-                            PoolKind::Avg};
+  const PoolKind kinds[] = {PoolKind::Max, PoolKind::Avg, PoolKind::Avg,
+                            PoolKind::Max, PoolKind::Avg, PoolKind::Max,
+                            PoolKind::Avg, PoolKind::Avg, PoolKind::Max};
   for (size_t i = 0; i < v.size(); ++i) v[i].pool = kinds[i];
   return v;
 }

@@ -119,38 +119,42 @@ TEST(SoftmaxCrossEntropyKernel, MatchesReferenceOnLargeLogits) {
   }
 }
 
-// Separate and aliased (in-place) outputs, plain and Nesterov, sizes with a
-// vector tail and spanning several parallel blocks.
+// Separate and aliased (in-place) outputs, plain and Nesterov, with and
+// without momentum, sizes with a vector tail and spanning several parallel
+// blocks.
 TEST(SgdUpdateKernel, MatchesReferenceInPlaceAndNot) {
   KernelSpec s;
   s.kind = Kind::SgdUpdate;
   JitKernel k(s);
   for (int size : {5, 1003, 20000}) {
-    for (int nesterov : {0, 1}) {
-      for (bool in_place : {false, true}) {
-        SCOPED_TRACE(::testing::Message()
-                     << "size " << size << " nesterov " << nesterov << " in_place " << in_place);
-        const Vec w = random_vec(size, 6), g = random_vec(size, 7), v = random_vec(size, 8);
-        const double lr = 0.05, momentum = 0.9, l2 = 0.01;
-        k.kernel().float_scalars.at("lr").set(static_cast<float>(lr));
-        k.kernel().float_scalars.at("momentum").set(static_cast<float>(momentum));
-        k.kernel().float_scalars.at("l2").set(static_cast<float>(l2));
-        k.kernel().int_scalars.at("nesterov").set(nesterov);
-        Halide::Buffer<float> wb = to_buffer(w, {size}), gb = to_buffer(g, {size}),
-                              vb = to_buffer(v, {size});
-        std::vector<Halide::Buffer<>> outputs;
-        if (in_place) {
-          outputs = {wb, vb};
-        } else {
-          outputs = {Halide::Buffer<float>(size), Halide::Buffer<float>(size)};
+    for (double momentum : {0.9, 0.0}) {
+      for (int nesterov : {0, 1}) {
+        for (bool in_place : {false, true}) {
+          SCOPED_TRACE(::testing::Message()
+                       << "size " << size << " momentum " << momentum << " nesterov " << nesterov
+                       << " in_place " << in_place);
+          const Vec w = random_vec(size, 6), g = random_vec(size, 7), v = random_vec(size, 8);
+          const double lr = 0.05, l2 = 0.01;
+          k.kernel().float_scalars.at("lr").set(static_cast<float>(lr));
+          k.kernel().float_scalars.at("momentum").set(static_cast<float>(momentum));
+          k.kernel().float_scalars.at("l2").set(static_cast<float>(l2));
+          k.kernel().int_scalars.at("nesterov").set(nesterov);
+          Halide::Buffer<float> wb = to_buffer(w, {size}), gb = to_buffer(g, {size}),
+                                vb = to_buffer(v, {size});
+          std::vector<Halide::Buffer<>> outputs;
+          if (in_place) {
+            outputs = {wb, vb};
+          } else {
+            outputs = {Halide::Buffer<float>(size), Halide::Buffer<float>(size)};
+          }
+          k.run_into({wb, gb, vb}, outputs);
+          Vec new_w, new_v;
+          reference::sgd_update(w, g, v, lr, momentum, l2, nesterov != 0, &new_w, &new_v);
+          EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[0])), new_w),
+                    kTolerance);
+          EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[1])), new_v),
+                    kTolerance);
         }
-        k.run_into({wb, gb, vb}, outputs);
-        Vec new_w, new_v;
-        reference::sgd_update(w, g, v, lr, momentum, l2, nesterov != 0, &new_w, &new_v);
-        EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[0])), new_w),
-                  kTolerance);
-        EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[1])), new_v),
-                  kTolerance);
       }
     }
   }
