@@ -19,11 +19,11 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 33;
+      return 821;
     case Kind::Conv2DBackwardData:
-      return 702;
+      return 822;
     case Kind::Conv2DBackwardFilter:
-      return 705;
+      return 823;
     case Kind::Dense:
       return 501;
     case Kind::DenseBackwardData:
