@@ -121,6 +121,14 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Var co, Var ci, Var kx, V
   Func acc("conv_bwd_filter_acc");
   RDom rc(0, out_w, 0, rows, "rc");
   Expr oy = cy * rows + rc.y;
+  if (!tile_kx) {
+    // The pixels whose tap falls on the zero border add nothing: each tap's
+    // loops over the chunk's pixels skip them (tiles of kernel columns or
+    // rows unroll the taps inside those loops, and keep them).
+    const int pl = static_cast<int>(s.pad_left), pt = static_cast<int>(s.pad_top);
+    Expr ix = rc.x * sw + kx - pl, iy = oy * sh + ky - pt;
+    rc.where(ix >= 0 && ix < static_cast<int>(s.in_w) && iy >= 0 && iy < static_cast<int>(s.in_h));
+  }
   chunk(co, ci, kx, ky, cy, cn) = 0.0f;
   chunk(co, ci, kx, ky, cy, cn) +=
       dout(co, rc.x, oy, cn) * padded(ci, rc.x * sw + kx, oy * sh + ky, cn);
@@ -307,6 +315,12 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   Expr ix = x * sw + r.y, iy = y * sh + r.z;
   if (needs_padding) {
     padded(c, x, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
+    // Kernel rows that fall on the zero border add nothing: skipped (a
+    // small image with a large kernel has many, e.g. 1 in 6 at 7x7, 5x5),
+    // unless the schedule unrolls rows inside the reduction (few channels).
+    if (!detail::is_gpu(t) && detail::choose_conv_tile(s.out_c, s.out_w, t).lanes > 0) {
+      r.where(iy >= pt && iy < static_cast<int>(s.in_h) + pt);
+    }
   } else if (subsample) {
     padded(c, x, y, n) = input(c, x * sw, y * sh, n);
     ix = x, iy = y;
@@ -411,6 +425,11 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
     d_input(c, x, y, n) = select(x % sw == 0 && y % sh == 0,
                                  product(c, min(x / sw, last_x), min(y / sh, last_y), n), 0.0f);
   } else {
+    // As in the forward kernel: rows of d_output's zero border skipped.
+    if (!detail::is_gpu(t) && needs_padding && sh == 1 &&
+        detail::choose_conv_tile(s.in_c, s.in_w, t).lanes > 0) {
+      r.where(ty - r.z >= 0 && ty - r.z < static_cast<int>(s.out_h));
+    }
     acc(c, x, y, n) = 0.0f;
     acc(c, x, y, n) += weights_t(c, r.x, tap_x, tap_y) * padded(r.x, ox, oy, n);
     d_input(c, x, y, n) = acc(c, x, y, n);

@@ -19,11 +19,11 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 821;
+      return 824;
     case Kind::Conv2DBackwardData:
-      return 822;
+      return 825;
     case Kind::Conv2DBackwardFilter:
-      return 823;
+      return 826;
     case Kind::Dense:
       return 501;
     case Kind::DenseBackwardData:
