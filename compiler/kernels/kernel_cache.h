@@ -19,7 +19,7 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 824;
+      return 827;
     case Kind::Conv2DBackwardData:
       return 825;
     case Kind::Conv2DBackwardFilter:

@@ -44,7 +44,8 @@ TEST(Conv2DKernel, MatchesReference) {
 }
 
 // DirectPacked: the test shapes, and shapes that reach the whole-image
-// schedule (small images, many channels; a strided 1x1 that subsamples) and
+// schedule (small images, many channels; strided 1x1s, one with enough
+// output channels to subsample its input first) and
 // the row schedule with chunks of input channels, channel counts off the
 // 16-channel blocks included.
 TEST(Conv2DKernel, PackedWeightsMatchReference) {
@@ -52,6 +53,7 @@ TEST(Conv2DKernel, PackedWeightsMatchReference) {
   specs.push_back(window_spec(Kind::Conv2D, 7, 7, 64, 128, 3, 3, 1, 1, true));
   specs.push_back(window_spec(Kind::Conv2D, 14, 14, 32, 64, 5, 5, 1, 1, true));
   specs.push_back(window_spec(Kind::Conv2D, 14, 14, 48, 72, 1, 1, 2, 2, false));
+  specs.push_back(window_spec(Kind::Conv2D, 6, 5, 16, 512, 1, 1, 2, 2, false));
   specs.push_back(window_spec(Kind::Conv2D, 30, 26, 136, 96, 3, 3, 1, 1, true));
   specs.push_back(window_spec(Kind::Conv2D, 9, 9, 24, 40, 3, 3, 1, 1, true));
   for (KernelSpec s : specs) {
