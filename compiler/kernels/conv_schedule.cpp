@@ -34,8 +34,12 @@ bool schedule_whole_image(std::string* how, Func out, Func acc, Func w,
   const int tile_c = tile.vectors * tile.lanes;
   if (tile.lanes == 0 || (s.out_c + tile_c - 1) / tile_c < 4) return false;
   // Beyond 8x8 pixels a tile of few accumulators loses to the row schedule
-  // (measured at 14x14: 2 vectors x 7 columns); 13x13 (2 x 13) wins.
-  if (s.out_w * s.out_h > 64 && tile.vectors * tile.columns < 20) return false;
+  // (measured at 14x14: 2 vectors x 7 columns); 13x13 (2 x 13) wins. Below
+  // 12 accumulators (too few for the FMA latency) it loses at any size
+  // (7x7, one vector x 7 columns: 20% slower at batch 32, about even at
+  // batch 1).
+  const int accumulators = tile.vectors * tile.columns;
+  if (accumulators < 12 || (s.out_w * s.out_h > 64 && accumulators < 20)) return false;
   int chunk = static_cast<int>(s.in_c);
   const int max_chunk = (8 << 10) / (4 * tile_c);
   if (chunk > max_chunk) {
@@ -95,9 +99,10 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Target& t, bool
   double best_cost = 1e30;
   for (int cv = 1; cv <= 4 && cv * lanes <= channels; ++cv) {
     const int max_acc = exact ? kMaxAccumulators + 4 : kMaxAccumulators;
-    const int max_tx = static_cast<int>(std::min<int64_t>(width, exact ? 14 : 12));
+    // Up to 12 columns, or 14 when they divide the width.
+    const int max_tx = static_cast<int>(std::min<int64_t>(width, 14));
     for (int tx = 1; tx <= max_tx && cv * tx <= max_acc; ++tx) {
-      if (exact && width % tx != 0) continue;
+      if ((exact || tx > 12) && width % tx != 0) continue;
       // Work done, counting recomputed overlap (ShiftInwards tails), times
       // the loads per FMA of the inner step and a latency term for tiles
       // with too few independent accumulators.

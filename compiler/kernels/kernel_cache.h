@@ -19,9 +19,9 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 827;
+      return 828;
     case Kind::Conv2DBackwardData:
-      return 825;
+      return 829;
     case Kind::Conv2DBackwardFilter:
       return 826;
     case Kind::Dense:
