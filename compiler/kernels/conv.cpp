@@ -498,8 +498,8 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
     padded(x, c, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
     dout(x, c, y, n) = select(x < ow, d_output(c, min(x, ow - 1), y, n), 0.0f);
     detail::parallel_rows(padded.compute_root().vectorize(x, 16, TailStrategy::GuardWithIf));
-    // All channels of a pixel vector at once: d_output's dense vectors are
-    // read once and shuffled, rather than gathered per channel.
+    // A scalar copy that reads d_output in order: vectorised over columns,
+    // each vector gathers 16 floats out_c apart (measured slower).
     detail::parallel_rows(dout.compute_root()
                               .bound(c, 0, static_cast<int>(s.out_c))
                               .bound(x, 0, ceil_div(s.out_w, 16) * 16)
@@ -515,14 +515,12 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   }
   // On a CPU, out_c is rounded up to a multiple of the vector width.
   const int lanes = detail::is_gpu(t) ? 1 : filter_lanes(s, t);
-  if (columns) {
-    // Defined above.
-  } else if (s.out_c % lanes != 0) {
+  if (!columns && s.out_c % lanes != 0) {
     const int oc = static_cast<int>(s.out_c);
     const int extent = (oc + lanes - 1) / lanes * lanes;
     dout(c, x, y, n) = select(c < oc, d_output(min(c, oc - 1), x, y, n), 0.0f);
     detail::parallel_rows(dout.compute_root().bound(c, 0, extent).vectorize(c, lanes));
-  } else {
+  } else if (!columns) {
     dout(c, x, y, n) = d_output(c, x, y, n);
   }
   Func d_weights("d_weights"), d_bias;
