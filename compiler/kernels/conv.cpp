@@ -54,6 +54,35 @@ int filter_lanes(const KernelSpec& s, const Target& t) {
 // end. More tasks than cores balance the load; each costs a partial.
 constexpr int kGradientTasks = 8;
 
+// A CPU bias gradient: one pass over d_output per task of a few images, all
+// channels at once; the tasks' partial sums are added at the end.
+void cpu_conv2d_backward_bias(Func d_bias, Func d_output, Expr batch, const KernelSpec& s,
+                              const Target& t) {
+  Var c("c"), task("task");
+  Expr per_task = max(1, (batch + kGradientTasks - 1) / kGradientTasks);
+  Expr tasks = (batch + per_task - 1) / per_task;
+  Func bias_partial("conv_bwd_bias_partial"), bias_acc("conv_bwd_bias_acc");
+  RDom rb(0, static_cast<int>(s.out_w), 0, static_cast<int>(s.out_h), 0, per_task, "rb");
+  rb.where(task * per_task + rb.z < batch);
+  bias_partial(c, task) = 0.0f;
+  bias_partial(c, task) += d_output(c, rb.x, rb.y, min(task * per_task + rb.z, batch - 1));
+  RDom rt(0, tasks, "rt");
+  bias_acc(c) = 0.0f;
+  bias_acc(c) += bias_partial(c, rt);
+  d_bias(c) = bias_acc(c);
+  bias_partial.compute_root().update().parallel(task);
+  bias_acc.compute_root();
+  const int bias_lanes = channel_lanes(s.out_c, t);
+  if (bias_lanes > 0) {
+    for (Func f : {d_bias, bias_acc, bias_partial}) {
+      f.vectorize(c, bias_lanes, TailStrategy::GuardWithIf);
+    }
+    for (Func f : {bias_acc, bias_partial}) {
+      f.update().vectorize(c, bias_lanes, TailStrategy::GuardWithIf);
+    }
+  }
+}
+
 // On a CPU, d_weights(co, ci, kx, ky) sums over every output pixel in
 // chunks of a few output rows of one image: for each chunk, every register
 // tile of output-channel vectors by input channels (by kernel columns, when
@@ -61,12 +90,11 @@ constexpr int kGradientTasks = 8;
 // task's partial sum. The chunk's rows stay in cache across all the tiles,
 // so each input and gradient pixel is read from memory once. Tasks of a few
 // images run in parallel; their partials are added at the end. `dout` has
-// out_c rounded up to a multiple of filter_lanes (zero-extended). The bias gradient:
-// one pass over d_output per task, all channels at once. Defines d_weights
-// and d_bias (when defined) and returns a description for profiles.
-std::string cpu_conv2d_backward_filter(Func d_weights, Func d_bias, Var co, Var ci, Var kx, Var ky,
-                                       Func dout, Func padded, Func d_output, Expr batch,
-                                       const KernelSpec& s, const Target& t) {
+// out_c rounded up to a multiple of filter_lanes (zero-extended). Defines
+// d_weights and returns a description for profiles.
+std::string cpu_conv2d_backward_filter(Func d_weights, Var co, Var ci, Var kx, Var ky, Func dout,
+                                       Func padded, Expr batch, const KernelSpec& s,
+                                       const Target& t) {
   const int lanes = filter_lanes(s, t);
   const int64_t out_c = (s.out_c + lanes - 1) / lanes * lanes;
   const int max_accumulators = t.natural_vector_size<float>() >= 16 ? 24 : 12;
@@ -93,6 +121,14 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Func d_bias, Var co, Var 
   Func acc("conv_bwd_filter_acc");
   RDom rc(0, out_w, 0, rows, "rc");
   Expr oy = cy * rows + rc.y;
+  if (!tile_kx) {
+    // The pixels whose tap falls on the zero border add nothing: each tap's
+    // loops over the chunk's pixels skip them (tiles of kernel columns or
+    // rows unroll the taps inside those loops, and keep them).
+    const int pl = static_cast<int>(s.pad_left), pt = static_cast<int>(s.pad_top);
+    Expr ix = rc.x * sw + kx - pl, iy = oy * sh + ky - pt;
+    rc.where(ix >= 0 && ix < static_cast<int>(s.in_w) && iy >= 0 && iy < static_cast<int>(s.in_h));
+  }
   chunk(co, ci, kx, ky, cy, cn) = 0.0f;
   chunk(co, ci, kx, ky, cy, cn) +=
       dout(co, rc.x, oy, cn) * padded(ci, rc.x * sw + kx, oy * sh + ky, cn);
@@ -137,31 +173,102 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Func d_bias, Var co, Var 
   }
   chunk.update().vectorize(co, lanes).unroll(ci);
 
-  if (s.use_bias) {
-    Var c = co;
-    Func bias_partial("conv_bwd_bias_partial"), bias_acc("conv_bwd_bias_acc");
-    RDom rb(0, out_w, 0, static_cast<int>(s.out_h), 0, per_task, "rb");
-    rb.where(task * per_task + rb.z < batch);
-    bias_partial(c, task) = 0.0f;
-    bias_partial(c, task) += d_output(c, rb.x, rb.y, min(task * per_task + rb.z, batch - 1));
-    bias_acc(c) = 0.0f;
-    bias_acc(c) += bias_partial(c, rt);
-    d_bias(c) = bias_acc(c);
-    bias_partial.compute_root().update().parallel(task);
-    bias_acc.compute_root();
-    const int bias_lanes = channel_lanes(s.out_c, t);
-    if (bias_lanes > 0) {
-      for (Func f : {d_bias, bias_acc, bias_partial}) {
-        f.vectorize(c, bias_lanes, TailStrategy::GuardWithIf);
-      }
-      for (Func f : {bias_acc, bias_partial}) {
-        f.update().vectorize(c, bias_lanes, TailStrategy::GuardWithIf);
-      }
-    }
-  }
   std::string tile = std::to_string(tile_co) + "co x " + std::to_string(tile_ci) + "ci";
   if (tile_kx) tile += tile_ky ? " x kw x kh" : " x kw";
   return "chunks of " + std::to_string(rows) + " rows, " + tile;
+}
+
+// True when a CPU filter gradient vectorises over output columns instead
+// (cpu_conv2d_backward_filter_columns): few output channels, which would
+// fill a fraction of a 16-lane vector, over rows wide enough to fill most of
+// one; stride 1, so that a tap's input columns are contiguous.
+bool filter_over_columns(const KernelSpec& s, const Target& t) {
+  return t.natural_vector_size<float>() >= 16 && s.out_c <= 8 && s.out_w >= 12 && s.stride_w == 1 &&
+         s.kernel_w <= 7;
+}
+
+// The filter gradient of few output channels (a first layer): vectors of 16
+// output columns. d_output is copied with its columns innermost (`dout_t`,
+// rounded up to a multiple of 16 columns, zero past out_w) and `padded`
+// (zero-bordered, wide enough) too, so that each tap's inputs load as one
+// vector. A register tile of output channels by kernel columns holds one
+// partial sum per lane over the rows of a chunk; tasks of a few images add
+// their chunks into partial sums of their own; the tasks, then the lanes are
+// summed at the end, in a fixed order. The bias gradient (with use_bias)
+// sums the same copy of d_output.
+std::string cpu_conv2d_backward_filter_columns(Func d_weights, Func d_bias, Var co, Var ci, Var kx,
+                                               Var ky, Func dout_t, Func padded, Expr batch,
+                                               const KernelSpec& s) {
+  constexpr int lanes = 16;
+  const int vectors = ceil_div(s.out_w, lanes);
+  const int kw = static_cast<int>(s.kernel_w);
+  // Channels of the tile: about 16 accumulators, with registers left over
+  // for the inputs of every kernel column and the d_output vectors.
+  const int tile_co = divisor_at_most(s.out_c, std::max(1, 16 / kw));
+  // Chunks of whole rows whose inputs and gradients stay in L1 (32 KiB).
+  const int64_t row_floats = int64_t{vectors} * lanes * (s.out_c + s.in_c);
+  const int rows = divisor_at_most(s.out_h, std::max<int64_t>(1, 6144 / row_floats));
+  const int chunks = static_cast<int>(s.out_h) / rows, sh = static_cast<int>(s.stride_h);
+  Expr per_task = max(1, (batch + kGradientTasks - 1) / kGradientTasks);
+  Expr tasks = (batch + per_task - 1) / per_task;
+
+  Var l("l"), cy("cy"), cn("cn"), task("task");
+  Func chunk("conv_bwd_filter_chunk"), partial("conv_bwd_filter_partial");
+  Func lanes_sum("conv_bwd_filter_lanes"), acc("conv_bwd_filter_acc");
+  RDom rc(0, vectors, 0, rows, "rc");
+  Expr ox = rc.x * lanes + l, oy = cy * rows + rc.y;
+  chunk(l, co, ci, kx, ky, cy, cn) = 0.0f;
+  chunk(l, co, ci, kx, ky, cy, cn) +=
+      dout_t(ox, co, oy, cn) * padded(ox + kx, ci, oy * sh + ky, cn);
+  RDom rp(0, chunks, 0, per_task, "rp");
+  rp.where(task * per_task + rp.y < batch);
+  partial(l, co, ci, kx, ky, task) = 0.0f;
+  partial(l, co, ci, kx, ky, task) +=
+      chunk(l, co, ci, kx, ky, rp.x, min(task * per_task + rp.y, batch - 1));
+  RDom rt(0, tasks, "rt");
+  lanes_sum(l, co, ci, kx, ky) = 0.0f;
+  lanes_sum(l, co, ci, kx, ky) += partial(l, co, ci, kx, ky, rt);
+  RDom rl(0, lanes, "rl");
+  acc(co, ci, kx, ky) = 0.0f;
+  acc(co, ci, kx, ky) += lanes_sum(rl, co, ci, kx, ky);
+  d_weights(co, ci, kx, ky) = acc(co, ci, kx, ky);
+
+  acc.compute_root();
+  lanes_sum.compute_root().vectorize(l);
+  lanes_sum.update().vectorize(l);
+  partial.compute_root().vectorize(l);
+  Var coo("coo"), coi("coi");
+  partial.update()
+      .split(co, coo, coi, tile_co)
+      .reorder(l, coi, kx, coo, ci, ky, rp.x, rp.y, task)
+      .vectorize(l)
+      .unroll(coi)
+      .unroll(kx)
+      .parallel(task);
+  chunk.compute_at(partial, coo).vectorize(l).unroll(co).unroll(kx);
+  chunk.update().reorder(l, co, kx, rc.x, rc.y, ci, ky, cy, cn).vectorize(l).unroll(co).unroll(kx);
+  if (s.use_bias) {
+    // The bias gradient from the same copy: vectors of columns too.
+    Func bias_lanes("conv_bwd_bias_lanes"), bias_sum("conv_bwd_bias_sum");
+    RDom rb(0, vectors, 0, static_cast<int>(s.out_h), 0, per_task, "rb");
+    rb.where(task * per_task + rb.z < batch);
+    bias_lanes(l, co, task) = 0.0f;
+    bias_lanes(l, co, task) +=
+        dout_t(rb.x * lanes + l, co, rb.y, min(task * per_task + rb.z, batch - 1));
+    bias_sum(l, co) = 0.0f;
+    bias_sum(l, co) += bias_lanes(l, co, rt);
+    Func bias_acc("conv_bwd_bias_acc");
+    bias_acc(co) = 0.0f;
+    bias_acc(co) += bias_sum(rl, co);
+    d_bias(co) = bias_acc(co);
+    bias_acc.compute_root();
+    bias_sum.compute_root().vectorize(l);
+    bias_sum.update().vectorize(l);
+    bias_lanes.compute_root().vectorize(l);
+    bias_lanes.update().reorder(l, co, rb.x, rb.y, rb.z, task).vectorize(l).parallel(task);
+  }
+  return "columns as vectors, chunks of " + std::to_string(rows) + " rows, " +
+         std::to_string(tile_co) + "co x kw";
 }
 
 }  // namespace
@@ -202,12 +309,22 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
                              (s.out_h - 1) * s.stride_h + s.kernel_h > s.in_h;
   Func padded("padded_input");
   const int sw = static_cast<int>(s.stride_w), sh = static_cast<int>(s.stride_h);
-  // A strided 1x1 convolution reads a quarter (or less) of its input: copy
-  // that part densely first, so the tiles read contiguous pixels.
-  const bool subsample = !needs_padding && s.kernel_w == 1 && s.kernel_h == 1 && sw * sh > 1;
+  // A strided 1x1 convolution reads a quarter (or less) of its input: with
+  // many output channels (many channel tiles reading each pixel), copy that
+  // part densely first, so the tiles read contiguous pixels. With fewer, the
+  // copy costs more than it saves (measured: 128 channels, 14x14, batch 32:
+  // 13% slower; 512 channels, 7x7, batch 1: 5% faster).
+  const bool subsample =
+      !needs_padding && s.kernel_w == 1 && s.kernel_h == 1 && sw * sh > 1 && s.out_c >= 512;
   Expr ix = x * sw + r.y, iy = y * sh + r.z;
   if (needs_padding) {
     padded(c, x, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
+    // Kernel rows that fall on the zero border add nothing: skipped (a
+    // small image with a large kernel has many, e.g. 1 in 6 at 7x7, 5x5),
+    // unless the schedule unrolls rows inside the reduction (few channels).
+    if (!detail::is_gpu(t) && detail::choose_conv_tile(s.out_c, s.out_w, t).lanes > 0) {
+      r.where(iy >= pt && iy < static_cast<int>(s.in_h) + pt);
+    }
   } else if (subsample) {
     padded(c, x, y, n) = input(c, x * sw, y * sh, n);
     ix = x, iy = y;
@@ -312,6 +429,11 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
     d_input(c, x, y, n) = select(x % sw == 0 && y % sh == 0,
                                  product(c, min(x / sw, last_x), min(y / sh, last_y), n), 0.0f);
   } else {
+    // As in the forward kernel: rows of d_output's zero border skipped.
+    if (!detail::is_gpu(t) && needs_padding && sh == 1 &&
+        detail::choose_conv_tile(s.in_c, s.in_w, t).lanes > 0) {
+      r.where(ty - r.z >= 0 && ty - r.z < static_cast<int>(s.out_h));
+    }
     acc(c, x, y, n) = 0.0f;
     acc(c, x, y, n) += weights_t(c, r.x, tap_x, tap_y) * padded(r.x, ox, oy, n);
     d_input(c, x, y, n) = acc(c, x, y, n);
@@ -369,22 +491,36 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
                              (s.out_h - 1) * s.stride_h + s.kernel_h > s.in_h;
   Var c("c"), x("x"), y("y"), n("n");
   Func padded("padded_input"), dout("d_output_lanes");
-  if (needs_padding) {
+  const bool columns = !detail::is_gpu(t) && filter_over_columns(s, t);
+  if (columns) {
+    // Both copied with columns innermost; columns past the image read zero.
+    const int ow = static_cast<int>(s.out_w);
+    padded(x, c, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
+    dout(x, c, y, n) = select(x < ow, d_output(c, min(x, ow - 1), y, n), 0.0f);
+    detail::parallel_rows(padded.compute_root().vectorize(x, 16, TailStrategy::GuardWithIf));
+    // A scalar copy that reads d_output in order: vectorised over columns,
+    // each vector gathers 16 floats out_c apart (measured slower).
+    detail::parallel_rows(dout.compute_root()
+                              .bound(c, 0, static_cast<int>(s.out_c))
+                              .bound(x, 0, ceil_div(s.out_w, 16) * 16)
+                              .reorder(c, x, y, n)
+                              .unroll(c));
+  } else if (needs_padding) {
     padded(c, x, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
     const int lanes = channel_lanes(s.in_c, t);
-    if (!detail::is_gpu(t)) padded.compute_root().parallel(y);
+    if (!detail::is_gpu(t)) detail::parallel_rows(padded.compute_root());
     if (!detail::is_gpu(t) && lanes > 0) padded.vectorize(c, lanes, TailStrategy::GuardWithIf);
   } else {
     padded(c, x, y, n) = input(c, x, y, n);
   }
   // On a CPU, out_c is rounded up to a multiple of the vector width.
   const int lanes = detail::is_gpu(t) ? 1 : filter_lanes(s, t);
-  if (s.out_c % lanes != 0) {
+  if (!columns && s.out_c % lanes != 0) {
     const int oc = static_cast<int>(s.out_c);
     const int extent = (oc + lanes - 1) / lanes * lanes;
     dout(c, x, y, n) = select(c < oc, d_output(min(c, oc - 1), x, y, n), 0.0f);
-    dout.compute_root().bound(c, 0, extent).vectorize(c, lanes).parallel(y);
-  } else {
+    detail::parallel_rows(dout.compute_root().bound(c, 0, extent).vectorize(c, lanes));
+  } else if (!columns) {
     dout(c, x, y, n) = d_output(c, x, y, n);
   }
   Func d_weights("d_weights"), d_bias;
@@ -409,8 +545,13 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
     }
     how = "gpu";
   } else {
-    how = cpu_conv2d_backward_filter(d_weights, d_bias, co, ci, kx, ky, dout, padded, d_output,
-                                     batch, s, t);
+    if (columns) {
+      how = cpu_conv2d_backward_filter_columns(d_weights, d_bias, co, ci, kx, ky, dout, padded,
+                                               batch, s);
+    } else {
+      how = cpu_conv2d_backward_filter(d_weights, co, ci, kx, ky, dout, padded, batch, s, t);
+      if (s.use_bias) cpu_conv2d_backward_bias(d_bias, d_output, batch, s, t);
+    }
   }
   constrain_output(d_weights, {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
   std::vector<Func> outputs = {d_weights};

@@ -34,8 +34,12 @@ bool schedule_whole_image(std::string* how, Func out, Func acc, Func w,
   const int tile_c = tile.vectors * tile.lanes;
   if (tile.lanes == 0 || (s.out_c + tile_c - 1) / tile_c < 4) return false;
   // Beyond 8x8 pixels a tile of few accumulators loses to the row schedule
-  // (measured at 14x14: 2 vectors x 7 columns); 13x13 (2 x 13) wins.
-  if (s.out_w * s.out_h > 64 && tile.vectors * tile.columns < 20) return false;
+  // (measured at 14x14: 2 vectors x 7 columns); 13x13 (2 x 13) wins. Below
+  // 12 accumulators (too few for the FMA latency) it loses at any size
+  // (7x7, one vector x 7 columns: 20% slower at batch 32, about even at
+  // batch 1).
+  const int accumulators = tile.vectors * tile.columns;
+  if (accumulators < 12 || (s.out_w * s.out_h > 64 && accumulators < 20)) return false;
   int chunk = static_cast<int>(s.in_c);
   const int max_chunk = (8 << 10) / (4 * tile_c);
   if (chunk > max_chunk) {
@@ -74,6 +78,12 @@ bool schedule_whole_image(std::string* how, Func out, Func acc, Func w,
 
 }  // namespace
 
+Func parallel_rows(Func f) {
+  std::vector<Var> v = f.args();
+  Var yn("yn");
+  return f.fuse(v[2], v[3], yn).parallel(yn);
+}
+
 std::string describe(const ConvTile& tile) {
   return std::to_string(tile.vectors * tile.lanes) + "c x " + std::to_string(tile.columns) + "w";
 }
@@ -89,9 +99,10 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Target& t, bool
   double best_cost = 1e30;
   for (int cv = 1; cv <= 4 && cv * lanes <= channels; ++cv) {
     const int max_acc = exact ? kMaxAccumulators + 4 : kMaxAccumulators;
-    const int max_tx = static_cast<int>(std::min<int64_t>(width, exact ? 14 : 12));
+    // Up to 12 columns, or 14 when they divide the width.
+    const int max_tx = static_cast<int>(std::min<int64_t>(width, 14));
     for (int tx = 1; tx <= max_tx && cv * tx <= max_acc; ++tx) {
-      if (exact && width % tx != 0) continue;
+      if ((exact || tx > 12) && width % tx != 0) continue;
       // Work done, counting recomputed overlap (ShiftInwards tails), times
       // the loads per FMA of the inner step and a latency term for tiles
       // with too few independent accumulators.
@@ -135,7 +146,7 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
   if (padded_is_copy && tile.lanes > 0) {
     const int in_lanes = channel_lanes(s.in_c, t);
     if (in_lanes > 0) padded.vectorize(padded.args()[0], in_lanes, TailStrategy::GuardWithIf);
-    if (padded_at_root) padded.compute_root().parallel(padded.args()[2]);
+    if (padded_at_root) parallel_rows(padded.compute_root());
   }
   std::string how;
   if (tile.lanes > 0 && padded_at_root && !tuned &&
@@ -146,24 +157,37 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
     // Few output channels: output columns are the vector axis, and the
     // padded input is stored with columns innermost so that they load as
     // vectors.
-    const int lanes = s.out_w >= 16 ? 16 : 8;
+    // Rows narrower than 16 columns (9 to 15) still fill 16 lanes: the
+    // accumulators are rounded up to 16 columns, read from the zero-bordered
+    // copy, and only the columns that exist are stored.
+    const bool round_up = s.out_w < 16 && s.out_w > 8 && padded_is_copy;
+    const int lanes = s.out_w >= 16 || round_up ? 16 : 8;
     if (s.out_w >= 8) {
       std::vector<Var> p = padded.args();
-      padded.compute_root().reorder_storage(p[1], p[0], p[2], p[3]).parallel(p[2]);
+      padded.compute_root().reorder_storage(p[1], p[0], p[2], p[3]);
       if (s.in_w >= lanes) padded.reorder(p[1], p[0], p[2], p[3]).vectorize(p[1], lanes);
-      out.split(x, xo, xi, lanes, TailStrategy::ShiftInwards)
-          .reorder(xi, c, xo, y, n)
+      parallel_rows(padded);
+      // Every channel (fewer than 8) of a few rows in registers: enough
+      // independent accumulators to hide the FMA latency, and each weight
+      // broadcast serves every row.
+      const int rows = static_cast<int>(
+          std::min<int64_t>({s.out_h, 8, std::max<int64_t>(1, kMaxAccumulators / s.out_c)}));
+      Var yo("yo"), yi("yi");
+      out.split(x, xo, xi, lanes, round_up ? TailStrategy::GuardWithIf : TailStrategy::ShiftInwards)
+          .split(y, yo, yi, rows, TailStrategy::ShiftInwards)
+          .reorder(xi, c, yi, xo, yo, n)
           .vectorize(xi);
-      // Every channel (fewer than 8) in registers: independent accumulators.
-      acc.compute_at(out, xo).reorder_storage(x, c, y, n).vectorize(x).unroll(c);
-      std::vector<VarOrRVar> order = {x, c};
+      acc.compute_at(out, xo).reorder_storage(x, c, y, n).vectorize(x).unroll(c).unroll(y);
+      if (round_up) acc.align_bounds(x, lanes);
+      std::vector<VarOrRVar> order = {x, c, y};
       for (const RVar& r : rvars) order.push_back(r);
-      order.insert(order.end(), {y, n});
-      acc.update().reorder(order).vectorize(x).unroll(c);
+      order.push_back(n);
+      acc.update().reorder(order).vectorize(x).unroll(c).unroll(y);
+      out.fuse(yo, n, task).parallel(task);
     } else {
       acc.compute_at(out, x);
+      out.fuse(y, n, task).parallel(task);
     }
-    out.fuse(y, n, task).parallel(task);
     if (s.out_w < 8 && padded_is_copy) padded.compute_root();
     return s.out_w >= 8 ? "direct, columns as vectors" : "direct, scalar";
   }

@@ -25,6 +25,11 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Halide::Target&
 // `chosen` with the tile sizes a tuned schedule sets (clamped to the extents).
 ConvTile tuned_tile(ConvTile chosen, const ScheduleChoice& choice, int64_t channels, int64_t width);
 
+// Schedules a copy f(c, x, y, n) computed at root to run its rows of all
+// images as one parallel loop (parallel rows inside a serial loop over images
+// would start one parallel loop of tiny tasks per image). Returns f.
+Halide::Func parallel_rows(Halide::Func f);
+
 // True when the kernel is left unscheduled for Halide's autoscheduler.
 inline bool autoscheduled(const KernelSpec& spec) {
   return spec.schedule.algorithm == "autoschedule";

@@ -19,11 +19,11 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 33;
+      return 828;
     case Kind::Conv2DBackwardData:
-      return 702;
+      return 829;
     case Kind::Conv2DBackwardFilter:
-      return 705;
+      return 826;
     case Kind::Dense:
       return 501;
     case Kind::DenseBackwardData:

@@ -44,7 +44,8 @@ TEST(Conv2DKernel, MatchesReference) {
 }
 
 // DirectPacked: the test shapes, and shapes that reach the whole-image
-// schedule (small images, many channels; a strided 1x1 that subsamples) and
+// schedule (small images, many channels; strided 1x1s, one with enough
+// output channels to subsample its input first) and
 // the row schedule with chunks of input channels, channel counts off the
 // 16-channel blocks included.
 TEST(Conv2DKernel, PackedWeightsMatchReference) {
@@ -52,6 +53,7 @@ TEST(Conv2DKernel, PackedWeightsMatchReference) {
   specs.push_back(window_spec(Kind::Conv2D, 7, 7, 64, 128, 3, 3, 1, 1, true));
   specs.push_back(window_spec(Kind::Conv2D, 14, 14, 32, 64, 5, 5, 1, 1, true));
   specs.push_back(window_spec(Kind::Conv2D, 14, 14, 48, 72, 1, 1, 2, 2, false));
+  specs.push_back(window_spec(Kind::Conv2D, 6, 5, 16, 512, 1, 1, 2, 2, false));
   specs.push_back(window_spec(Kind::Conv2D, 30, 26, 136, 96, 3, 3, 1, 1, true));
   specs.push_back(window_spec(Kind::Conv2D, 9, 9, 24, 40, 3, 3, 1, 1, true));
   for (KernelSpec s : specs) {
@@ -296,35 +298,67 @@ TEST(Conv2DBackwardDataKernel, Strided1x1MatchesReference) {
   }
 }
 
+void expect_backward_filter_matches_reference(const KernelSpec& forward) {
+  const KernelSpec s = with_kind(forward, Kind::Conv2DBackwardFilter);
+  SCOPED_TRACE(s.key());
+  JitKernel k(s);
+  // 9 images: parallel tasks of 2, the last one short.
+  for (int64_t batch : {1, 3, 9}) {
+    const Vec input = random_vec(in_size(s, batch), 6);
+    const Vec d_output = random_vec(out_size(s, batch), 7);
+    std::vector<std::vector<int>> out_sizes = {weight_sizes(s)};
+    if (s.use_bias) out_sizes.push_back({static_cast<int>(s.out_c)});
+    const std::vector<Vec> got =
+        k.run({to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
+               to_buffer(d_output, image_sizes(s.out_c, s.out_w, s.out_h, batch))},
+              out_sizes);
+    Vec d_weights, d_bias;
+    reference::conv2d_backward_filter(s, batch, input, d_output, &d_weights, &d_bias);
+    EXPECT_LE(relative_error(got[0], d_weights), kTolerance) << "batch " << batch;
+    if (s.use_bias) {
+      EXPECT_LE(relative_error(got[1], d_bias), kTolerance) << "batch " << batch;
+    }
+  }
+}
+
 TEST(Conv2DBackwardFilterKernel, MatchesReference) {
   std::vector<KernelSpec> specs = conv_specs();
   // LeNet's conv3: 120 output channels, rounded up to 128 for 16-lane vectors.
   specs.push_back(window_spec(Kind::Conv2D, 7, 7, 16, 120, 5, 5, 1, 1, true));
   specs.back().use_bias = true;
-  // LeNet's conv1: one input channel, the whole 5x5 kernel in the register tile.
+  // LeNet's conv1: one input channel, few output channels: columns as vectors.
   specs.push_back(window_spec(Kind::Conv2D, 28, 28, 1, 6, 5, 5, 1, 1, true));
   specs.back().use_bias = true;
-  for (const KernelSpec& forward : specs) {
-    const KernelSpec s = with_kind(forward, Kind::Conv2DBackwardFilter);
-    SCOPED_TRACE(s.key());
-    JitKernel k(s);
-    // 9 images: parallel tasks of 2, the last one short.
-    for (int64_t batch : {1, 3, 9}) {
-      const Vec input = random_vec(in_size(s, batch), 6);
-      const Vec d_output = random_vec(out_size(s, batch), 7);
-      std::vector<std::vector<int>> out_sizes = {weight_sizes(s)};
-      if (s.use_bias) out_sizes.push_back({static_cast<int>(s.out_c)});
-      const std::vector<Vec> got =
-          k.run({to_buffer(input, image_sizes(s.in_c, s.in_w, s.in_h, batch)),
-                 to_buffer(d_output, image_sizes(s.out_c, s.out_w, s.out_h, batch))},
-                out_sizes);
-      Vec d_weights, d_bias;
-      reference::conv2d_backward_filter(s, batch, input, d_output, &d_weights, &d_bias);
-      EXPECT_LE(relative_error(got[0], d_weights), kTolerance) << "batch " << batch;
-      if (s.use_bias) {
-        EXPECT_LE(relative_error(got[1], d_bias), kTolerance) << "batch " << batch;
-      }
-    }
+  // Columns as vectors with a ragged last vector (19 columns), two input
+  // channels, 'valid' (no padding needed) and without a bias.
+  specs.push_back(window_spec(Kind::Conv2D, 13, 21, 2, 5, 3, 3, 1, 1, false));
+  for (const KernelSpec& forward : specs) expect_backward_filter_matches_reference(forward);
+}
+
+// Every convolution of the training benchmarks (LeNet-5, resnet_mini), the
+// three kernels each, at their shapes; and rows of 10 columns, which few
+// output channels round up to 16-column vectors.
+TEST(Conv2DKernel, TrainingShapesMatchReference) {
+  std::vector<KernelSpec> specs = {
+      window_spec(Kind::Conv2D, 28, 28, 1, 6, 5, 5, 1, 1, true),      // LeNet conv1
+      window_spec(Kind::Conv2D, 14, 14, 6, 16, 5, 5, 1, 1, true),     // LeNet conv2
+      window_spec(Kind::Conv2D, 7, 7, 16, 120, 5, 5, 1, 1, true),     // LeNet conv3
+      window_spec(Kind::Conv2D, 28, 28, 1, 32, 3, 3, 1, 1, true),     // resnet_mini conv1
+      window_spec(Kind::Conv2D, 28, 28, 16, 16, 3, 3, 1, 1, true),    // conv2_block*/conv2
+      window_spec(Kind::Conv2D, 28, 28, 64, 32, 1, 1, 2, 2, true),    // conv3_block1/conv1
+      window_spec(Kind::Conv2D, 28, 28, 64, 128, 1, 1, 2, 2, true),   // conv3_block1/shortcut
+      window_spec(Kind::Conv2D, 14, 14, 32, 32, 3, 3, 1, 1, true),    // conv3_block*/conv2
+      window_spec(Kind::Conv2D, 14, 14, 128, 64, 1, 1, 2, 2, true),   // conv4_block1/conv1
+      window_spec(Kind::Conv2D, 14, 14, 128, 256, 1, 1, 2, 2, true),  // conv4_block1/shortcut
+      window_spec(Kind::Conv2D, 7, 7, 64, 64, 3, 3, 1, 1, true),      // conv4_block*/conv2
+      window_spec(Kind::Conv2D, 11, 10, 3, 4, 3, 3, 1, 1, true),
+  };
+  for (size_t i = 0; i < specs.size(); ++i) {
+    specs[i].use_bias = i < 3;  // LeNet's have biases, resnet_mini's batch norms
+    specs[i].act = i < 3 ? Act::Tanh : Act::Linear;
+    expect_conv_matches_reference(specs[i]);
+    expect_backward_data_matches_reference(specs[i]);
+    expect_backward_filter_matches_reference(specs[i]);
   }
 }
 
