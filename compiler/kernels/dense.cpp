@@ -2,6 +2,7 @@
 // (out, in), output (out, rows); rows is the free outermost extent.
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "compiler/kernels/conv_schedule.h"
 #include "compiler/kernels/gpu_schedule.h"
@@ -71,6 +72,67 @@ std::string schedule_row_matvec(Func out, Func acc, Func a_tile, const RVar& k, 
          (a_tile.defined()
               ? ", weights copied per o tile"
               : ", gemv " + std::to_string(block) + "o below " + std::to_string(tile_r) + " rows");
+}
+
+// A long reduction (a classifier's input) splits into a fixed number of
+// chunks whose partial products are summed after, in chunk order: so the
+// result does not depend on the thread count. The smallest count (2 to 64)
+// that divides in_c into chunks of at most 1024; 0 when none does or the
+// reduction is short (<4096: one pass over the weights is cheap enough).
+int reduction_chunks(const KernelSpec& s, const Target& t) {
+  if (s.rows_per_image != 1 || s.in_c < 4096 || channel_lanes(s.out_c, t) == 0) return 0;
+  for (int64_t c = 2; c <= 64; ++c) {
+    if (s.in_c % c == 0 && s.in_c / c <= 1024) return static_cast<int>(c);
+  }
+  return 0;
+}
+
+// part(o, row, c) = sum(c-th chunk of the reduction), then out = f(acc),
+// acc summing the chunks in order. Each task is one chunk of one o tile:
+// its slice of the weights (o tile x chunk, under 200 KB) stays in L2 while
+// every row tile reads it, so the weights come from memory once, not once
+// per row tile. Below a tile's rows (GEMV) as schedule_row_matvec: blocks
+// of o, the chunk's weights streamed row by row.
+std::string schedule_split_reduction(Func out, Func acc, Func part, Func chunk_acc, const RVar& kk,
+                                     int chunks, int64_t out_extent, const ScheduleChoice& choice,
+                                     const Target& t) {
+  Var o = part.args()[0], row = part.args()[1], c = part.args()[2], oo("oo"), oi("oi"), ro("ro"),
+      ri("ri");
+  const detail::ConvTile tile = detail::tuned_tile(
+      detail::choose_conv_tile(out_extent, kTileRows, t), choice, out_extent, kTileRows);
+  const int lanes = tile.lanes, tile_o = tile.vectors * lanes, tile_r = tile.columns;
+  const int block =
+      std::max(lanes, static_cast<int>(std::min<int64_t>(out_extent / 2 / lanes * lanes, 2048)));
+  Expr many = out.output_buffer().dim(1).extent() >= tile_r;
+  part.compute_root();
+  part.specialize(many)
+      .split(o, oo, oi, tile_o, TailStrategy::ShiftInwards)
+      .split(row, ro, ri, tile_r, TailStrategy::ShiftInwards)
+      .reorder(oi, ri, ro, oo, c)
+      .vectorize(oi, lanes)
+      .unroll(oi)
+      .unroll(ri)
+      .parallel(oo)
+      .parallel(c);
+  part.split(o, oo, oi, block, TailStrategy::ShiftInwards)
+      .split(row, ro, ri, 1)
+      .reorder(oi, ri, ro, oo, c)
+      .vectorize(oi, lanes)
+      .parallel(oo)
+      .parallel(c);
+  chunk_acc.compute_at(part, ro);
+  chunk_acc.specialize(many).vectorize(o, lanes).unroll(o).unroll(row);
+  chunk_acc.vectorize(o, lanes);
+  chunk_acc.update().specialize(many).reorder(o, row, kk).vectorize(o, lanes).unroll(o).unroll(row);
+  chunk_acc.update().reorder(o, row, kk).vectorize(o, lanes);
+  // The sum of the chunks: a few adds per output, one pass.
+  Var out_o = out.args()[0], vo("vo"), vi("vi");
+  out.split(out_o, vo, vi, lanes, TailStrategy::ShiftInwards).vectorize(vi);
+  acc.compute_at(out, vo).vectorize(acc.args()[0], lanes);
+  acc.update().vectorize(acc.args()[0], lanes);
+  return "gemm " + std::to_string(tile_o) + "o x " + std::to_string(tile_r) + "r, reduction in " +
+         std::to_string(chunks) + " chunks, gemv " + std::to_string(block) + "o below " +
+         std::to_string(tile_r) + " rows";
 }
 
 // The register tile of a 1x1 convolution over pixels: channel vectors by
@@ -150,27 +212,39 @@ std::string schedule_pixel_gemm(Func out, Func acc, Func w_tile, const RVar& k, 
   return how;
 }
 
-// out(o, i) = acc(o, i), reduced over rows: vectors of o by 4 values of i.
+// out(o, i) = acc(o, i), reduced over rows (a classifier's few images): a
+// register tile of up to 3 vectors of o by up to 8 values of i (as many
+// accumulators as the vector registers hold besides the operands), each row
+// adding an outer product of vectors of d_output and broadcasts of the
+// input; tasks of 16 tiles of i (one tile is too little work for a task).
 void schedule_outer_product_sum(Func out, Func acc, const RVar& row, int64_t out_extent,
                                 int64_t in_extent, const Target& t) {
   Var o = out.args()[0], i = out.args()[1], oo("oo"), oi("oi"), io("io"), ii("ii");
   const int lanes = channel_lanes(out_extent, t);
-  const int tile_i = static_cast<int>(std::min<int64_t>(in_extent, 4));
-  out.split(i, io, ii, tile_i, TailStrategy::ShiftInwards);
   if (lanes > 0) {
-    const int tile_o = out_extent >= 2 * lanes ? 2 * lanes : lanes;
-    out.split(o, oo, oi, tile_o, TailStrategy::ShiftInwards)
-        .reorder(oi, ii, oo, io)
+    const int vectors = static_cast<int>(std::min<int64_t>(out_extent / lanes, 3));
+    const int registers = t.has_feature(Target::AVX512) ? 32 : 16;
+    const int tile_i = static_cast<int>(
+        std::min<int64_t>({in_extent, 8, (registers - vectors - 1) / vectors - 1}));
+    const int task_i = static_cast<int>(std::min<int64_t>(in_extent, 16 * tile_i));
+    Var it("it"), ti("ti");
+    out.split(i, it, ti, task_i, TailStrategy::ShiftInwards)
+        .split(ti, io, ii, tile_i, TailStrategy::ShiftInwards)
+        .split(o, oo, oi, vectors * lanes, TailStrategy::ShiftInwards)
+        .reorder(oi, ii, oo, io, it)
         .vectorize(oi, lanes)
-        .unroll(ii);
-    acc.compute_at(out, oo).vectorize(o, lanes).unroll(i);
-    acc.update().reorder(o, i, row).vectorize(o, lanes).unroll(i);
+        .unroll(oi)
+        .unroll(ii)
+        .parallel(it);
+    acc.compute_at(out, oo).vectorize(o, lanes).unroll(o).unroll(i);
+    acc.update().reorder(o, i, row).vectorize(o, lanes).unroll(o).unroll(i);
   } else {
-    out.reorder(o, ii, io);
+    const int tile_i = static_cast<int>(std::min<int64_t>(in_extent, 4));
+    out.split(i, io, ii, tile_i, TailStrategy::ShiftInwards).reorder(o, ii, io);
     acc.compute_at(out, io);
     acc.update().reorder(o, i, row);
+    out.parallel(io);
   }
-  out.parallel(io);
 }
 
 // out(o) = acc(o), a sum over rows.
@@ -209,7 +283,20 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
     residual = r(o, row);
   }
   RDom k(0, static_cast<int>(s.in_c), "k");
-  acc(o, row) += weights(o, k) * input(k, row);
+  const int chunks = detail::is_gpu(t) || detail::autoscheduled(s) ? 0 : reduction_chunks(s, t);
+  Func part("dense_part"), chunk_acc("dense_chunk_acc");
+  RDom kk(0, static_cast<int>(s.in_c / std::max(chunks, 1)), "kk");
+  if (chunks > 0) {
+    Var c("c");
+    Expr at = c * kk.x.extent() + kk;
+    chunk_acc(o, row, c) = 0.0f;
+    chunk_acc(o, row, c) += weights(o, at) * input(at, row);
+    part(o, row, c) = chunk_acc(o, row, c);
+    RDom rc(0, chunks, "rc");
+    acc(o, row) += part(o, row, rc);
+  } else {
+    acc(o, row) += weights(o, k) * input(k, row);
+  }
   output(o, row) = detail::apply_act(acc(o, row) + residual, s.act);
   constrain_output(output, {s.out_c}, true, s.out_pixel_stride);
   detail::require(s, s.schedule.algorithm.empty() || detail::autoscheduled(s),
@@ -218,6 +305,9 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     detail::gpu_matvec(output, acc, k, s.out_c);
     how = "gpu matvec";
+  } else if (chunks > 0) {
+    how =
+        schedule_split_reduction(output, acc, part, chunk_acc, kk, chunks, s.out_c, s.schedule, t);
   } else if (!detail::autoscheduled(s)) {
     // Rows that fill register tiles (a 1x1 convolution): each o tile's
     // weights copied contiguously once, then reused by every row tile. Read
@@ -253,7 +343,16 @@ BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
     detail::gpu_root(weights_t);
     detail::gpu_matvec(d_input, acc, k, s.in_c);
   } else {
-    how = schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, {}, t);
+    // A 1x1 convolution's (whole images of rows): the forward's pixel GEMM,
+    // with in and out swapped and the transposed weights as its o tiles.
+    how = "";
+    if (s.rows_per_image >= kTileRows) {
+      KernelSpec swapped = s;
+      std::swap(swapped.in_c, swapped.out_c);
+      swapped.schedule = {};
+      how = schedule_pixel_gemm(d_input, acc, weights_t, k, swapped, t);
+    }
+    if (how.empty()) how = schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, {}, t);
   }
   BuiltKernel built = detail::finish_kernel({d_output, weights}, {d_input});
   built.schedule = how;

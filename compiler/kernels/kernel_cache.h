@@ -25,11 +25,11 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardFilter:
       return 705;
     case Kind::Dense:
-      return 501;
+      return 802;
     case Kind::DenseBackwardData:
-      return 33;
+      return 801;
     case Kind::DenseBackwardWeights:
-      return 701;
+      return 803;
     case Kind::Pool2D:
       return 33;
     case Kind::Pool2DBackward:
