@@ -25,9 +25,9 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardFilter:
       return 705;
     case Kind::Dense:
-      return 802;
+      return 804;
     case Kind::DenseBackwardData:
-      return 801;
+      return 805;
     case Kind::DenseBackwardWeights:
       return 803;
     case Kind::Pool2D:

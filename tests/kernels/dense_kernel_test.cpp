@@ -75,7 +75,7 @@ TEST(DenseKernel, PixelRowsMatchReference) {
 }
 
 // A classifier with a long reduction (LeNet-5's fc1: 5880 inputs), summed in
-// fixed chunks: GEMV rows, a row tile's tail and a whole batch; an in_c of
+// fixed chunks: GEMV rows, row tiles with a tail and a whole batch; an in_c of
 // other chunks (4100: 5 of 820) and one that no chunk count divides (4099).
 // Float rounding grows with the reduction's length (the unchunked sum of
 // 4099 is off by about 3e-5 too), so a wider tolerance than kTolerance.
@@ -87,7 +87,7 @@ TEST(DenseKernel, LongReductionMatchesReference) {
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     SCOPED_TRACE(k.kernel().schedule);
-    for (int64_t rows : {1, 5, 32}) {
+    for (int64_t rows : {1, 5, 13, 32}) {
       const Vec input = random_vec(rows * s.in_c, 1);
       const Vec weights = random_vec(s.in_c * s.out_c, 2);
       const Vec bias = random_vec(s.out_c, 3);
