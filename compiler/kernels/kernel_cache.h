@@ -29,7 +29,7 @@ inline int schedule_version(Kind kind) {
     case Kind::DenseBackwardData:
       return 805;
     case Kind::DenseBackwardWeights:
-      return 803;
+      return 807;
     case Kind::Pool2D:
       return 33;
     case Kind::Pool2DBackward:

@@ -277,14 +277,19 @@ TEST(DenseBackwardKernels, ClassifierMatchesReference) {
 
 // A 1x1 convolution's weight gradient: rows in chunks of one image's rows
 // (a divisor of them up to 64), tasks of whole chunks (the last one short),
-// out_c that fills 1, 2 or 3 vectors a tile.
+// out_c that fills 1, 2 or 3 vectors a tile, the bias as one more input
+// column after i tiles of 1, 3 and 8; resnet_mini's 28x28 shapes.
 TEST(DenseBackwardWeightsKernel, PixelRowsMatchReference) {
   struct Case {
     int64_t in_c, out_c, rows_per_image;
     bool bias;
   };
-  for (const Case& c : std::vector<Case>{
-           {37, 64, 7, true}, {16, 24, 100, false}, {3, 40, 49, true}, {64, 16, 196, true}}) {
+  for (const Case& c : std::vector<Case>{{37, 64, 7, true},
+                                         {16, 24, 100, false},
+                                         {3, 40, 49, true},
+                                         {64, 16, 196, true},
+                                         {16, 64, 784, true},
+                                         {64, 16, 784, true}}) {
     KernelSpec s = dense_spec(Kind::DenseBackwardWeights, c.in_c, c.out_c, Act::Linear, c.bias);
     s.rows_per_image = c.rows_per_image;
     SCOPED_TRACE(s.key());
