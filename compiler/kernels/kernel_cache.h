@@ -25,11 +25,11 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardFilter:
       return 826;
     case Kind::Dense:
-      return 501;
+      return 804;
     case Kind::DenseBackwardData:
-      return 33;
+      return 805;
     case Kind::DenseBackwardWeights:
-      return 701;
+      return 807;
     case Kind::Pool2D:
       return 836;
     case Kind::Pool2DBackward:

@@ -276,6 +276,7 @@ std::string KernelSpec::key() const {
       break;
     case Kind::DenseBackwardData:
       out << " in=" << in_c << " out=" << out_c;
+      if (rows_per_image > 1) out << " rows_per_image=" << rows_per_image;
       break;
     case Kind::DenseBackwardWeights:
       out << " in=" << in_c << " out=" << out_c << bias;

@@ -194,7 +194,7 @@ struct KernelSpec {
   ConvAlgo conv_algo = ConvAlgo::Direct;
   // Conv2D, Dense: a tuned schedule (unset: the default one).
   ScheduleChoice schedule;
-  // Dense, DenseBackwardWeights: the rows of one image (H*W for a 1x1
+  // Dense, DenseBackward*: the rows of one image (H*W for a 1x1
   // convolution, else 1); every call has a whole multiple of them, which the
   // schedule may rely on.
   int64_t rows_per_image = 1;

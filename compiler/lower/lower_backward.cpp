@@ -149,6 +149,7 @@ void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   Step data = base;
   data.spec.kind = Kind::DenseBackwardData;
   data.spec.use_bias = false;
+  data.spec.rows_per_image = rows;
   data.purpose = "backward data";
   data.operands["d_output"] = dz;
   Operand w = l.param(n.name + ".kernel", Space::Params);

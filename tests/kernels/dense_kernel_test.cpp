@@ -74,6 +74,34 @@ TEST(DenseKernel, PixelRowsMatchReference) {
   }
 }
 
+// A classifier with a long reduction (LeNet-5's fc1: 5880 inputs), summed in
+// fixed chunks: GEMV rows, row tiles with a tail and a whole batch; an in_c of
+// other chunks (4100: 5 of 820) and one that no chunk count divides (4099).
+// Float rounding grows with the reduction's length (the unchunked sum of
+// 4099 is off by about 3e-5 too), so a wider tolerance than kTolerance.
+TEST(DenseKernel, LongReductionMatchesReference) {
+  constexpr double kLongTolerance = 1e-4;
+  for (const auto& [in_c, out_c] :
+       std::vector<std::pair<int64_t, int64_t>>{{5880, 84}, {4100, 40}, {4099, 24}}) {
+    const KernelSpec s = dense_spec(Kind::Dense, in_c, out_c, Act::Linear, true);
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    SCOPED_TRACE(k.kernel().schedule);
+    for (int64_t rows : {1, 5, 13, 32}) {
+      const Vec input = random_vec(rows * s.in_c, 1);
+      const Vec weights = random_vec(s.in_c * s.out_c, 2);
+      const Vec bias = random_vec(s.out_c, 3);
+      const Vec got =
+          k.run({to_buffer(input, flat(s.in_c, rows)), to_buffer(weights, flat(s.out_c, s.in_c)),
+                 to_buffer(bias, {static_cast<int>(s.out_c)})},
+                {flat(s.out_c, rows)})[0];
+      EXPECT_LE(relative_error(got, reference::dense(s, rows, input, weights, bias)),
+                kLongTolerance)
+          << "rows " << rows;
+    }
+  }
+}
+
 // Runs a Dense kernel with a residual (and bias if the spec has one) on `rows`
 // rows whose input, residual and output are channel slices of wider tensors
 // (the spec's pixel strides), against the reference; nothing outside the
@@ -161,6 +189,42 @@ TEST(DenseBackwardDataKernel, MatchesReference) {
   }
 }
 
+// A 1x1 convolution's data gradient, run as the forward's pixel GEMM: the
+// shapes of resnet_mini (28x28, 14x14 and 7x7 images; in and out of 16 to
+// 64 channels) and odd ones (tails of channel vectors and row tiles), on one
+// image and several.
+TEST(DenseBackwardDataKernel, PixelRowsMatchReference) {
+  struct Case {
+    int64_t in_c, out_c, rows_per_image;
+  };
+  for (const Case& c : std::vector<Case>{{32, 16, 784},
+                                         {64, 16, 784},
+                                         {16, 64, 784},
+                                         {32, 64, 784},
+                                         {64, 32, 196},
+                                         {32, 128, 49},
+                                         {37, 20, 300},
+                                         {130, 24, 7},
+                                         {20, 70, 300}}) {
+    KernelSpec s = dense_spec(Kind::DenseBackwardData, c.in_c, c.out_c, Act::Linear, false);
+    s.rows_per_image = c.rows_per_image;
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    SCOPED_TRACE(k.kernel().schedule);
+    for (int64_t images : {1, 3}) {
+      const int64_t rows = images * s.rows_per_image;
+      const Vec d_output = random_vec(rows * s.out_c, 4);
+      const Vec weights = random_vec(s.in_c * s.out_c, 5);
+      const Vec got = k.run(
+          {to_buffer(d_output, flat(s.out_c, rows)), to_buffer(weights, flat(s.out_c, s.in_c))},
+          {flat(s.in_c, rows)})[0];
+      EXPECT_LE(relative_error(got, reference::dense_backward_data(s, rows, d_output, weights)),
+                kTolerance)
+          << images << " images";
+    }
+  }
+}
+
 TEST(DenseBackwardWeightsKernel, MatchesReference) {
   for (const KernelSpec& forward : dense_specs()) {
     const KernelSpec s = with_kind(forward, Kind::DenseBackwardWeights);
@@ -184,16 +248,48 @@ TEST(DenseBackwardWeightsKernel, MatchesReference) {
   }
 }
 
+// LeNet-5's fc1 (5880 -> 84) at batch 32 and a few rows: both gradients.
+TEST(DenseBackwardKernels, ClassifierMatchesReference) {
+  const KernelSpec forward = dense_spec(Kind::Dense, 5880, 84, Act::Tanh, true);
+  const KernelSpec sw = with_kind(forward, Kind::DenseBackwardWeights);
+  const KernelSpec sd = with_kind(forward, Kind::DenseBackwardData);
+  JitKernel weights_kernel(sw), data_kernel(sd);
+  for (int64_t rows : {3, 32}) {
+    SCOPED_TRACE(rows);
+    const Vec input = random_vec(rows * sw.in_c, 6);
+    const Vec d_output = random_vec(rows * sw.out_c, 7);
+    const Vec weights = random_vec(sw.in_c * sw.out_c, 5);
+    const std::vector<Vec> got = weights_kernel.run(
+        {to_buffer(input, flat(sw.in_c, rows)), to_buffer(d_output, flat(sw.out_c, rows))},
+        {flat(sw.out_c, sw.in_c), {static_cast<int>(sw.out_c)}});
+    Vec d_weights, d_bias;
+    reference::dense_backward_weights(sw, rows, input, d_output, &d_weights, &d_bias);
+    EXPECT_LE(relative_error(got[0], d_weights), kTolerance) << weights_kernel.kernel().schedule;
+    EXPECT_LE(relative_error(got[1], d_bias), kTolerance);
+    const Vec d_input = data_kernel.run(
+        {to_buffer(d_output, flat(sd.out_c, rows)), to_buffer(weights, flat(sd.out_c, sd.in_c))},
+        {flat(sd.in_c, rows)})[0];
+    EXPECT_LE(relative_error(d_input, reference::dense_backward_data(sd, rows, d_output, weights)),
+              kTolerance)
+        << data_kernel.kernel().schedule;
+  }
+}
+
 // A 1x1 convolution's weight gradient: rows in chunks of one image's rows
 // (a divisor of them up to 64), tasks of whole chunks (the last one short),
-// out_c that fills 1, 2 or 3 vectors a tile.
+// out_c that fills 1, 2 or 3 vectors a tile, the bias as one more input
+// column after i tiles of 1, 3 and 8; resnet_mini's 28x28 shapes.
 TEST(DenseBackwardWeightsKernel, PixelRowsMatchReference) {
   struct Case {
     int64_t in_c, out_c, rows_per_image;
     bool bias;
   };
-  for (const Case& c : std::vector<Case>{
-           {37, 64, 7, true}, {16, 24, 100, false}, {3, 40, 49, true}, {64, 16, 196, true}}) {
+  for (const Case& c : std::vector<Case>{{37, 64, 7, true},
+                                         {16, 24, 100, false},
+                                         {3, 40, 49, true},
+                                         {64, 16, 196, true},
+                                         {16, 64, 784, true},
+                                         {64, 16, 784, true}}) {
     KernelSpec s = dense_spec(Kind::DenseBackwardWeights, c.in_c, c.out_c, Act::Linear, c.bias);
     s.rows_per_image = c.rows_per_image;
     SCOPED_TRACE(s.key());
