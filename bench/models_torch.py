@@ -107,9 +107,10 @@ class Net(nn.Module):
 
 
 def optimizer(net, model):
-    """The model file's SGD (learning rate, momentum, Nesterov), so that both
-    sides do the same work: PyTorch keeps no momentum buffers at momentum 0, as
-    cnnc reads no velocity then. A kernel's L2 term l * sum(w^2) becomes
+    """The model file's SGD (momentum, Nesterov, L2), so that both sides do the
+    same work: PyTorch keeps no momentum buffers at momentum 0. The learning
+    rate is 0, as in `cnnc bench`: the update's arithmetic runs, but the weights
+    (and so the timing) stay steady. A kernel's L2 term l * sum(w^2) becomes
     weight decay 2 * l on that kernel alone."""
     sgd = model.get("training", {}).get("optimizer", {})
     decayed = []  # (kernel, weight decay)
@@ -120,7 +121,7 @@ def optimizer(net, model):
     ids = {id(p) for p, _ in decayed}
     groups = [{"params": [p for p in net.parameters() if id(p) not in ids], "weight_decay": 0.0}]
     groups += [{"params": [p], "weight_decay": d} for p, d in decayed]
-    return torch.optim.SGD(groups, lr=sgd.get("learning_rate", 0.01), momentum=sgd.get("momentum", 0.0),
+    return torch.optim.SGD(groups, lr=0.0, momentum=sgd.get("momentum", 0.0),
                            nesterov=sgd.get("nesterov", False))
 
 
