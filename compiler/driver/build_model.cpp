@@ -138,12 +138,14 @@ BuiltModel build_model(const BuildOptions& o) {
                                {},
                                passes::pass_enabled(enabled, "concat_in_place"),
                                true,
+                               {},
                                {}};
   // Winograd has CPU schedules only; its weight transform runs in the host's prepare().
   lowering.winograd = !cache.cuda();
   if (!o.tuning.empty()) {
     tuning = read_tuning(o.tuning, o.model_path, read_file(o.model_path), cache.target_string());
-    lowering.direct_1x1 = direct_1x1_layers(tuning);
+    lowering.direct_1x1 = layers_lowered_as(tuning, "direct");
+    lowering.gemm_layers = layers_lowered_as(tuning, "gemm");
     lowering.conv_algo = conv_algo_layers(tuning);
   }
   lower::Program program = lower::lower_program(g, inference, o.training ? &training : nullptr,

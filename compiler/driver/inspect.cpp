@@ -79,7 +79,8 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
   bool plan = passes::pass_enabled(enabled, "plan_memory");
   lower::LowerOptions lowering{plan, passes::pass_enabled(enabled, "gemm_1x1"),
                                {},   passes::pass_enabled(enabled, "concat_in_place"),
-                               true, {}};
+                               true, {},
+                               {}};
   lower::Program infer = lower::lower_program(g, inference, nullptr, batch, lowering);
   // Channel copies left: slices and Concatenate inputs not read or written in place.
   int copies = 0;

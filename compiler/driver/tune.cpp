@@ -34,7 +34,10 @@ struct Unit {
   KernelSpec spec;
   Shapes shapes;
   std::vector<std::string> layers;
-  const lower::Step* direct = nullptr;  // a 1x1 run as a matrix product: its convolution
+  // A 1x1 convolution: the step of the other lowering ("direct": the
+  // convolution of a matrix product, "gemm": the matrix product of a convolution).
+  const lower::Step* other = nullptr;
+  std::string other_lowering;
 };
 
 struct Candidate {
@@ -101,7 +104,11 @@ std::vector<Candidate> candidates(const Unit& u, bool winograd) {
     c.label = "tile " + std::to_string(t[0]) + "x" + std::to_string(t[1]);
     list.push_back(c);
   }
-  if (u.direct) list.push_back({"direct", u.direct->spec, u.direct, "1x1 as a convolution"});
+  if (u.other) {
+    const bool direct = u.other_lowering == "direct";
+    list.push_back({u.other_lowering, u.other->spec, u.other,
+                    direct ? "1x1 as a convolution" : "1x1 as a matrix product"});
+  }
   // Adams2019 vectorises by 16 whatever the exact output extents: fewer
   // channels fail the kernels' bounds checks. Its tiles must fit the smallest
   // extents the kernel will see, so it plans for one image (however many the
@@ -141,6 +148,7 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
                                {},
                                passes::pass_enabled(enabled, "concat_in_place"),
                                true,
+                               {},
                                {}};
   const kernels::KernelCache target_cache(cache_dir() + "/kernels", o.target);
   const std::string target = target_cache.target_string();
@@ -151,6 +159,10 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
   lower::LowerOptions direct_lowering = lowering;
   direct_lowering.gemm_1x1 = false;
   lower::Program direct = lower::lower_program(g, inference, nullptr, o.batch, direct_lowering);
+  // And with every 1x1 as a matrix product, where the default made some convolutions.
+  lower::LowerOptions gemm_lowering = lowering;
+  for (const ir::Node& n : inference.nodes) gemm_lowering.gemm_layers.insert(n.name);
+  lower::Program gemm = lower::lower_program(g, inference, nullptr, o.batch, gemm_lowering);
 
   std::set<std::string> wanted(o.layers.begin(), o.layers.end()), seen;
   std::vector<Unit> units;
@@ -159,14 +171,17 @@ int tune_model(const TuneOptions& o, std::ostream& progress) {
     if (st.spec.kind != Kind::Conv2D && st.spec.kind != Kind::Dense) continue;
     if (!wanted.empty() && !wanted.count(st.layer)) continue;
     seen.insert(st.layer);
-    Unit u{&st, st.spec, shapes_of(st, o.batch), {st.layer}, nullptr};
-    if (st.spec.kind == Kind::Dense) {  // a 1x1 convolution when `direct` has a Conv2D of it
-      for (const lower::Step& d : direct.infer) {
-        if (d.layer == st.layer && d.spec.kind == Kind::Conv2D) u.direct = &d;
+    Unit u{&st, st.spec, shapes_of(st, o.batch), {st.layer}, nullptr, ""};
+    // A 1x1 convolution when the other lowering makes another kind of step of it.
+    const bool dense = st.spec.kind == Kind::Dense;
+    for (const lower::Step& d : dense ? direct.infer : gemm.infer) {
+      if (d.layer == st.layer && d.spec.kind == (dense ? Kind::Conv2D : Kind::Dense)) {
+        u.other = &d;
+        u.other_lowering = dense ? "direct" : "gemm";
       }
     }
     const std::string key =
-        st.spec.key() + "|" + shape_text(u.shapes) + "|" + (u.direct ? u.direct->spec.key() : "");
+        st.spec.key() + "|" + shape_text(u.shapes) + "|" + (u.other ? u.other->spec.key() : "");
     auto [it, added] = unit_of.emplace(key, units.size());
     if (added) {
       units.push_back(u);

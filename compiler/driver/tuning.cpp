@@ -193,10 +193,10 @@ Tuning read_tuning(const std::string& path, const std::string& model_path,
   return t;
 }
 
-std::set<std::string> direct_1x1_layers(const Tuning& t) {
+std::set<std::string> layers_lowered_as(const Tuning& t, const std::string& lowering) {
   std::set<std::string> layers;
   for (const LayerTuning& l : t.layers) {
-    if (l.lowering == "direct") layers.insert(l.layer);
+    if (l.lowering == lowering) layers.insert(l.layer);
   }
   return layers;
 }

@@ -25,8 +25,8 @@ namespace cnnc::driver {
 struct LayerTuning {
   std::string layer;
   std::string default_kernel, kernel;
-  // "direct": a 1x1 convolution that gemm_1x1 would make a matrix product runs
-  // as a convolution; "" keeps the lowering.
+  // A 1x1 convolution: "direct" runs it as a convolution, "gemm" as a matrix
+  // product, whatever the default rule (lower::packed_1x1_wins); "" keeps the lowering.
   std::string lowering;
   // Conv2D: the algorithm (kernel_spec.h's conv_algo_name); "" keeps the lowering's.
   std::string conv_algo;
@@ -52,8 +52,8 @@ void write_tuning(const std::string& path, const Tuning& t);
 Tuning read_tuning(const std::string& path, const std::string& model_path,
                    const std::string& model_text, const std::string& target);
 
-// The layers to lower as direct convolutions.
-std::set<std::string> direct_1x1_layers(const Tuning& t);
+// The layers whose choice is that lowering ("direct" or "gemm").
+std::set<std::string> layers_lowered_as(const Tuning& t, const std::string& lowering);
 
 // Gives the tuned layers' inference steps their schedules, and the training
 // forward steps whose kernel is the same. Throws cnnc::Error naming the file

@@ -91,26 +91,33 @@ int reduction_chunks(const KernelSpec& s, const Target& t) {
   return 0;
 }
 
+// The register tile of a split reduction: up to 8 rows (training batches
+// are multiples of 8; 48o x 8r took 0.21 ms for LeNet-5's fc1 at batch 32,
+// 48o x 6r 0.25 ms).
+detail::ConvTile split_reduction_tile(const KernelSpec& s, const Target& t) {
+  constexpr int kRows = 8;
+  return detail::tuned_tile(detail::choose_conv_tile(s.out_c, kRows, t), s.schedule, s.out_c,
+                            kRows);
+}
+
 // part(o, row, c) = sum(c-th chunk of the reduction), then out = f(acc),
-// acc summing the chunks in order. Each task is one chunk of one o tile:
-// its slice of the weights (o tile x chunk, under 200 KB) stays in L2 while
-// every row tile reads it, so the weights come from memory once, not once
-// per row tile. Below a tile's rows (GEMV) as schedule_row_matvec: blocks
-// of o, the chunk's weights streamed row by row.
-std::string schedule_split_reduction(Func out, Func acc, Func part, Func chunk_acc, const RVar& kk,
-                                     int chunks, int64_t out_extent, const ScheduleChoice& choice,
+// acc summing the chunks in order. Each task is one chunk of one o tile.
+// With `many` rows (a tile's or more), its slice of the weights (o tile x
+// chunk, under 200 KB) is `w_tile`, copied contiguously first: read in
+// place its rows lie out_c floats apart (16 KB for VGG's fc1), on so few
+// cache sets that the slice streamed from memory again for every row tile.
+// Below a tile's rows (GEMV) as schedule_row_matvec: blocks of o, the
+// chunk's weights streamed row by row (a copy would double that).
+std::string schedule_split_reduction(Func out, Func acc, Func part, Func chunk_acc, Func w_tile,
+                                     const RVar& kk, Expr many, int chunks, const KernelSpec& s,
                                      const Target& t) {
   Var o = part.args()[0], row = part.args()[1], c = part.args()[2], oo("oo"), oi("oi"), ro("ro"),
       ri("ri");
-  // Tiles of up to 8 rows (training batches are multiples of 8; 48o x 8r
-  // took 0.21 ms for LeNet-5's fc1 at batch 32, 48o x 6r 0.25 ms).
-  constexpr int kRows = 8;
-  const detail::ConvTile tile =
-      detail::tuned_tile(detail::choose_conv_tile(out_extent, kRows, t), choice, out_extent, kRows);
+  const int64_t out_extent = s.out_c;
+  const detail::ConvTile tile = split_reduction_tile(s, t);
   const int lanes = tile.lanes, tile_o = tile.vectors * lanes, tile_r = tile.columns;
   const int block =
       std::max(lanes, static_cast<int>(std::min<int64_t>(out_extent / 2 / lanes * lanes, 2048)));
-  Expr many = out.output_buffer().dim(1).extent() >= tile_r;
   part.compute_root();
   part.specialize(many)
       .split(o, oo, oi, tile_o, TailStrategy::ShiftInwards)
@@ -127,6 +134,7 @@ std::string schedule_split_reduction(Func out, Func acc, Func part, Func chunk_a
       .vectorize(oi, lanes)
       .parallel(oo)
       .parallel(c);
+  w_tile.compute_at(part, oo).vectorize(w_tile.args()[0], lanes, TailStrategy::GuardWithIf);
   chunk_acc.compute_at(part, ro);
   chunk_acc.specialize(many).vectorize(o, lanes).unroll(o).unroll(row);
   chunk_acc.vectorize(o, lanes);
@@ -138,8 +146,8 @@ std::string schedule_split_reduction(Func out, Func acc, Func part, Func chunk_a
   acc.compute_at(out, vo).vectorize(acc.args()[0], lanes);
   acc.update().vectorize(acc.args()[0], lanes);
   return "gemm " + std::to_string(tile_o) + "o x " + std::to_string(tile_r) + "r, reduction in " +
-         std::to_string(chunks) + " chunks, gemv " + std::to_string(block) + "o below " +
-         std::to_string(tile_r) + " rows";
+         std::to_string(chunks) + " chunks, weights copied per task, gemv " +
+         std::to_string(block) + "o below " + std::to_string(tile_r) + " rows";
 }
 
 // The register tile of a 1x1 convolution over pixels: channel vectors by
@@ -293,11 +301,18 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   const int chunks = detail::is_gpu(t) || detail::autoscheduled(s) ? 0 : reduction_chunks(s, t);
   Func part("dense_part"), chunk_acc("dense_chunk_acc");
   RDom kk(0, static_cast<int>(s.in_c / std::max(chunks, 1)), "kk");
+  // Split reductions with a register tile's rows or more read a per-task copy
+  // of the weights (schedule_split_reduction; the select goes away in each
+  // specialization on `many`).
+  Func w_tile("dense_w_tile");
+  Expr many = chunks > 0 ? input.dim(1).extent() >= split_reduction_tile(s, t).columns : Expr();
   if (chunks > 0) {
     Var c("c");
     Expr at = c * kk.x.extent() + kk;
+    Var i("i");
+    w_tile(o, i) = weights(o, i);
     chunk_acc(o, row, c) = 0.0f;
-    chunk_acc(o, row, c) += weights(o, at) * input(at, row);
+    chunk_acc(o, row, c) += select(many, w_tile(o, at), weights(o, at)) * input(at, row);
     part(o, row, c) = chunk_acc(o, row, c);
     RDom rc(0, chunks, "rc");
     acc(o, row) += part(o, row, rc);
@@ -313,8 +328,7 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
     detail::gpu_matvec(output, acc, k, s.out_c);
     how = "gpu matvec";
   } else if (chunks > 0) {
-    how =
-        schedule_split_reduction(output, acc, part, chunk_acc, kk, chunks, s.out_c, s.schedule, t);
+    how = schedule_split_reduction(output, acc, part, chunk_acc, w_tile, kk, many, chunks, s, t);
   } else if (!detail::autoscheduled(s)) {
     // Rows that fill register tiles (a 1x1 convolution): each o tile's
     // weights copied contiguously once, then reused by every row tile. Read

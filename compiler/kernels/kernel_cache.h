@@ -25,7 +25,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardFilter:
       return 826;
     case Kind::Dense:
-      return 804;
+      return 842;
     case Kind::DenseBackwardData:
       return 805;
     case Kind::DenseBackwardWeights:

@@ -35,6 +35,9 @@ struct Lowering {
   std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
   bool gemm_1x1 = true;  // LowerOptions::gemm_1x1
   std::set<std::string> direct_1x1;  // LowerOptions::direct_1x1 (inference only)
+  std::set<std::string> gemm_layers;  // LowerOptions::gemm_layers (inference only)
+  // Inference on the CPU: 1x1 convolutions on few pixels run as packed convolutions.
+  bool direct_few_pixels = false;
   bool concat_in_place = true;       // LowerOptions::concat_in_place
   bool winograd = true;              // LowerOptions::winograd (inference only)
   std::map<std::string, kernels::ConvAlgo> conv_algo;  // LowerOptions::conv_algo (inference only)
@@ -48,7 +51,9 @@ struct Lowering {
 
   // Whether node n (a Conv2D) runs as a matrix product (a Dense kernel).
   bool as_gemm(const ir::Node& n) const {
-    return gemm_1x1 && is_pointwise_conv(n) && !direct_1x1.count(n.name);
+    if (!gemm_1x1 || !is_pointwise_conv(n) || direct_1x1.count(n.name)) return false;
+    return gemm_layers.count(n.name) || !direct_few_pixels ||
+           !packed_1x1_wins(n, g.node(n.inputs[0]).shape.back(), program.max_batch);
   }
 
   int new_tensor(const std::string& name, int64_t floats_per_image, bool per_image = true);

@@ -135,12 +135,21 @@ struct LowerOptions {
   // tune's choice; a Winograd one gets its weight transform in prepare;
   // ignored without `winograd`).
   std::map<std::string, kernels::ConvAlgo> conv_algo;
+  // Inference: 1x1 layers that run as matrix products even where
+  // packed_1x1_wins would pick the convolution (cnnc tune's choice).
+  std::set<std::string> gemm_layers;
 };
 Program lower_program(const ir::Graph& original, const ir::Graph& inference,
                       const ir::Graph* training, int max_batch, const LowerOptions& options = {});
 
 // A 1x1 convolution with stride 1 and no padding: a matrix product over pixels.
 bool is_pointwise_conv(const ir::Node& n);
+// Whether such a convolution runs faster as a convolution with packed weights
+// (load-time packing, CPU inference) than as a matrix product, at batches up to
+// max_batch: on few rows (pixels of all images; ResNet-50's 7x7 stage at batch
+// 1), where the matrix product re-reads its weight rows, out_c floats apart,
+// for only a few rows each.
+bool packed_1x1_wins(const ir::Node& n, int64_t in_c, int max_batch);
 
 // Gives every arena tensor its offset: by liveness when `share`, else each its
 // own place. Sets arena_floats and unplanned_arena_floats.

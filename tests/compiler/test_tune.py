@@ -159,6 +159,59 @@ with tempfile.TemporaryDirectory() as tmp:
     # Tuned with 1x1 convolutions as matrix products; compiled without: other kernels.
     run(["compile", MODEL, "-o", path("lib"), "--passes", "none", "--tuning", path("t.json")], 2,
         "t.json: /layers/", "tuned for kernel", "--passes")
+    # A 1x1 convolution on 7x7 pixels: compiled for batch 1 it runs as a packed
+    # convolution (lower::packed_1x1_wins), for batch 8 as a matrix product; a
+    # tuning file's "gemm" makes it a matrix product at batch 1 too, with the
+    # same outputs.
+    pw = {"format": "cnnc/1", "name": "pw7", "input": {"shape": [7, 7, 128]},
+          "layers": [{"type": "Conv2D", "name": "pw", "filters": 128, "kernel_size": 1, "activation": "relu"},
+                     {"type": "Flatten", "name": "flatten"},
+                     {"type": "Dense", "name": "fc", "units": 10, "activation": "softmax"}]}
+    pw_model = path("pw7.json")
+    with open(pw_model, "w") as f:
+        json.dump(pw, f)
+    ref.write_safetensors(path("pw_w.safetensors"), test_parity.random_weights(pw, rng))
+    np.save(path("pw_x.npy"), rng.random([1, 7, 7, 128], dtype=np.float32))
+
+    def pw_kernels(name, *extra):
+        run(["compile", pw_model, "-o", path(name), "--inference-only"] + list(extra), 0, "wrote")
+        with open(os.path.join(path(name), "pw7.cpp")) as f:
+            return set(re.findall(r"cnnc_[a-z0-9_]+_[0-9a-f]{16}", f.read()))
+
+    def pw_infer(name, *extra):
+        out = path("pw_y_%s.npy" % name)
+        run(["run", pw_model, "--weights", path("pw_w.safetensors"), "--input", path("pw_x.npy"), "--output",
+             out] + list(extra))
+        return np.load(out) if os.path.exists(out) else None
+
+    run(["tune", pw_model, "-o", path("pw.json"), "--batch", "1", "--layers", "pw", "--budget-seconds", "20"],
+        0, "wrote")
+    with open(path("pw.json")) as f:
+        pw_tuning = json.load(f)
+    entry = pw_tuning["layers"][0]
+    if not entry["default_kernel"].startswith("conv2d in=7x7x128 out=7x7x128 k=1x1"):
+        failures.append("pw (7x7, batch 1) should be tuned as a convolution by default: %s" % entry)
+    entry["choice"] = {"lowering": "gemm", "conv_algo": "", "algorithm": "", "tile_vectors": 0, "tile_columns": 0,
+                       "estimate_batch": 0}
+    entry["kernel"] = "dense in=128 out=128 act=relu bias rows_per_image=49"
+    with open(path("pw_gemm.json"), "w") as f:
+        json.dump(pw_tuning, f)
+    for name, extra, conv in [("batch 1", ["--batch", "1"], True), ("batch 8", ["--batch", "8"], False),
+                              ("batch 1, gemm", ["--batch", "1", "--tuning", path("pw_gemm.json")], False)]:
+        called = pw_kernels("pw_lib", *extra)
+        packed = any(k.startswith("cnnc_conv2d") for k in called) and \
+            any("winograd_weights" in k for k in called)
+        print("pw7 %s: %s" % (name, sorted(called)))
+        if packed != conv:
+            failures.append("pw7 %s: the 1x1 should run as a %s" % (name, "convolution" if conv else "matrix product"))
+    direct, gemm = pw_infer("direct", "--batch", "1"), pw_infer("gemm", "--batch", "8")
+    forced = pw_infer("forced", "--batch", "1", "--tuning", path("pw_gemm.json"))
+    for name, y in [("packed convolution", direct), ("forced matrix product", forced)]:
+        err = test_parity.relative(y, gemm) if y is not None and gemm is not None else 1.0
+        print("pw7 %s vs matrix product: relative error %.3g" % (name, err))
+        if not err <= 1e-5:
+            failures.append("pw7 %s output differs: %.3g" % (name, err))
+
     run(["tune", MODEL], 2, "-o TUNING.json")
     run(["tune", MODEL, "-o", path("x.json"), "--layers", "conv7"], 2, "conv7")
     run(["tune", MODEL, "-o", path("x.json"), "--budget-seconds", "soon"], 2, "--budget-seconds")

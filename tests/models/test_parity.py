@@ -122,8 +122,9 @@ def forward_check(args, model, tmp, rng):
     ref.write_safetensors(os.path.join(tmp, "w.safetensors"), weights)
     x = rng.random([args.batch] + model["input"]["shape"], dtype=np.float32)
     np.save(os.path.join(tmp, "x.npy"), x)
+    compiled_for = ["--batch", str(args.max_batch)] if args.max_batch else []
     run([args.cnnc, "run", args.model, "--target", args.target, "--passes", args.passes, "--weights", os.path.join(tmp, "w.safetensors"),
-         "--input", os.path.join(tmp, "x.npy"), "--output", os.path.join(tmp, "y.npy")])
+         "--input", os.path.join(tmp, "x.npy"), "--output", os.path.join(tmp, "y.npy")] + compiled_for)
     got = np.load(os.path.join(tmp, "y.npy")).reshape(args.batch, -1)
     with torch.no_grad():
         want = ref.forward(model, {k: torch.from_numpy(v) for k, v in weights.items()},
@@ -426,6 +427,9 @@ def main():
     p.add_argument("mode", choices=["forward", "sgd"])
     p.add_argument("--batch", type=int, default=3)
     p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--max-batch", type=int, default=0,
+                   help="forward: the batch the library is compiled for (cnnc run's --batch; default the "
+                        "recipe's): small ones lower some layers otherwise (lower::packed_1x1_wins)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--passes", default="all", help="cnnc's --passes (all, none or a list)")
     p.add_argument("--scale-updates", type=float, default=1.0,
