@@ -21,7 +21,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2D:
       return 828;
     case Kind::Conv2DBackwardData:
-      return 829;
+      return 861;
     case Kind::Conv2DBackwardFilter:
       return 826;
     case Kind::Dense:
