@@ -23,7 +23,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardData:
       return 861;
     case Kind::Conv2DBackwardFilter:
-      return 826;
+      return 862;
     case Kind::Dense:
       return 501;
     case Kind::DenseBackwardData:
