@@ -21,9 +21,9 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2D:
       return 828;
     case Kind::Conv2DBackwardData:
-      return 829;
+      return 861;
     case Kind::Conv2DBackwardFilter:
-      return 826;
+      return 862;
     case Kind::Dense:
       return 842;
     case Kind::DenseBackwardData:
