@@ -10,20 +10,22 @@ std::vector<int> flat(int64_t k, int64_t rows) {
   return {static_cast<int>(k), static_cast<int>(rows)};
 }
 
+// The relative error of a Dense kernel on `rows` rows of random data.
+double dense_error(JitKernel& k, const KernelSpec& s, int64_t rows) {
+  const Vec input = random_vec(rows * s.in_c, 1);
+  const Vec weights = random_vec(s.in_c * s.out_c, 2);
+  const Vec bias = s.use_bias ? random_vec(s.out_c, 3) : Vec();
+  std::vector<Halide::Buffer<>> inputs = {to_buffer(input, flat(s.in_c, rows)),
+                                          to_buffer(weights, flat(s.out_c, s.in_c))};
+  if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
+  const Vec got = k.run(inputs, {flat(s.out_c, rows)})[0];
+  return relative_error(got, reference::dense(s, rows, input, weights, bias));
+}
+
 void expect_dense_matches_reference(const KernelSpec& s) {
   SCOPED_TRACE(s.key());
   JitKernel k(s);
-  for (int64_t rows : {1, 3, 7}) {
-    const Vec input = random_vec(rows * s.in_c, 1);
-    const Vec weights = random_vec(s.in_c * s.out_c, 2);
-    const Vec bias = s.use_bias ? random_vec(s.out_c, 3) : Vec();
-    std::vector<Halide::Buffer<>> inputs = {to_buffer(input, flat(s.in_c, rows)),
-                                            to_buffer(weights, flat(s.out_c, s.in_c))};
-    if (s.use_bias) inputs.push_back(to_buffer(bias, {static_cast<int>(s.out_c)}));
-    const Vec got = k.run(inputs, {flat(s.out_c, rows)})[0];
-    EXPECT_LE(relative_error(got, reference::dense(s, rows, input, weights, bias)), kTolerance)
-        << "rows " << rows;
-  }
+  for (int64_t rows : {1, 3, 7}) EXPECT_LE(dense_error(k, s, rows), kTolerance) << "rows " << rows;
 }
 
 TEST(DenseKernel, MatchesReference) {
@@ -61,15 +63,7 @@ TEST(DenseKernel, PixelRowsMatchReference) {
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     for (int64_t rows : {7, 14, 49}) {
-      const Vec input = random_vec(rows * s.in_c, 1);
-      const Vec weights = random_vec(s.in_c * s.out_c, 2);
-      const Vec bias = random_vec(s.out_c, 3);
-      const Vec got =
-          k.run({to_buffer(input, flat(s.in_c, rows)), to_buffer(weights, flat(s.out_c, s.in_c)),
-                 to_buffer(bias, {static_cast<int>(s.out_c)})},
-                {flat(s.out_c, rows)})[0];
-      EXPECT_LE(relative_error(got, reference::dense(s, rows, input, weights, bias)), kTolerance)
-          << "rows " << rows;
+      EXPECT_LE(dense_error(k, s, rows), kTolerance) << "rows " << rows;
     }
   }
 }
@@ -88,16 +82,7 @@ TEST(DenseKernel, LongReductionMatchesReference) {
     JitKernel k(s);
     SCOPED_TRACE(k.kernel().schedule);
     for (int64_t rows : {1, 5, 13, 32}) {
-      const Vec input = random_vec(rows * s.in_c, 1);
-      const Vec weights = random_vec(s.in_c * s.out_c, 2);
-      const Vec bias = random_vec(s.out_c, 3);
-      const Vec got =
-          k.run({to_buffer(input, flat(s.in_c, rows)), to_buffer(weights, flat(s.out_c, s.in_c)),
-                 to_buffer(bias, {static_cast<int>(s.out_c)})},
-                {flat(s.out_c, rows)})[0];
-      EXPECT_LE(relative_error(got, reference::dense(s, rows, input, weights, bias)),
-                kLongTolerance)
-          << "rows " << rows;
+      EXPECT_LE(dense_error(k, s, rows), kLongTolerance) << "rows " << rows;
     }
   }
 }
