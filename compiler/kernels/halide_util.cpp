@@ -158,19 +158,31 @@ void schedule_tiled_accumulation(Func out, Func acc, const std::vector<RVar>& rv
   out.fuse(y, n, yn).parallel(yn);
 }
 
-void schedule_pointwise_in_place(Func out, int64_t elems, const Target& target) {
-  Var e = out.args()[0], n = out.args()[1], eo("eo"), ei("ei"), task("task");
+Var parallel_row_blocks(Func f, Var y, Var n, int64_t floats_per_row) {
+  Var yn("yn"), block("row_block"), row("row");
+  const int rows = static_cast<int>(std::max<int64_t>(1, kMinTaskFloats / floats_per_row));
+  f.fuse(y, n, yn).split(yn, block, row, rows, TailStrategy::GuardWithIf).parallel(block);
+  return row;
+}
+
+void schedule_pointwise(Func out, int64_t elems, const Target& target, bool in_place) {
+  Var e = out.args()[0], n = out.args()[1];
   const int lanes = channel_lanes(elems, target);
-  const int block = std::max(lanes, 1) * 256;
-  if (elems >= 2 * block) {
-    out.split(e, eo, ei, block, TailStrategy::GuardWithIf)
-        .vectorize(ei, lanes, TailStrategy::GuardWithIf)
+  const TailStrategy tail = in_place ? TailStrategy::GuardWithIf : TailStrategy::ShiftInwards;
+  if (elems >= 2 * kMinTaskFloats) {
+    // Blocks of one image.
+    Var eo("eo"), ei("ei"), task("task");
+    out.split(e, eo, ei, static_cast<int>(kMinTaskFloats), tail)
+        .vectorize(ei, lanes, tail)
         .fuse(eo, n, task)
         .parallel(task);
     return;
   }
-  if (lanes > 0) out.vectorize(e, lanes, TailStrategy::GuardWithIf);
-  out.parallel(n);
+  // Whole images, as many a task as fill kMinTaskFloats.
+  Var images("images"), image("image");
+  const int per_task = static_cast<int>(std::max<int64_t>(1, kMinTaskFloats / elems));
+  out.split(n, images, image, per_task, TailStrategy::GuardWithIf).parallel(images);
+  if (lanes > 0) out.vectorize(e, lanes, tail);
 }
 
 BuiltKernel finish_kernel(const std::vector<ImageParam>& inputs, const std::vector<Func>& outputs,
