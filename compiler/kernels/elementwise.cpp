@@ -83,7 +83,7 @@ BuiltKernel build_softmax(const KernelSpec& s, const Target& t) {
   }
   const int lanes = channel_lanes(classes, t);
   Var rows("rows"), one("one_row");
-  const int per_task = static_cast<int>(std::max<int64_t>(1, detail::kMinTaskFloats / classes));
+  const int per_task = detail::units_per_task(classes);
   output.split(row, rows, one, per_task, TailStrategy::GuardWithIf).parallel(rows);
   row_max.compute_at(output, one);
   exps.compute_at(output, one);

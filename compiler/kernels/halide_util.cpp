@@ -160,7 +160,7 @@ void schedule_tiled_accumulation(Func out, Func acc, const std::vector<RVar>& rv
 
 Var parallel_row_blocks(Func f, Var y, Var n, int64_t floats_per_row) {
   Var yn("yn"), block("row_block"), row("row");
-  const int rows = static_cast<int>(std::max<int64_t>(1, kMinTaskFloats / floats_per_row));
+  const int rows = units_per_task(floats_per_row);
   f.fuse(y, n, yn).split(yn, block, row, rows, TailStrategy::GuardWithIf).parallel(block);
   return row;
 }
@@ -170,9 +170,13 @@ void schedule_pointwise(Func out, int64_t elems, const Target& target, bool in_p
   const int lanes = channel_lanes(elems, target);
   const TailStrategy tail = in_place ? TailStrategy::GuardWithIf : TailStrategy::ShiftInwards;
   if (elems >= 2 * kMinTaskFloats) {
-    // Blocks of one image.
+    // Blocks of one image, of whole vectors, as even as that allows: a short
+    // last block would be one more task, or with ShiftInwards a whole block
+    // recomputed (25088 floats in blocks of 8192: 31% more work).
+    const int64_t blocks = elems / kMinTaskFloats;
+    const int64_t block = (elems + blocks * lanes - 1) / (blocks * lanes) * lanes;
     Var eo("eo"), ei("ei"), task("task");
-    out.split(e, eo, ei, static_cast<int>(kMinTaskFloats), tail)
+    out.split(e, eo, ei, static_cast<int>(block), tail)
         .vectorize(ei, lanes, tail)
         .fuse(eo, n, task)
         .parallel(task);
@@ -180,7 +184,7 @@ void schedule_pointwise(Func out, int64_t elems, const Target& target, bool in_p
   }
   // Whole images, as many a task as fill kMinTaskFloats.
   Var images("images"), image("image");
-  const int per_task = static_cast<int>(std::max<int64_t>(1, kMinTaskFloats / elems));
+  const int per_task = units_per_task(elems);
   out.split(n, images, image, per_task, TailStrategy::GuardWithIf).parallel(images);
   if (lanes > 0) out.vectorize(e, lanes, tail);
 }

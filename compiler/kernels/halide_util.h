@@ -53,6 +53,12 @@ void schedule_tiled_accumulation(Halide::Func out, Halide::Func acc,
 // never the thread count: the partition, and every result, stays the same.
 inline constexpr int64_t kMinTaskFloats = 8192;
 
+// How many units (rows, images) of `floats_per_unit` floats make a task of
+// at least kMinTaskFloats floats.
+inline int units_per_task(int64_t floats_per_unit) {
+  return static_cast<int>((kMinTaskFloats + floats_per_unit - 1) / floats_per_unit);
+}
+
 // Fuses the loops over rows y and images n and runs blocks of rows of at
 // least kMinTaskFloats floats (one row when a row has more) in parallel.
 // Returns the loop over the rows of a block.

@@ -71,7 +71,7 @@ TEST(ChannelCopyKernel, WritesIntoTheMiddleOfALargerTensorOnly) {
       {channel_copy_spec(3, 9, 16, 24, 40), 8, 20},  // vectorised
       {channel_copy_spec(1, 1, 13, 13, 29), 0, 16},  // flat tensor, the last channels
       {channel_copy_spec(7, 5, 3, 3, 8), 0, 0},      // a whole input, the first channels
-      {channel_copy_spec(9, 40, 16, 24, 40), 8, 0},  // rows of 640 floats: blocks of 12 rows
+      {channel_copy_spec(9, 40, 16, 24, 40), 8, 0},  // rows of 640 floats: blocks of 13 rows
   };
   for (const Case& t : cases) {
     const KernelSpec& s = t.spec;
@@ -107,8 +107,8 @@ KernelSpec add_spec(int64_t h, int64_t w, int64_t c, Act act) {
 }
 
 // Separate and in-place outputs; 105 elements (a vector tail; at batch 100
-// two tasks of whole images, the second short), 21141 (blocks of an image,
-// the last short), a flat tensor.
+// two tasks of whole images, the second short), 21141 (two blocks of an image,
+// the last with a vector tail), a flat tensor.
 TEST(AddKernel, MatchesReferenceInPlaceAndNot) {
   for (const KernelSpec& s : {add_spec(5, 7, 3, Act::Relu), add_spec(27, 27, 29, Act::Linear),
                               add_spec(1, 1, 5, Act::Tanh)}) {

@@ -23,7 +23,7 @@ Vec scaled(Vec v, double factor) {
 
 TEST(ActivationKernel, MatchesReference) {
   // 5x7x3 = 105 elements (at batch 100 two tasks of whole images, the second
-  // short); 28x28x29 in blocks of an image, the last short.
+  // short); 28x28x29 in two blocks of an image, the last with a vector tail.
   const std::vector<KernelSpec> specs = {flat_spec(Kind::Activation, 5, 7, 3, Act::Relu),
                                          flat_spec(Kind::Activation, 28, 28, 29, Act::Tanh),
                                          flat_spec(Kind::Activation, 5, 7, 3, Act::Sigmoid),
@@ -81,7 +81,7 @@ TEST(ActivationBackwardKernel, SumsTwoContributions) {
 }
 
 TEST(SoftmaxKernel, MatchesReferenceOnLargeLogits) {
-  // 1000 classes: 8 rows a parallel task, 20 rows make three, the last short.
+  // 1000 classes: 9 rows a parallel task, 20 rows make three, the last short.
   for (int64_t classes : {10, 3, 37, 1000}) {
     const KernelSpec s = flat_spec(Kind::Softmax, 1, 1, classes);
     SCOPED_TRACE(s.key());
