@@ -47,7 +47,7 @@ BuiltKernel build(const KernelSpec& s, const Target& t, const char* in_name, con
   if (detail::is_gpu(t)) {
     detail::gpu_pointwise(output);
   } else {
-    detail::schedule_pointwise_in_place(output, elems, t);
+    detail::schedule_pointwise(output, elems, t, true);
   }
   BuiltKernel k = detail::finish_kernel({input}, {output}, {p.seed, p.step});
   k.u64_scalars = {{"seed", p.seed}, {"step", p.step}};

@@ -16,23 +16,6 @@ namespace {
 
 int64_t elems_of(const KernelSpec& s) { return s.in_h * s.in_w * s.in_c; }
 
-// Vectors along the elements; long rows are cut into blocks so that one
-// image still spreads over the threads.
-void schedule_pointwise(Func out, int64_t elems, const Target& t) {
-  Var e = out.args()[0], n = out.args()[1], eo("eo"), ei("ei"), task("task");
-  const int lanes = channel_lanes(elems, t);
-  const int block = std::max(lanes, 1) * 256;
-  if (elems >= 2 * block) {
-    out.split(e, eo, ei, block, TailStrategy::ShiftInwards)
-        .vectorize(ei, lanes)
-        .fuse(eo, n, task)
-        .parallel(task);
-    return;
-  }
-  if (lanes > 0) out.vectorize(e, lanes, TailStrategy::ShiftInwards);
-  out.parallel(n);
-}
-
 }  // namespace
 
 BuiltKernel build_activation(const KernelSpec& s, const Target& t) {
@@ -45,7 +28,7 @@ BuiltKernel build_activation(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     detail::gpu_pointwise(output);
   } else {
-    schedule_pointwise(output, elems, t);
+    detail::schedule_pointwise(output, elems, t, false);
   }
   return detail::finish_kernel({input}, {output});
 }
@@ -70,13 +53,14 @@ BuiltKernel build_activation_backward(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     detail::gpu_pointwise(d_input);
   } else {
-    schedule_pointwise(d_input, elems, t);
+    detail::schedule_pointwise(d_input, elems, t, false);
   }
   return detail::finish_kernel(inputs, {d_input});
 }
 
 // Per row: max, exp(x - max), their sum; one row's stages are computed
-// together (a row is small: the classes of one image).
+// together (a row is small: the classes of one image), blocks of rows of at
+// least kMinTaskFloats in parallel.
 BuiltKernel build_softmax(const KernelSpec& s, const Target& t) {
   const int classes = static_cast<int>(s.in_c);
   ImageParam input = make_input("input", {s.in_c}, true);
@@ -98,14 +82,16 @@ BuiltKernel build_softmax(const KernelSpec& s, const Target& t) {
     return detail::finish_kernel({input}, {output});
   }
   const int lanes = channel_lanes(classes, t);
-  row_max.compute_at(output, row);
-  exps.compute_at(output, row);
-  row_sum.compute_at(output, row);
+  Var rows("rows"), one("one_row");
+  const int per_task = detail::units_per_task(classes);
+  output.split(row, rows, one, per_task, TailStrategy::GuardWithIf).parallel(rows);
+  row_max.compute_at(output, one);
+  exps.compute_at(output, one);
+  row_sum.compute_at(output, one);
   if (lanes > 0) {
     exps.vectorize(c, lanes, TailStrategy::ShiftInwards);
     output.vectorize(c, lanes, TailStrategy::ShiftInwards);
   }
-  output.parallel(row);
   return detail::finish_kernel({input}, {output});
 }
 
@@ -122,7 +108,7 @@ BuiltKernel build_add(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     detail::gpu_pointwise(output);
   } else {
-    detail::schedule_pointwise_in_place(output, elems, t);
+    detail::schedule_pointwise(output, elems, t, true);
   }
   return detail::finish_kernel({a, b}, {output});
 }

@@ -46,11 +46,32 @@ void schedule_tiled_accumulation(Halide::Func out, Halide::Func acc,
                                  const std::vector<Halide::RVar>& rvars, int64_t channels,
                                  int64_t width, const Halide::Target& target);
 
-// Schedules a pointwise out(e, n) so that out may alias an input read at the
-// same (e, n): every element is computed once (guarded tails, no overlapping
-// vectors), from values read in the same iteration. Blocks of elements of
-// each image run in parallel.
-void schedule_pointwise_in_place(Halide::Func out, int64_t elems, const Halide::Target& target);
+// The least work, in floats read or written, that one task of a parallel
+// loop gets where there is that much: Halide 14's thread pool hands out the
+// tasks one at a time under a lock, so a task per row of a small image (a
+// few hundred floats) cost more in handing out than in work. A fixed number,
+// never the thread count: the partition, and every result, stays the same.
+inline constexpr int64_t kMinTaskFloats = 8192;
+
+// How many units (rows, images) of `floats_per_unit` floats make a task of
+// at least kMinTaskFloats floats.
+inline int units_per_task(int64_t floats_per_unit) {
+  return static_cast<int>((kMinTaskFloats + floats_per_unit - 1) / floats_per_unit);
+}
+
+// Fuses the loops over rows y and images n and runs blocks of rows of at
+// least kMinTaskFloats floats (one row when a row has more) in parallel.
+// Returns the loop over the rows of a block.
+Halide::Var parallel_row_blocks(Halide::Func f, Halide::Var y, Halide::Var n,
+                                int64_t floats_per_row);
+
+// Schedules a pointwise out(e, n) over images of `elems` floats: vectors
+// along e, in parallel tasks of at least kMinTaskFloats floats (several small
+// images, or blocks of a large one). With `in_place`, out may alias an input
+// read at the same (e, n): every element is computed once (guarded tails, no
+// overlapping vectors), from values read in the same iteration.
+void schedule_pointwise(Halide::Func out, int64_t elems, const Halide::Target& target,
+                        bool in_place);
 
 // Assembles a BuiltKernel: the pipeline of `outputs`, args = inputs then scalars.
 BuiltKernel finish_kernel(const std::vector<Halide::ImageParam>& inputs,

@@ -31,15 +31,15 @@ inline int schedule_version(Kind kind) {
     case Kind::DenseBackwardWeights:
       return 807;
     case Kind::Pool2D:
-      return 836;
+      return 852;
     case Kind::Pool2DBackward:
-      return 835;
+      return 852;
     case Kind::Activation:
-      return 33;
+      return 852;
     case Kind::ActivationBackward:
-      return 813;
+      return 852;
     case Kind::Softmax:
-      return 33;
+      return 852;
     case Kind::SoftmaxCrossEntropy:
       return 33;
     case Kind::SgdUpdate:
@@ -51,21 +51,21 @@ inline int schedule_version(Kind kind) {
     case Kind::BatchNormBackward:
       return 812;
     case Kind::Dropout:
-      return 33;
+      return 852;
     case Kind::DropoutBackward:
-      return 33;
+      return 852;
     case Kind::LRN:
       return 33;
     case Kind::LRNBackward:
       return 33;
     case Kind::ZeroPad:
-      return 33;
+      return 852;
     case Kind::ZeroPadBackward:
-      return 33;
+      return 852;
     case Kind::ChannelCopy:
-      return 33;
+      return 852;
     case Kind::Add:
-      return 33;
+      return 852;
     case Kind::WinogradWeights:
       return 33;
   }

@@ -22,17 +22,17 @@ void check_zero_pad(const KernelSpec& s) {
                   "output smaller than the input and the padding before it");
 }
 
-// Channels as the vector axis (columns when channels are few), rows of
-// images in parallel.
+// Channels as the vector axis (columns when channels are few), blocks of
+// rows of images in parallel.
 void schedule_image_copy(Func out, int64_t channels, int64_t width, const Target& t) {
-  Var c = out.args()[0], x = out.args()[1], y = out.args()[2], n = out.args()[3], yn("yn");
+  Var c = out.args()[0], x = out.args()[1], y = out.args()[2], n = out.args()[3];
   const int lanes = channel_lanes(channels, t);
   if (lanes > 0) {
     out.vectorize(c, lanes, TailStrategy::ShiftInwards);
   } else if (width >= 8) {
     out.reorder(x, c, y, n).vectorize(x, 8, TailStrategy::ShiftInwards);
   }
-  out.fuse(y, n, yn).parallel(yn);
+  detail::parallel_row_blocks(out, y, n, width * channels);
 }
 
 // A 4-d (channels, w, h, n) buffer, min 0, whose pixels are `total`

@@ -31,18 +31,6 @@ bool short_channel_vector(int64_t channels, const Target& t) {
   return channel_lanes(channels, t) == 0 && channels >= 4;
 }
 
-// Parallel over blocks of rows of all images, each of at least 8K floats read
-// or written: Halide 14's thread pool hands out one task at a time under a
-// lock, so a task per row of a small pooling (LeNet-5's pool1 backward: 896
-// rows of 168 floats) cost more in handing out than in work. Returns the row
-// loop.
-Var parallel_rows(Func f, Var y, Var n, int64_t floats_per_row) {
-  Var yn("yn"), block("row_block"), row("row");
-  const int rows = static_cast<int>(std::max<int64_t>(1, 8192 / floats_per_row));
-  f.fuse(y, n, yn).split(yn, block, row, rows, TailStrategy::GuardWithIf).parallel(block);
-  return row;
-}
-
 // Channels as the vector axis (or columns when channels are few), parallel
 // over blocks of rows.
 void schedule_pool2d(Func out, const KernelSpec& s, const Target& t) {
@@ -57,7 +45,7 @@ void schedule_pool2d(Func out, const KernelSpec& s, const Target& t) {
   }
   // A row's work: each output reads a window of cells (a global pooling's
   // one row reads the whole image).
-  parallel_rows(out, y, n, s.out_w * s.out_c * s.kernel_w * s.kernel_h);
+  detail::parallel_row_blocks(out, y, n, s.out_w * s.out_c * s.kernel_w * s.kernel_h);
 }
 
 // The window argmax once per block of channels and input row.
@@ -76,7 +64,7 @@ void schedule_pool2d_backward(Func d_input, Func argmax, const KernelSpec& s, co
   }
   const bool short_vector = short_channel_vector(s.in_c, t);
   if (short_vector) d_input.vectorize(c, static_cast<int>(s.in_c));
-  Var row = parallel_rows(d_input, y, n, s.in_w * s.in_c);
+  Var row = detail::parallel_row_blocks(d_input, y, n, s.in_w * s.in_c);
   if (lanes == 0 && argmax.defined()) {
     argmax.compute_at(d_input, row);
     if (short_vector) {

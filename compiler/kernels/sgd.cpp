@@ -42,7 +42,7 @@ BuiltKernel build_sgd_update(const KernelSpec&, const Target& t) {
   const int lanes = std::max(t.natural_vector_size<float>(), 8);
   for (Func f :
        detail::is_gpu(t) ? std::vector<Func>{} : std::vector<Func>{new_weights, new_velocity}) {
-    f.split(i, block, rest, 8192, TailStrategy::GuardWithIf)
+    f.split(i, block, rest, static_cast<int>(detail::kMinTaskFloats), TailStrategy::GuardWithIf)
         .split(rest, io, ii, lanes, TailStrategy::GuardWithIf)
         .vectorize(ii)
         .parallel(block);

@@ -35,14 +35,15 @@ Vec run_dropout(JitKernel& k, const Vec& input, int64_t elems, int64_t batch, ui
 }
 
 TEST(DropoutKernel, MatchesReferenceMaskBitForBit) {
-  // 105 elements, a blocked parallel one with a vector tail, a flat one.
+  // 105 elements (at batch 100 two tasks of whole images, the second short),
+  // blocks of an image with a vector tail, a flat one.
   for (const KernelSpec& s :
-       {dropout_spec(Kind::Dropout, 5, 7, 3, 0.5), dropout_spec(Kind::Dropout, 27, 27, 13, 0.3),
+       {dropout_spec(Kind::Dropout, 5, 7, 3, 0.5), dropout_spec(Kind::Dropout, 27, 27, 29, 0.3),
         dropout_spec(Kind::Dropout, 1, 1, 13, 0.1)}) {
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     const int64_t elems = elems_of(s);
-    for (int64_t batch : {1, 3}) {
+    for (int64_t batch : {1, 3, 100}) {
       for (uint64_t step : {uint64_t{0}, uint64_t{7}, uint64_t{1} << 40}) {
         const Vec input = nonzero_vec(elems * batch, 1);
         const Vec got = run_dropout(k, input, elems, batch, kSeed, step);

@@ -8,8 +8,16 @@ namespace {
 
 constexpr double kTolerance = 1e-6;
 
+// zero_pad_specs, and one whose rows (576 floats out, 448 in) make several
+// parallel blocks of rows, the last one short.
+std::vector<KernelSpec> zero_pad_specs_with_row_blocks() {
+  std::vector<KernelSpec> specs = zero_pad_specs();
+  specs.push_back(zero_pad_spec(20, 28, 16, 1, 2, 3, 5));
+  return specs;
+}
+
 TEST(ZeroPadKernel, MatchesReference) {
-  for (const KernelSpec& s : zero_pad_specs()) {
+  for (const KernelSpec& s : zero_pad_specs_with_row_blocks()) {
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     for (int64_t batch : {1, 3}) {
@@ -23,7 +31,7 @@ TEST(ZeroPadKernel, MatchesReference) {
 }
 
 TEST(ZeroPadBackwardKernel, MatchesReference) {
-  for (const KernelSpec& forward : zero_pad_specs()) {
+  for (const KernelSpec& forward : zero_pad_specs_with_row_blocks()) {
     const KernelSpec s = with_kind(forward, Kind::ZeroPadBackward);
     SCOPED_TRACE(s.key());
     JitKernel k(s);
@@ -63,6 +71,7 @@ TEST(ChannelCopyKernel, WritesIntoTheMiddleOfALargerTensorOnly) {
       {channel_copy_spec(3, 9, 16, 24, 40), 8, 20},  // vectorised
       {channel_copy_spec(1, 1, 13, 13, 29), 0, 16},  // flat tensor, the last channels
       {channel_copy_spec(7, 5, 3, 3, 8), 0, 0},      // a whole input, the first channels
+      {channel_copy_spec(9, 40, 16, 24, 40), 8, 0},  // rows of 640 floats: blocks of 13 rows
   };
   for (const Case& t : cases) {
     const KernelSpec& s = t.spec;
@@ -97,15 +106,16 @@ KernelSpec add_spec(int64_t h, int64_t w, int64_t c, Act act) {
   return s;
 }
 
-// Separate and in-place outputs; 105 elements (a vector tail), 9477 (the
-// blocked path with a tail), a flat tensor.
+// Separate and in-place outputs; 105 elements (a vector tail; at batch 100
+// two tasks of whole images, the second short), 21141 (two blocks of an image,
+// the last with a vector tail), a flat tensor.
 TEST(AddKernel, MatchesReferenceInPlaceAndNot) {
-  for (const KernelSpec& s : {add_spec(5, 7, 3, Act::Relu), add_spec(27, 27, 13, Act::Linear),
+  for (const KernelSpec& s : {add_spec(5, 7, 3, Act::Relu), add_spec(27, 27, 29, Act::Linear),
                               add_spec(1, 1, 5, Act::Tanh)}) {
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     const int64_t elems = s.in_h * s.in_w * s.in_c;
-    for (int64_t batch : {1, 3}) {
+    for (int64_t batch : {1, 3, 100}) {
       for (bool in_place : {false, true}) {
         SCOPED_TRACE(::testing::Message() << "batch " << batch << " in_place " << in_place);
         const Vec a = random_vec(elems * batch, 4), b = random_vec(elems * batch, 5);

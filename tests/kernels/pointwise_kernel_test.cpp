@@ -22,16 +22,17 @@ Vec scaled(Vec v, double factor) {
 }
 
 TEST(ActivationKernel, MatchesReference) {
-  // 5x7x3 = 105 elements; 28x28x13 takes the blocked, parallel path.
+  // 5x7x3 = 105 elements (at batch 100 two tasks of whole images, the second
+  // short); 28x28x29 in two blocks of an image, the last with a vector tail.
   const std::vector<KernelSpec> specs = {flat_spec(Kind::Activation, 5, 7, 3, Act::Relu),
-                                         flat_spec(Kind::Activation, 28, 28, 13, Act::Tanh),
+                                         flat_spec(Kind::Activation, 28, 28, 29, Act::Tanh),
                                          flat_spec(Kind::Activation, 5, 7, 3, Act::Sigmoid),
                                          flat_spec(Kind::Activation, 1, 1, 5, Act::Linear)};
   for (const KernelSpec& s : specs) {
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     const int64_t elems = s.in_h * s.in_w * s.in_c;
-    for (int64_t batch : {1, 3}) {
+    for (int64_t batch : {1, 3, 100}) {
       const Vec input = scaled(random_vec(elems * batch, 1), 4.0);
       const std::vector<int> sizes = {static_cast<int>(elems), static_cast<int>(batch)};
       const Vec got = k.run({to_buffer(input, sizes)}, {sizes})[0];
@@ -56,15 +57,14 @@ TEST(ActivationBackwardKernel, MatchesReference) {
 }
 
 // With residual, dy is the sum of two contributions; ReLU outputs with
-// exact zeros, contributions of both signs; 28x28x13 takes the blocked,
-// parallel path.
+// exact zeros, contributions of both signs; 28x28x29 in blocks of an image.
 TEST(ActivationBackwardKernel, SumsTwoContributions) {
   for (Act act : {Act::Relu, Act::Tanh}) {
-    KernelSpec s = flat_spec(Kind::ActivationBackward, 28, 28, 13, act);
+    KernelSpec s = flat_spec(Kind::ActivationBackward, 28, 28, 29, act);
     s.residual = true;
     SCOPED_TRACE(s.key());
     JitKernel k(s);
-    const int64_t elems = 28 * 28 * 13, batch = 2;
+    const int64_t elems = 28 * 28 * 29, batch = 2;
     const Vec output = reference::activation(act, scaled(random_vec(elems * batch, 4), 3.0));
     const Vec d_output = random_vec(elems * batch, 5), d_residual = random_vec(elems * batch, 6);
     Vec sum(d_output.size());
@@ -81,11 +81,12 @@ TEST(ActivationBackwardKernel, SumsTwoContributions) {
 }
 
 TEST(SoftmaxKernel, MatchesReferenceOnLargeLogits) {
-  for (int64_t classes : {10, 3, 37}) {
+  // 1000 classes: 9 rows a parallel task, 20 rows make three, the last short.
+  for (int64_t classes : {10, 3, 37, 1000}) {
     const KernelSpec s = flat_spec(Kind::Softmax, 1, 1, classes);
     SCOPED_TRACE(s.key());
     JitKernel k(s);
-    for (int64_t rows : {1, 5}) {
+    for (int64_t rows : {1, 5, 20}) {
       // exp(200) overflows float: only a max-subtracting softmax survives.
       const Vec input = scaled(random_vec(classes * rows, 4), 200.0);
       const std::vector<int> sizes = {static_cast<int>(classes), static_cast<int>(rows)};
