@@ -121,43 +121,6 @@ int channel_lanes(int64_t extent, const Target& target) {
   return 0;
 }
 
-void schedule_tiled_accumulation(Func out, Func acc, const std::vector<RVar>& rvars,
-                                 int64_t channels, int64_t width, const Target& target) {
-  std::vector<Var> v = out.args();
-  Var c = v[0], x = v[1], y = v[2], n = v[3];
-  Var co("co"), ci("ci"), xo("xo"), xi("xi"), yn("yn");
-  std::vector<VarOrRVar> order;
-  const int lanes = channel_lanes(channels, target);
-  if (lanes > 0) {
-    // Up to 2 channel vectors by 4 columns: 8 accumulators in registers.
-    const int tile_c = channels >= 2 * lanes ? 2 * lanes : lanes;
-    const int tile_x = static_cast<int>(std::min<int64_t>(width, 4));
-    out.split(c, co, ci, tile_c, TailStrategy::ShiftInwards)
-        .split(x, xo, xi, tile_x, TailStrategy::ShiftInwards)
-        .reorder(ci, xi, co, xo, y, n)
-        .vectorize(ci, lanes)
-        .unroll(xi);
-    acc.compute_at(out, co).vectorize(c, lanes).unroll(x);
-    order = {c, x};
-    for (const RVar& r : rvars) order.push_back(r);
-    order.push_back(y);
-    order.push_back(n);
-    acc.update().reorder(order).vectorize(c, lanes).unroll(x);
-  } else if (width >= 8) {
-    // Few channels: columns are the vector axis instead.
-    out.split(x, xo, xi, 8, TailStrategy::ShiftInwards).reorder(xi, c, xo, y, n).vectorize(xi);
-    acc.compute_at(out, xo).vectorize(x);
-    order = {x, c};
-    for (const RVar& r : rvars) order.push_back(r);
-    order.push_back(y);
-    order.push_back(n);
-    acc.update().reorder(order).vectorize(x);
-  } else {
-    acc.compute_at(out, x);
-  }
-  out.fuse(y, n, yn).parallel(yn);
-}
-
 Var parallel_row_blocks(Func f, Var y, Var n, int64_t floats_per_row) {
   Var yn("yn"), block("row_block"), row("row");
   const int rows = units_per_task(floats_per_row);

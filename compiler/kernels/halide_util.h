@@ -39,13 +39,6 @@ Halide::Expr zero_padded(const Halide::ImageParam& in, Halide::Expr c, Halide::E
 // float width when the extent allows, else 8, else 0 (do not vectorise).
 int channel_lanes(int64_t extent, const Halide::Target& target);
 
-// Schedules out(c, x, y, n) = f(acc(c, x, y, n)), where acc has one update
-// over `rvars` (innermost first): a register tile of channel vectors by a few
-// columns, the reduction just outside it, parallel over rows and images.
-void schedule_tiled_accumulation(Halide::Func out, Halide::Func acc,
-                                 const std::vector<Halide::RVar>& rvars, int64_t channels,
-                                 int64_t width, const Halide::Target& target);
-
 // The least work, in floats read or written, that one task of a parallel
 // loop gets where there is that much: Halide 14's thread pool hands out the
 // tasks one at a time under a lock, so a task per row of a small image (a
