@@ -140,7 +140,7 @@ bool unrolls_kernel_columns(const KernelSpec& s, const Target& t) {
     return false;
   }
   const ConvTile tile = choose_conv_tile(s.out_c, s.out_w, t);
-  return tile.lanes > 0 && tile.columns == s.out_w && s.out_w <= 8 &&
+  return tile.lanes > 0 && tile.columns == s.out_w && s.out_w <= 14 &&
          !schedule_whole_image(nullptr, Func(), Func(), Func(), {}, s, t);
 }
 
