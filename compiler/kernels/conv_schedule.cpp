@@ -2,9 +2,9 @@
 // channel vectors by output columns, the reduction just outside it.
 #include "compiler/kernels/conv_schedule.h"
 
-#include "compiler/kernels/gpu_schedule.h"
-
 #include <algorithm>
+
+#include "compiler/kernels/gpu_schedule.h"
 
 namespace cnnc::kernels::detail {
 
