@@ -328,6 +328,11 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
     if (!detail::is_gpu(t) && detail::choose_conv_tile(s.out_c, s.out_w, t).lanes > 0) {
       r.where(iy >= pt && iy < static_cast<int>(s.in_h) + pt);
     }
+    // Likewise the kernel columns on the border (at 7x7, 5x5: 1 tap in 6),
+    // where the schedule unrolls them and the row (the predicate then folds).
+    if (detail::unrolls_kernel_columns(s, t)) {
+      r.where(ix >= pl && ix < static_cast<int>(s.in_w) + pl);
+    }
   } else if (subsample) {
     padded(c, x, y, n) = input(c, x * sw, y * sh, n);
     ix = x, iy = y;

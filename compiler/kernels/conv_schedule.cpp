@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "compiler/kernels/gpu_schedule.h"
+
 namespace cnnc::kernels::detail {
 
 using namespace Halide;
@@ -23,6 +25,7 @@ double waste(int64_t extent, int64_t tile) {
 // whose weights (copied contiguously per chunk) stay in L1 for all pixels:
 // each weight is read from memory once. False when the image is too large or
 // the channel tiles too few to keep both cores busy.
+// With a null `how`, only says whether it would.
 bool schedule_whole_image(std::string* how, Func out, Func acc, Func w,
                           const std::vector<RVar>& rvars, const KernelSpec& s, const Target& t) {
   const int natural = std::max(t.natural_vector_size<float>(), 8);
@@ -49,6 +52,7 @@ bool schedule_whole_image(std::string* how, Func out, Func acc, Func w,
     }
     if (!chunk) return false;
   }
+  if (!how) return true;
   std::vector<Var> v = out.args();
   Var c = v[0], x = v[1], y = v[2], n = v[3];
   Var co("co"), ci("ci"), xo("xo"), xi("xi"), task("task"), axo("axo"), axi("axi");
@@ -129,6 +133,17 @@ ConvTile tuned_tile(ConvTile chosen, const ScheduleChoice& choice, int64_t chann
   return chosen;
 }
 
+bool unrolls_kernel_columns(const KernelSpec& s, const Target& t) {
+  if (s.kind != Kind::Conv2D || is_gpu(t) || autoscheduled(s) || s.schedule.tile_vectors > 0 ||
+      s.schedule.tile_columns > 0 || s.stride_w != 1 || s.pad_left == 0 || s.kernel_w > 7 ||
+      4 * s.in_c * (s.in_w + s.kernel_w) * (s.in_h + s.kernel_h) > (4 << 20)) {
+    return false;
+  }
+  const ConvTile tile = choose_conv_tile(s.out_c, s.out_w, t);
+  return tile.lanes > 0 && tile.columns == s.out_w && s.out_w <= 14 &&
+         !schedule_whole_image(nullptr, Func(), Func(), Func(), {}, s, t);
+}
+
 std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_is_copy, Func w,
                                   const std::vector<RVar>& rvars, const KernelSpec& s,
                                   const Target& t) {
@@ -166,7 +181,13 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
       std::vector<Var> p = padded.args();
       padded.compute_root().reorder_storage(p[1], p[0], p[2], p[3]);
       if (s.in_w >= lanes) padded.reorder(p[1], p[0], p[2], p[3]).vectorize(p[1], lanes);
-      parallel_rows(padded);
+      // The forward pass pads a small image per task (rows of one or two
+      // vectors are too little work for a task each).
+      if (s.kind == Kind::Conv2D) {
+        padded.parallel(p[3]);
+      } else {
+        parallel_rows(padded);
+      }
       // Every channel (fewer than 8) of a few rows in registers: enough
       // independent accumulators to hide the FMA latency, and each weight
       // broadcast serves every row.
@@ -177,6 +198,12 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
           .split(y, yo, yi, rows, TailStrategy::ShiftInwards)
           .reorder(xi, c, yi, xo, yo, n)
           .vectorize(xi);
+      // The forward output's channels lie innermost: a tile row's channels
+      // and columns stored as one dense vector (a transpose in registers)
+      // rather than a scatter of stride out_c per channel.
+      if (s.kind == Kind::Conv2D && s.out_pixel_stride <= s.out_c && !round_up) {
+        out.bound(c, 0, static_cast<int>(s.out_c)).reorder(c, xi, yi, xo, yo, n).vectorize(c);
+      }
       acc.compute_at(out, xo).reorder_storage(x, c, y, n).vectorize(x).unroll(c).unroll(y);
       if (round_up) acc.align_bounds(x, lanes);
       std::vector<VarOrRVar> order = {x, c, y};
@@ -238,6 +265,17 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
         .vectorize(c, tile.lanes)
         .unroll(c)
         .unroll(axi);
+  } else if (unrolls_kernel_columns(s, t)) {
+    // Kernel columns unrolled inside the input channel loop: with the row's
+    // columns unrolled too, the taps on the zero border are known at compile
+    // time and dropped (the builder's predicate).
+    acc.compute_at(out, xo).vectorize(c, tile.lanes).unroll(c).unroll(x);
+    acc.update()
+        .reorder(c, x, rvars[1], rvars[0], rvars[2], y, n)
+        .vectorize(c, tile.lanes)
+        .unroll(c)
+        .unroll(x)
+        .unroll(rvars[1]);
   } else {
     acc.compute_at(out, xo).vectorize(c, tile.lanes).unroll(c).unroll(x);
     std::vector<VarOrRVar> order = {c, x};
@@ -271,7 +309,9 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
     padded.compute_at(out, task);
   }
   return "direct " + describe(tile) + (images > 1 ? " x " + std::to_string(images) + "n" : "") +
-         (chunk ? " chunk " + std::to_string(chunk) : "") + (padded_at_root ? "" : ", rows pad");
+         (chunk ? " chunk " + std::to_string(chunk) : "") + (padded_at_root ? "" : ", rows pad") +
+         (chunk == 0 && images == 1 && unrolls_kernel_columns(s, t) ? ", border columns skipped"
+                                                                    : "");
 }
 
 }  // namespace cnnc::kernels::detail

@@ -35,6 +35,11 @@ inline bool autoscheduled(const KernelSpec& spec) {
   return spec.schedule.algorithm == "autoschedule";
 }
 
+// True when the forward kernel's row schedule unrolls both a tile's columns
+// (the whole row) and the kernel columns: then the builder may predicate its
+// reduction on the output column (x), to skip the taps on the zero border.
+bool unrolls_kernel_columns(const KernelSpec& spec, const Halide::Target& target);
+
 // out(c, x, y, n) = act(acc(c, x, y, n)); acc's one update reduces over
 // `rvars` (input channel, kx, ky) reading `padded`, a Func over the input
 // that is a zero-bordered copy when `padded_is_copy` (else an alias to

@@ -19,7 +19,7 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 828;
+      return 874;
     case Kind::Conv2DBackwardData:
       return 861;
     case Kind::Conv2DBackwardFilter:
