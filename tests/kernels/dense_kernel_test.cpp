@@ -157,19 +157,23 @@ TEST(DenseKernel, PixelScheduleMatchesReference) {
   }
 }
 
+// The relative error of a DenseBackwardData kernel on `rows` rows of random data.
+double backward_data_error(JitKernel& k, const KernelSpec& s, int64_t rows) {
+  const Vec d_output = random_vec(rows * s.out_c, 4);
+  const Vec weights = random_vec(s.in_c * s.out_c, 5);
+  const Vec got =
+      k.run({to_buffer(d_output, flat(s.out_c, rows)), to_buffer(weights, flat(s.out_c, s.in_c))},
+            {flat(s.in_c, rows)})[0];
+  return relative_error(got, reference::dense_backward_data(s, rows, d_output, weights));
+}
+
 TEST(DenseBackwardDataKernel, MatchesReference) {
   for (const KernelSpec& forward : dense_specs()) {
     const KernelSpec s = with_kind(forward, Kind::DenseBackwardData);
     SCOPED_TRACE(s.key());
     JitKernel k(s);
     for (int64_t rows : {1, 3}) {
-      const Vec d_output = random_vec(rows * s.out_c, 4);
-      const Vec weights = random_vec(s.in_c * s.out_c, 5);
-      const Vec got = k.run(
-          {to_buffer(d_output, flat(s.out_c, rows)), to_buffer(weights, flat(s.out_c, s.in_c))},
-          {flat(s.in_c, rows)})[0];
-      EXPECT_LE(relative_error(got, reference::dense_backward_data(s, rows, d_output, weights)),
-                kTolerance);
+      EXPECT_LE(backward_data_error(k, s, rows), kTolerance);
     }
   }
 }
@@ -198,14 +202,7 @@ TEST(DenseBackwardDataKernel, PixelRowsMatchReference) {
     SCOPED_TRACE(k.kernel().schedule);
     for (int64_t images : {1, 3}) {
       const int64_t rows = images * s.rows_per_image;
-      const Vec d_output = random_vec(rows * s.out_c, 4);
-      const Vec weights = random_vec(s.in_c * s.out_c, 5);
-      const Vec got = k.run(
-          {to_buffer(d_output, flat(s.out_c, rows)), to_buffer(weights, flat(s.out_c, s.in_c))},
-          {flat(s.in_c, rows)})[0];
-      EXPECT_LE(relative_error(got, reference::dense_backward_data(s, rows, d_output, weights)),
-                kTolerance)
-          << images << " images";
+      EXPECT_LE(backward_data_error(k, s, rows), kTolerance) << images << " images";
     }
   }
 }
