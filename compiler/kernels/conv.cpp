@@ -516,24 +516,29 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   std::vector<Func> per_image_copies;
   if (columns) {
     // Both copied with columns innermost; columns past the image read zero.
+    // The copies run in blocks of rows (kMinTaskFloats): a task per row of a
+    // few hundred floats made two threads slower than one (LeNet-5's conv1).
     const int ow = static_cast<int>(s.out_w);
     padded(x, c, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
     dout(x, c, y, n) = select(x < ow, d_output(c, min(x, ow - 1), y, n), 0.0f);
-    detail::parallel_rows(padded.compute_root().vectorize(x, 16, TailStrategy::GuardWithIf));
+    padded.compute_root().vectorize(x, 16, TailStrategy::GuardWithIf);
+    detail::parallel_row_blocks(padded, y, n, (ceil_div(s.out_w, 16) * 16 + s.kernel_w) * s.in_c);
     // A scalar copy that reads d_output in order: vectorised over columns,
     // each vector gathers 16 floats out_c apart (measured slower).
-    detail::parallel_rows(dout.compute_root()
-                              .bound(c, 0, static_cast<int>(s.out_c))
-                              .bound(x, 0, ceil_div(s.out_w, 16) * 16)
-                              .reorder(c, x, y, n)
-                              .unroll(c));
+    dout.compute_root()
+        .bound(c, 0, static_cast<int>(s.out_c))
+        .bound(x, 0, ceil_div(s.out_w, 16) * 16)
+        .reorder(c, x, y, n)
+        .unroll(c);
+    detail::parallel_row_blocks(dout, y, n, ceil_div(s.out_w, 16) * 16 * s.out_c);
   } else if (needs_padding) {
     padded(c, x, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
     const int lanes = channel_lanes(s.in_c, t);
     if (per_image) {
       per_image_copies.push_back(padded);
     } else if (!detail::is_gpu(t)) {
-      detail::parallel_rows(padded.compute_root());
+      padded.compute_root();
+      detail::parallel_row_blocks(padded, y, n, s.in_c * ((s.out_w - 1) * s.stride_w + s.kernel_w));
     }
     if (!detail::is_gpu(t) && lanes > 0) padded.vectorize(c, lanes, TailStrategy::GuardWithIf);
   } else {
@@ -549,7 +554,8 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
     if (per_image) {
       per_image_copies.push_back(dout);
     } else {
-      detail::parallel_rows(dout.compute_root());
+      dout.compute_root();
+      detail::parallel_row_blocks(dout, y, n, extent * s.out_w);
     }
   } else if (!columns) {
     dout(c, x, y, n) = d_output(c, x, y, n);

@@ -23,7 +23,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardData:
       return 861;
     case Kind::Conv2DBackwardFilter:
-      return 862;
+      return 881;
     case Kind::Dense:
       return 842;
     case Kind::DenseBackwardData:
