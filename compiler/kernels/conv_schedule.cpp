@@ -82,10 +82,10 @@ bool schedule_whole_image(std::string* how, Func out, Func acc, Func w,
 
 }  // namespace
 
-Func parallel_rows(Func f) {
+Func parallel_rows(Func f, int64_t floats_per_row) {
   std::vector<Var> v = f.args();
-  Var yn("yn");
-  return f.fuse(v[2], v[3], yn).parallel(yn);
+  parallel_row_blocks(f, v[2], v[3], floats_per_row);
+  return f;
 }
 
 std::string describe(const ConvTile& tile) {
@@ -161,7 +161,7 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
   if (padded_is_copy && tile.lanes > 0) {
     const int in_lanes = channel_lanes(s.in_c, t);
     if (in_lanes > 0) padded.vectorize(padded.args()[0], in_lanes, TailStrategy::GuardWithIf);
-    if (padded_at_root) parallel_rows(padded.compute_root());
+    if (padded_at_root) parallel_rows(padded.compute_root(), s.in_c * (s.in_w + s.kernel_w));
   }
   std::string how;
   if (tile.lanes > 0 && padded_at_root && !tuned &&
@@ -186,7 +186,7 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
       if (s.kind == Kind::Conv2D) {
         padded.parallel(p[3]);
       } else {
-        parallel_rows(padded);
+        parallel_rows(padded, s.in_c * (s.in_w + s.kernel_w));
       }
       // Every channel (fewer than 8) of a few rows in registers: enough
       // independent accumulators to hide the FMA latency, and each weight

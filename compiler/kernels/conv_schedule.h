@@ -25,10 +25,11 @@ ConvTile choose_conv_tile(int64_t channels, int64_t width, const Halide::Target&
 // `chosen` with the tile sizes a tuned schedule sets (clamped to the extents).
 ConvTile tuned_tile(ConvTile chosen, const ScheduleChoice& choice, int64_t channels, int64_t width);
 
-// Schedules a copy f(c, x, y, n) computed at root to run its rows of all
+// Schedules a copy f(c, x, y, n) computed at root to run the rows of all
 // images as one parallel loop (parallel rows inside a serial loop over images
-// would start one parallel loop of tiny tasks per image). Returns f.
-Halide::Func parallel_rows(Halide::Func f);
+// would start one parallel loop of tiny tasks per image), in blocks of rows
+// of at least kMinTaskFloats (a row of `floats_per_row` each). Returns f.
+Halide::Func parallel_rows(Halide::Func f, int64_t floats_per_row);
 
 // True when the kernel is left unscheduled for Halide's autoscheduler.
 inline bool autoscheduled(const KernelSpec& spec) {

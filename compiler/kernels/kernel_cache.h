@@ -19,9 +19,9 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 874;
+      return 882;
     case Kind::Conv2DBackwardData:
-      return 861;
+      return 883;
     case Kind::Conv2DBackwardFilter:
       return 881;
     case Kind::Dense:
