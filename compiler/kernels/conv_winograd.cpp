@@ -22,6 +22,7 @@
 namespace cnnc::kernels {
 
 using namespace Halide;
+using detail::ceil_div;
 using detail::channel_lanes;
 using detail::make_input;
 
@@ -84,8 +85,6 @@ Expr rows(const Matrix& matrix, Expr row, const std::function<Expr(int)>& term) 
   for (const std::vector<float>& r : matrix) sums.push_back(combine(r, term));
   return mux(row, sums);
 }
-
-int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
 // How a spec's work is cut: blocks of whole tile rows, and the register tile
 // of the products, whose channel count tile_c is also U's channel blocking

@@ -13,6 +13,7 @@ namespace cnnc::kernels {
 using namespace Halide;
 using detail::channel_lanes;
 using detail::constrain_output;
+using detail::divisor_at_most;
 using detail::make_input;
 
 namespace {
@@ -395,14 +396,6 @@ bool chunked_weight_gradient(const KernelSpec& s, const Target& t) {
 
 // Parallel tasks of a chunked weight gradient (each costs a partial sum).
 constexpr int kGradientTasks = 8;
-
-int divisor_at_most(int64_t n, int64_t cap) {
-  int best = 1;
-  for (int d = 1; d <= cap && d <= n; ++d) {
-    if (n % d == 0) best = d;
-  }
-  return best;
-}
 
 // Defines d_weights (and d_bias when defined) the chunked way; returns a
 // description for profiles.

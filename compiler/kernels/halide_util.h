@@ -39,6 +39,18 @@ Halide::Expr zero_padded(const Halide::ImageParam& in, Halide::Expr c, Halide::E
 // float width when the extent allows, else 8, else 0 (do not vectorise).
 int channel_lanes(int64_t extent, const Halide::Target& target);
 
+// a / b rounded up, for positive extents.
+inline int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
+
+// The largest divisor of `n` that is at most `cap` (at least 1).
+inline int divisor_at_most(int64_t n, int64_t cap) {
+  int best = 1;
+  for (int d = 1; d <= cap && d <= n; ++d) {
+    if (n % d == 0) best = d;
+  }
+  return best;
+}
+
 // The least work, in floats read or written, that one task of a parallel
 // loop gets where there is that much: Halide 14's thread pool hands out the
 // tasks one at a time under a lock, so a task per row of a small image (a
