@@ -360,15 +360,8 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
       if (s.use_bias) cpu_conv2d_backward_bias(d_bias, d_output, batch, s, t);
     }
   }
-  constrain_output(d_weights, {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
-  std::vector<Func> outputs = {d_weights};
-  if (s.use_bias) {
-    constrain_output(d_bias, {s.out_c}, false);
-    outputs.push_back(d_bias);
-  }
-  BuiltKernel k = detail::finish_kernel({input, d_output}, outputs);
-  k.schedule = how;
-  return k;
+  return detail::finish_weight_gradient(input, d_output, d_weights, d_bias,
+                                        {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, s.out_c, how);
 }
 
 }  // namespace cnnc::kernels

@@ -501,15 +501,8 @@ BuiltKernel build_dense_backward_weights(const KernelSpec& s, const Target& t) {
       if (s.use_bias) schedule_column_sum(d_bias, bias_acc, rb, s.out_c, t);
     }
   }
-  constrain_output(d_weights, {s.out_c, s.in_c}, false);
-  std::vector<Func> outputs = {d_weights};
-  if (s.use_bias) {
-    constrain_output(d_bias, {s.out_c}, false);
-    outputs.push_back(d_bias);
-  }
-  BuiltKernel k = detail::finish_kernel({input, d_output}, outputs);
-  k.schedule = how;
-  return k;
+  return detail::finish_weight_gradient(input, d_output, d_weights, d_bias, {s.out_c, s.in_c},
+                                        s.out_c, how);
 }
 
 }  // namespace cnnc::kernels

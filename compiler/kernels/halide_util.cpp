@@ -163,6 +163,20 @@ BuiltKernel finish_kernel(const std::vector<ImageParam>& inputs, const std::vect
   return k;
 }
 
+BuiltKernel finish_weight_gradient(ImageParam input, ImageParam d_output, Func d_weights,
+                                   Func d_bias, const std::vector<int64_t>& weight_extents,
+                                   int64_t out_c, const std::string& schedule) {
+  constrain_output(d_weights, weight_extents, false);
+  std::vector<Func> outputs = {d_weights};
+  if (d_bias.defined()) {
+    constrain_output(d_bias, {out_c}, false);
+    outputs.push_back(d_bias);
+  }
+  BuiltKernel k = finish_kernel({input, d_output}, outputs);
+  k.schedule = schedule;
+  return k;
+}
+
 void require(const KernelSpec& s, bool ok, const char* why) {
   if (!ok) throw std::invalid_argument("kernel spec '" + s.key() + "': " + why);
 }

@@ -83,6 +83,13 @@ BuiltKernel finish_kernel(const std::vector<Halide::ImageParam>& inputs,
                           const std::vector<Halide::Func>& outputs,
                           const std::vector<Halide::Argument>& scalar_args = {});
 
+// Assembles a weight gradient's kernel from (input, d_output): d_weights of
+// `weight_extents` and, when `d_bias` is defined, d_bias of out_c.
+BuiltKernel finish_weight_gradient(Halide::ImageParam input, Halide::ImageParam d_output,
+                                   Halide::Func d_weights, Halide::Func d_bias,
+                                   const std::vector<int64_t>& weight_extents, int64_t out_c,
+                                   const std::string& schedule);
+
 // Throws std::invalid_argument naming the spec, unless `ok`: a spec the
 // builders cannot make (a compiler bug, never user input).
 void require(const KernelSpec& spec, bool ok, const char* why);
