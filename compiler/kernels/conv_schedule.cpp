@@ -254,10 +254,16 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
   } else {
     out.fuse(y, n, task);
   }
+  // Rows (of `images` images) in blocks of at least kMinTaskFlops per task.
+  const int64_t row_flops =
+      2 * images * s.out_w * s.out_c * s.in_c * s.kernel_w * s.kernel_h;
+  const int rows = padded_at_root ? units_per_task_flops(row_flops) : 1;
+  Var block("row_block"), row("row");
+  if (rows > 1) out.split(task, block, row, rows, TailStrategy::GuardWithIf);
   if (chunk > 0) {
     Var axo("axo"), axi("axi");
     RVar rco("rco"), rci("rci");
-    acc.compute_at(out, padded_at_root ? task : co).vectorize(c, tile.lanes);
+    acc.compute_at(out, padded_at_root ? (rows > 1 ? row : task) : co).vectorize(c, tile.lanes);
     acc.update()
         .split(x, axo, axi, tile.columns, TailStrategy::GuardWithIf)
         .split(rvars[0], rco, rci, chunk, TailStrategy::GuardWithIf)
@@ -295,12 +301,13 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
   if (w.defined()) w.vectorize(w.args()[0], tile.lanes, TailStrategy::GuardWithIf);
   if (padded_at_root) {
     // Channel tiles outermost: each copies its weights once.
-    if (images > 1) {
-      out.reorder(ci, xi, ni, xo, task, co);
-    } else {
-      out.reorder(ci, xi, xo, task, co);
-    }
-    out.parallel(co).parallel(task);
+    std::vector<VarOrRVar> order = {ci, xi};
+    if (images > 1) order.push_back(ni);
+    order.push_back(xo);
+    if (rows > 1) order.push_back(row);
+    order.push_back(rows > 1 ? block : task);
+    order.push_back(co);
+    out.reorder(order).parallel(co).parallel(rows > 1 ? block : task);
     if (w.defined()) w.compute_at(out, co);
   } else {
     // A large image (few channels): rows outermost, each pads its rows.

@@ -1,6 +1,7 @@
 // Helpers shared by the kernel builders (private to compiler/kernels).
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,19 @@ inline constexpr int64_t kMinTaskFloats = 8192;
 // at least kMinTaskFloats floats.
 inline int units_per_task(int64_t floats_per_unit) {
   return static_cast<int>((kMinTaskFloats + floats_per_unit - 1) / floats_per_unit);
+}
+
+// The least arithmetic (multiply-adds times 2) that one task of a
+// convolution's or matrix product's parallel loop gets: a task per output row
+// of a small image (28x28, 16 channels: 0.13 MFLOP, under a microsecond)
+// spent as long in the pool's lock as in its work, and two threads ran such a
+// kernel hardly faster than one. Fixed, never the thread count.
+inline constexpr int64_t kMinTaskFlops = int64_t{1} << 21;
+
+// How many units (rows, pixel blocks) of `flops_per_unit` make a task of at
+// least kMinTaskFlops.
+inline int units_per_task_flops(int64_t flops_per_unit) {
+  return static_cast<int>(std::max<int64_t>(1, (kMinTaskFlops + flops_per_unit - 1) / flops_per_unit));
 }
 
 // Fuses the loops over rows y and images n and runs blocks of rows of at

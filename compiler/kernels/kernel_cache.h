@@ -19,9 +19,9 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 882;
+      return 901;
     case Kind::Conv2DBackwardData:
-      return 883;
+      return 901;
     case Kind::Conv2DBackwardFilter:
       return 881;
     case Kind::Dense:
