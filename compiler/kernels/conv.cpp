@@ -228,8 +228,7 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
     how = detail::schedule_conv_forward(product, acc, Func(d_output), false, Func(),
                                         {r.x, r.y, r.z}, equiv, t) +
           ", scattered";
-    Var yn("yn");
-    d_input.fuse(y, n, yn).parallel(yn);
+    detail::parallel_row_blocks(d_input, y, n, s.in_w * s.in_c);
     if (lanes > 0) d_input.vectorize(c, lanes, TailStrategy::GuardWithIf);
   } else {
     weights_t.compute_root();

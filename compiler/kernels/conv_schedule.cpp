@@ -57,15 +57,26 @@ bool schedule_whole_image(std::string* how, Func out, Func acc, Func w,
   Var c = v[0], x = v[1], y = v[2], n = v[3];
   Var co("co"), ci("ci"), xo("xo"), xi("xi"), task("task"), axo("axo"), axi("axi");
   RVar rco("rco"), rci("rci");
+  // A task: one channel tile of as many images as make kMinTaskFlops.
+  const int images = units_per_task_flops(2 * s.out_w * s.out_h * tile_c * s.in_c * s.kernel_w *
+                                          s.kernel_h);
+  Var no("no"), ni("ni");
   out.split(c, co, ci, tile_c, TailStrategy::ShiftInwards)
       .split(x, xo, xi, tile.columns, TailStrategy::ShiftInwards)
-      .reorder(ci, xi, xo, y, co, n)
       .vectorize(ci, tile.lanes)
       .unroll(ci)
-      .unroll(xi)
-      .fuse(co, n, task)
-      .parallel(task);
-  acc.compute_at(out, task).vectorize(c, tile.lanes);
+      .unroll(xi);
+  if (images > 1) {
+    out.split(n, no, ni, images, TailStrategy::GuardWithIf)
+        .reorder(ci, xi, xo, y, ni, co, no)
+        .fuse(co, no, task);
+    acc.compute_at(out, ni);
+  } else {
+    out.reorder(ci, xi, xo, y, co, n).fuse(co, n, task);
+    acc.compute_at(out, task);
+  }
+  out.parallel(task);
+  acc.vectorize(c, tile.lanes);
   acc.update()
       .split(x, axo, axi, tile.columns, TailStrategy::GuardWithIf)
       .split(rvars[0], rco, rci, chunk, TailStrategy::GuardWithIf)
@@ -76,7 +87,8 @@ bool schedule_whole_image(std::string* how, Func out, Func acc, Func w,
   if (w.defined()) {
     w.compute_at(acc, rco).vectorize(w.args()[0], tile.lanes, TailStrategy::GuardWithIf);
   }
-  *how = "whole-image " + describe(tile) + " chunk " + std::to_string(chunk);
+  *how = "whole-image " + describe(tile) + " chunk " + std::to_string(chunk) +
+         (images > 1 ? ", " + std::to_string(images) + " images a task" : "");
   return true;
 }
 

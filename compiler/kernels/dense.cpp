@@ -206,6 +206,17 @@ std::string schedule_pixel_gemm(Func out, Func acc, Func w_tile, const RVar& k, 
   int64_t block = std::clamp<int64_t>(expanding ? tiles / 8 : 32 / tile_r, 1, tiles);
   while (tiles % block != 0) --block;
   block = whole ? image : block * tile_r;
+  // Up to kMinTaskFlops a task: a divisor of the image in whole row tiles,
+  // at most the image (blocks of several images, guarded, ran slower).
+  const int64_t min_rows =
+      detail::units_per_task_flops(2 * s.in_c * (expanding ? s.out_c : tile_o));
+  if (block < min_rows) {
+    int64_t fit = image;
+    for (int64_t d = min_rows; d < image && fit == image; ++d) {
+      if (image % d == 0 && d % tile_r == 0) fit = d;
+    }
+    block = fit;
+  }
   Var o = out.args()[0], row = out.args()[1], oo("oo"), oi("oi"), rb("rb"), rr("rr"), ro("ro"),
       ri("ri");
   out.split(o, oo, oi, tile_o, TailStrategy::ShiftInwards)

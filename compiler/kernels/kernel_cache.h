@@ -19,15 +19,15 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 901;
+      return 902;
     case Kind::Conv2DBackwardData:
-      return 901;
+      return 902;
     case Kind::Conv2DBackwardFilter:
       return 881;
     case Kind::Dense:
-      return 842;
+      return 903;
     case Kind::DenseBackwardData:
-      return 805;
+      return 903;
     case Kind::DenseBackwardWeights:
       return 807;
     case Kind::Pool2D:
