@@ -122,11 +122,24 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Var co, Var ci, Var kx, V
   acc(co, ci, kx, ky) += partial(co, ci, kx, ky, rt);
   d_weights(co, ci, kx, ky) = acc(co, ci, kx, ky);
 
+  // The partials' zeroing and their final sum in parallel too (serial, they
+  // took 15-20% of a 7x7 layer's gradient on two threads).
+  Var cib("cib"), cit("cit");
+  const int ci_block =
+      detail::units_per_task(s.out_c * s.kernel_w * s.kernel_h * kGradientTasks);
   d_weights.vectorize(co, 8, TailStrategy::GuardWithIf);
-  acc.compute_root().vectorize(co, 8, TailStrategy::GuardWithIf);
-  acc.update().vectorize(co, 8, TailStrategy::GuardWithIf);
+  acc.compute_root()
+      .split(ci, cib, cit, ci_block, TailStrategy::GuardWithIf)
+      .reorder(co, kx, ky, cit, cib)
+      .vectorize(co, 8, TailStrategy::GuardWithIf)
+      .parallel(cib);
+  acc.update()
+      .split(ci, cib, cit, ci_block, TailStrategy::GuardWithIf)
+      .reorder(co, kx, ky, rt, cit, cib)
+      .vectorize(co, 8, TailStrategy::GuardWithIf)
+      .parallel(cib);
   Var coo("coo"), coi("coi"), cio("cio"), cii("cii");
-  partial.compute_root();
+  partial.compute_root().parallel(task);
   Stage p = partial.update();
   p.split(co, coo, coi, tile_co, TailStrategy::RoundUp)
       .split(ci, cio, cii, tile_ci, TailStrategy::GuardWithIf)

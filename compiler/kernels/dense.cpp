@@ -454,11 +454,21 @@ std::string cpu_chunked_weight_gradient(Func d_weights, Func d_bias, Var o, Var 
   acc(o, i) += partial(o, i, rt);
   d_weights(o, i) = acc(o, i);
 
-  Var oo("oo"), oi("oi"), io("io"), ii("ii");
+  Var oo("oo"), oi("oi"), io("io"), ii("ii"), ib("ib");
+  // The partials' zeroing and their final sum in parallel too (serial, they
+  // took 15-20% of a 7x7 layer's gradient on two threads).
+  const int i_block = detail::units_per_task(s.out_c * kGradientTasks);
   d_weights.vectorize(o, lanes);
-  acc.compute_root().vectorize(o, lanes);
-  acc.update().vectorize(o, lanes);
-  partial.compute_root().vectorize(o, lanes);
+  acc.compute_root()
+      .split(i, ib, ii, i_block, TailStrategy::GuardWithIf)
+      .vectorize(o, lanes)
+      .parallel(ib);
+  acc.update()
+      .split(i, ib, ii, i_block, TailStrategy::GuardWithIf)
+      .reorder(o, rt, ii, ib)
+      .vectorize(o, lanes)
+      .parallel(ib);
+  partial.compute_root().vectorize(o, lanes).parallel(task);
   partial.update()
       .split(o, oo, oi, vectors * lanes)
       .split(i, io, ii, tile_i)

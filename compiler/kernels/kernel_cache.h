@@ -23,13 +23,13 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardData:
       return 902;
     case Kind::Conv2DBackwardFilter:
-      return 881;
+      return 904;
     case Kind::Dense:
       return 903;
     case Kind::DenseBackwardData:
       return 903;
     case Kind::DenseBackwardWeights:
-      return 807;
+      return 904;
     case Kind::Pool2D:
       return 852;
     case Kind::Pool2DBackward:
