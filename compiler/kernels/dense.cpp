@@ -408,18 +408,41 @@ bool chunked_weight_gradient(const KernelSpec& s, const Target& t) {
 // Parallel tasks of a chunked weight gradient (each costs a partial sum).
 constexpr int kGradientTasks = 8;
 
+// The register tile of a chunked weight gradient: `vectors` vectors of o by
+// `columns` values of i over `cols` columns (in_c, and the bias's column of
+// ones), zero columns padding the last tile. The least padded work, times the
+// loads per FMA and a latency term for under 16 accumulators (64o x 3i ran
+// 5-10% slower than 32o x 11i): with a fixed 8 columns the bias column cost a
+// whole tile of zeros, 50% more work for 16 inputs (17 columns), 25% for 32;
+// now 17 = 3 x 6 (64o), 33 = 3 x 11 (32o), 65 = 5 x 13 (16o).
+detail::ConvTile choose_gradient_tile(int64_t out_c, int64_t cols, int lanes, const Target& t) {
+  const int registers = t.natural_vector_size<float>() >= 16 ? 32 : 16;
+  detail::ConvTile best{lanes, 1, 1};
+  double best_cost = 1e30;
+  for (int v = 1; v <= 4; ++v) {
+    if (out_c % (v * lanes) != 0) continue;
+    // Accumulators and the o vectors; the broadcast is a memory operand.
+    for (int c = 1; v * c + v < registers && c <= cols; ++c) {
+      const double padded = static_cast<double>((cols + c - 1) / c * c);
+      const double loads = static_cast<double>(v + c) / (v * c);
+      const double latency = v * c < 16 ? 16.0 / (v * c) : 1.0;
+      const double cost = padded * std::max(1.0 + 0.25 * loads, latency);
+      if (cost < best_cost - 1e-9) best_cost = cost, best = detail::ConvTile{lanes, v, c};
+    }
+  }
+  return best;
+}
+
 // Defines d_weights (and d_bias when defined) the chunked way; returns a
 // description for profiles.
 std::string cpu_chunked_weight_gradient(Func d_weights, Func d_bias, Var o, Var i, Func input,
                                         Func d_output, Expr rows, const KernelSpec& s,
                                         const Target& t) {
   const int lanes = s.out_c % 16 == 0 && t.natural_vector_size<float>() >= 16 ? 16 : 8;
-  const int max_accumulators = t.natural_vector_size<float>() >= 16 ? 24 : 12;
-  int vectors = 1;
-  for (int v : {3, 2}) {
-    if (s.out_c % (v * lanes) == 0 && vectors == 1) vectors = v;
-  }
-  const int tile_i = divisor_at_most(s.in_c, std::min(8, max_accumulators / vectors));
+  const int in_c = static_cast<int>(s.in_c), cols = in_c + (s.use_bias ? 1 : 0);
+  const detail::ConvTile tile = choose_gradient_tile(s.out_c, cols, lanes, t);
+  const int vectors = tile.vectors, tile_i = tile.columns;
+  const bool padded = s.use_bias || cols % tile_i != 0;
   const int chunk_rows = divisor_at_most(s.rows_per_image, 64);
   Expr chunks = rows / chunk_rows;  // every call has whole images
   Expr per_task = max(1, (chunks + kGradientTasks - 1) / kGradientTasks);
@@ -431,13 +454,12 @@ std::string cpu_chunked_weight_gradient(Func d_weights, Func d_bias, Var o, Var 
   RDom rc(0, chunk_rows, "rc");
   Expr at = c * chunk_rows + rc;
   // With a bias, the input gains a column of ones (its gradient is the
-  // bias's) and zeros up to a whole i tile: one pass over d_output for both.
+  // bias's), and zeros up to a whole i tile: one pass over d_output for both.
   // (A pass of its own for the bias read d_output from memory twice: 0.85
   // ms, now 0.6, for resnet_mini's 16 -> 64 channels at 28x28, batch 32.)
-  const int in_c = static_cast<int>(s.in_c);
   Var r("r");
   Func x("dense_bwd_weights_x");
-  if (s.use_bias) {
+  if (padded) {
     x(i, r) = select(i < in_c, input(clamp(i, 0, in_c - 1), r), select(i == in_c, 1.0f, 0.0f));
   } else {
     x(i, r) = input(i, r);
@@ -481,6 +503,8 @@ std::string cpu_chunked_weight_gradient(Func d_weights, Func d_bias, Var o, Var 
   if (s.use_bias) {
     d_bias(o) = acc(o, in_c);
     d_bias.vectorize(o, lanes);
+  }
+  if (padded) {
     // Each chunk's rows of the input, the ones and zeros copied once (the
     // register tiles then read it from L1 without a select).
     x.compute_at(partial, rp).vectorize(i, 8);

@@ -29,7 +29,7 @@ inline int schedule_version(Kind kind) {
     case Kind::DenseBackwardData:
       return 903;
     case Kind::DenseBackwardWeights:
-      return 904;
+      return 921;
     case Kind::Pool2D:
       return 852;
     case Kind::Pool2DBackward:

@@ -259,8 +259,9 @@ TEST(DenseBackwardKernels, ClassifierMatchesReference) {
 
 // A 1x1 convolution's weight gradient: rows in chunks of one image's rows
 // (a divisor of them up to 64), tasks of whole chunks (the last one short),
-// out_c that fills 1, 2 or 3 vectors a tile, the bias as one more input
-// column after i tiles of 1, 3 and 8; resnet_mini's 28x28 shapes.
+// out_c that fills 1 to 4 vectors a tile, the bias as one more input column,
+// i tiles padded with zero columns (with and without a bias); resnet_mini's
+// 28x28 shapes.
 TEST(DenseBackwardWeightsKernel, PixelRowsMatchReference) {
   struct Case {
     int64_t in_c, out_c, rows_per_image;
@@ -271,11 +272,15 @@ TEST(DenseBackwardWeightsKernel, PixelRowsMatchReference) {
                                          {3, 40, 49, true},
                                          {64, 16, 196, true},
                                          {16, 64, 784, true},
-                                         {64, 16, 784, true}}) {
+                                         {64, 16, 784, true},
+                                         {32, 64, 784, true},
+                                         {32, 16, 784, true},
+                                         {31, 64, 28, false}}) {
     KernelSpec s = dense_spec(Kind::DenseBackwardWeights, c.in_c, c.out_c, Act::Linear, c.bias);
     s.rows_per_image = c.rows_per_image;
     SCOPED_TRACE(s.key());
     JitKernel k(s);
+    SCOPED_TRACE(k.kernel().schedule);
     for (int64_t images : {1, 2, 9}) {
       const int64_t rows = images * s.rows_per_image;
       const Vec input = random_vec(rows * s.in_c, 8);
