@@ -186,10 +186,12 @@ detail::ConvTile choose_pixel_tile(int64_t channels, int64_t image, bool exact, 
 // tiles from L1/L2. Expanding products over many pixels run blocks of rows
 // as tasks, each writing whole output rows (all its o tiles); the others copy
 // each o tile once and run its row blocks as tasks (parallel o tiles too, so
-// that 7x7 images keep both cores busy). Returns "" when the channels are too
-// few for vectors.
+// that 7x7 images keep both cores busy). With `in_place` (out may alias an
+// input read at the same element) only tiles that divide the channels and the
+// image, so no tail is shifted inwards and computed twice. Returns "" when the
+// channels are too few for vectors or no such tile fits.
 std::string schedule_pixel_gemm(Func out, Func acc, Func w_tile, const RVar& k, const KernelSpec& s,
-                                const Target& t) {
+                                const Target& t, bool in_place = false) {
   const int64_t image = s.rows_per_image;
   // Small images (14x14, 7x7) are blocks whole. Expanding products over
   // larger ones copy every o tile per block of rows, so blocks of about an
@@ -198,10 +200,11 @@ std::string schedule_pixel_gemm(Func out, Func acc, Func w_tile, const RVar& k, 
   // that balance the cores under load. Other tails shift inwards.
   const bool whole = image <= 256;
   const bool expanding = !whole && s.out_c >= s.in_c && s.out_c <= image;
-  const detail::ConvTile tile = detail::tuned_tile(choose_pixel_tile(s.out_c, image, expanding, t),
-                                                   s.schedule, s.out_c, image);
+  const detail::ConvTile tile = detail::tuned_tile(
+      choose_pixel_tile(s.out_c, image, expanding || in_place, t), s.schedule, s.out_c, image);
   if (tile.lanes == 0) return "";
   const int tile_o = tile.vectors * tile.lanes, tile_r = tile.columns;
+  if (in_place && (s.out_c % tile_o != 0 || image % tile_r != 0)) return "";
   const int64_t tiles = image / tile_r;
   int64_t block = std::clamp<int64_t>(expanding ? tiles / 8 : 32 / tile_r, 1, tiles);
   while (tiles % block != 0) --block;
@@ -359,9 +362,33 @@ BuiltKernel build_dense(const KernelSpec& s, const Target& t) {
   return built;
 }
 
+namespace {
+
+// out(i, row) = f(acc(i, row)) with out aliasing an input read at the same
+// element (a gradient summed in): each element computed once, in parallel
+// blocks of rows of at least kMinTaskFlops, vectors of i with a guarded tail.
+std::string schedule_in_place_rows(Func out, Func acc, Func weights_t, int64_t in_c, int64_t out_c,
+                                   const Target& t) {
+  Var i = out.args()[0], row = out.args()[1], rb("rb"), rr("rr");
+  weights_t.compute_root();
+  out.split(row, rb, rr, detail::units_per_task_flops(2 * in_c * out_c), TailStrategy::GuardWithIf)
+      .parallel(rb);
+  acc.compute_at(out, rr);
+  const int lanes = channel_lanes(in_c, t);
+  if (lanes > 0) {
+    out.vectorize(i, lanes, TailStrategy::GuardWithIf);
+    acc.vectorize(i, lanes);
+    acc.update().vectorize(i, lanes);
+  }
+  return "in place rows";
+}
+
+}  // namespace
+
 BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
   ImageParam d_output = make_input("d_output", {s.out_c}, true);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c}, false);
+  std::vector<ImageParam> inputs = {d_output, weights};
   Var i("i"), o("o"), row("row");
   // Transposed once to (in, out) so `in` is the vector axis.
   Func weights_t("weights_t"), acc("dense_bwd_data_acc"), d_input("d_input");
@@ -369,12 +396,24 @@ BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
   RDom k(0, static_cast<int>(s.out_c), "k");
   acc(i, row) = 0.0f;
   acc(i, row) += weights_t(i, k) * d_output(k, row);
-  d_input(i, row) = acc(i, row);
+  if (s.residual) {
+    // A second gradient summed in, as the Add it replaces (a + b).
+    ImageParam d_residual = make_input("d_residual", {s.in_c}, true);
+    inputs.push_back(d_residual);
+    d_input(i, row) = d_residual(i, row) + acc(i, row);
+  } else {
+    d_input(i, row) = acc(i, row);
+  }
   constrain_output(d_input, {s.in_c}, true);
   std::string how = "gpu matvec";
   if (detail::is_gpu(t)) {
     detail::gpu_root(weights_t);
-    detail::gpu_matvec(d_input, acc, k, s.in_c);
+    if (s.residual) {
+      detail::gpu_pointwise(d_input, {acc});  // in place: no element twice
+      how = "gpu pointwise";
+    } else {
+      detail::gpu_matvec(d_input, acc, k, s.in_c);
+    }
   } else {
     // A 1x1 convolution's (whole images of rows): the forward's pixel GEMM,
     // with in and out swapped and the transposed weights as its o tiles.
@@ -383,11 +422,14 @@ BuiltKernel build_dense_backward_data(const KernelSpec& s, const Target& t) {
       KernelSpec swapped = s;
       std::swap(swapped.in_c, swapped.out_c);
       swapped.schedule = {};
-      how = schedule_pixel_gemm(d_input, acc, weights_t, k, swapped, t);
+      how = schedule_pixel_gemm(d_input, acc, weights_t, k, swapped, t, s.residual);
     }
-    if (how.empty()) how = schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, {}, t);
+    if (how.empty()) {
+      how = s.residual ? schedule_in_place_rows(d_input, acc, weights_t, s.in_c, s.out_c, t)
+                       : schedule_row_matvec(d_input, acc, weights_t, k, s.in_c, {}, t);
+    }
   }
-  BuiltKernel built = detail::finish_kernel({d_output, weights}, {d_input});
+  BuiltKernel built = detail::finish_kernel(inputs, {d_input});
   built.schedule = how;
   return built;
 }

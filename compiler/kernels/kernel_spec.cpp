@@ -62,7 +62,8 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
       if (s.center) a.push_back(buffer("beta", 1, false));
       a.push_back(buffer("moving_mean", 1, false));
       a.push_back(buffer("moving_variance", 1, false));
-      if (s.kind == Kind::BatchNormTraining && s.residual) a.push_back(buffer("residual", 2, false));
+      if (s.kind == Kind::BatchNormTraining && s.residual)
+        a.push_back(buffer("residual", 2, false));
       a.push_back(buffer("output", 2, true));
       if (s.kind == Kind::BatchNormTraining) {
         for (const char* name :
@@ -277,6 +278,7 @@ std::string KernelSpec::key() const {
     case Kind::DenseBackwardData:
       out << " in=" << in_c << " out=" << out_c;
       if (rows_per_image > 1) out << " rows_per_image=" << rows_per_image;
+      if (residual) out << " residual";
       break;
     case Kind::DenseBackwardWeights:
       out << " in=" << in_c << " out=" << out_c << bias;
@@ -367,9 +369,12 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
       a.push_back(buffer("output", 2, true));
       return a;
     }
-    case Kind::DenseBackwardData:
-      return {buffer("d_output", 2, false), buffer("weights", 2, false),
-              buffer("d_input", 2, true)};
+    case Kind::DenseBackwardData: {
+      std::vector<ArgDesc> a = {buffer("d_output", 2, false), buffer("weights", 2, false)};
+      if (s.residual) a.push_back(buffer("d_residual", 2, false));
+      a.push_back(buffer("d_input", 2, true));
+      return a;
+    }
     case Kind::DenseBackwardWeights: {
       std::vector<ArgDesc> a = {buffer("input", 2, false), buffer("d_output", 2, false),
                                 buffer("d_weights", 2, true)};

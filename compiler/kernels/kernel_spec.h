@@ -20,7 +20,9 @@
 //   Conv2DBackwardFilter  input, d_output                  -> d_weights, [d_bias]
 //   Dense                 input(in,rows), weights, [bias], [residual(out,rows)]
 //                         -> output(out,rows) act applied after the residual is added
-//   DenseBackwardData     d_output, weights                -> d_input
+//   DenseBackwardData     d_output, weights, [d_residual]  -> d_input   with residual:
+//                         d_input = d_residual + the product (a gradient's second part
+//                         summed in); d_input may alias d_residual
 //   DenseBackwardWeights  input, d_output                  -> d_weights, [d_bias]
 //       (Dense on an image tensor [H,W,C] applies to the last axis: rows = n*H*W,
 //        i.e. the buffers are (in_c, rows) and (out_c, rows))
@@ -169,6 +171,8 @@ struct KernelSpec {
   Act act = Act::Linear;
   bool use_bias = true;
   // Conv2D, Dense: a residual input added before the activation.
+  // DenseBackwardData: a gradient summed into d_input (ActivationBackward,
+  // BatchNormTraining: see the layouts above).
   bool residual = false;
   // Conv2D, Dense: floats from one input pixel (row) to the next; 0 means in_c
   // (dense). Larger when the input is a channel slice of a wider tensor.

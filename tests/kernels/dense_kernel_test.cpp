@@ -207,6 +207,45 @@ TEST(DenseBackwardDataKernel, PixelRowsMatchReference) {
   }
 }
 
+// A gradient summed into the data gradient (residual): d_input = d_residual
+// + the product, into a buffer of its own and in place (d_input aliasing
+// d_residual: a tile computed twice would add the product twice). The pixel
+// GEMM with tiles that divide the channels and the image (resnet_mini's
+// 32-channel sum at 28x28), channels or images no tile divides (rows in
+// parallel blocks instead), a classifier's rows; one image and several.
+TEST(DenseBackwardDataKernel, ResidualInPlaceMatchesReference) {
+  struct Case {
+    int64_t in_c, out_c, rows_per_image;
+  };
+  for (const Case& c :
+       std::vector<Case>{{32, 16, 784}, {32, 64, 49}, {20, 70, 300}, {48, 24, 13}, {37, 10, 1}}) {
+    KernelSpec s = dense_spec(Kind::DenseBackwardData, c.in_c, c.out_c, Act::Linear, false);
+    s.rows_per_image = c.rows_per_image;
+    s.residual = true;
+    SCOPED_TRACE(s.key());
+    JitKernel k(s);
+    SCOPED_TRACE(k.kernel().schedule);
+    for (int64_t images : {1, 3}) {
+      for (bool in_place : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << images << " images, in place " << in_place);
+        const int64_t rows = images * s.rows_per_image;
+        const Vec d_output = random_vec(rows * s.out_c, 4);
+        const Vec weights = random_vec(s.in_c * s.out_c, 5);
+        const Vec d_residual = random_vec(rows * s.in_c, 6);
+        Halide::Buffer<float> residual = to_buffer(d_residual, flat(s.in_c, rows));
+        std::vector<Halide::Buffer<>> outputs = {
+            in_place ? residual : Halide::Buffer<float>(flat(s.in_c, rows))};
+        k.run_into({to_buffer(d_output, flat(s.out_c, rows)),
+                    to_buffer(weights, flat(s.out_c, s.in_c)), residual},
+                   outputs);
+        Vec want = reference::dense_backward_data(s, rows, d_output, weights);
+        for (size_t e = 0; e < want.size(); ++e) want[e] += d_residual[e];
+        EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[0])), want), kTolerance);
+      }
+    }
+  }
+}
+
 TEST(DenseBackwardWeightsKernel, MatchesReference) {
   for (const KernelSpec& forward : dense_specs()) {
     const KernelSpec s = with_kind(forward, Kind::DenseBackwardWeights);
