@@ -62,8 +62,7 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
       if (s.center) a.push_back(buffer("beta", 1, false));
       a.push_back(buffer("moving_mean", 1, false));
       a.push_back(buffer("moving_variance", 1, false));
-      if (s.kind == Kind::BatchNormTraining && s.residual)
-        a.push_back(buffer("residual", 2, false));
+      if (s.kind == Kind::BatchNormTraining && s.residual) a.push_back(buffer("residual", 2, false));
       a.push_back(buffer("output", 2, true));
       if (s.kind == Kind::BatchNormTraining) {
         for (const char* name :

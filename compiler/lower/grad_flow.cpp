@@ -98,6 +98,16 @@ bool sums_in_activation_backward(const ir::Graph& g, const ir::Node& n) {
 
 }  // namespace
 
+bool Lowering::can_sum_grad_in_place(int id) const {
+  if (grad[id] < 0 || borrowed[id] || pending[id] >= 0) return false;
+  return received[id] + 1 < readers(id) || !sums_in_activation_backward(g, g.node(id));
+}
+
+Operand Lowering::sum_grad_in_place(int id) {
+  ++received[id];
+  return grad_of(id);
+}
+
 void Lowering::end_grad(int id, std::vector<Step>* steps) {
   if (pending[id] < 0) return;
   const ir::Node& n = g.node(id);

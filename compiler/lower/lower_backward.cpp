@@ -155,12 +155,20 @@ void dense_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   Operand w = l.param(n.name + ".kernel", Space::Params);
   w.extents.resize(2);
   data.operands["weights"] = w;
-  Operand dx = l.begin_grad(in.id);
+  // A 1x1 convolution's input read by another layer too (a ResNet block's
+  // first convolution and its projection shortcut): the second data gradient
+  // adds itself to the first in place, instead of an Add after it.
+  const bool sum_in = rows > 1 && l.can_sum_grad_in_place(in.id);
+  Operand dx = sum_in ? l.sum_grad_in_place(in.id) : l.begin_grad(in.id);
   dx.extents = {in_features};
   dx.rows_per_image = rows;
   data.operands["d_input"] = dx;
+  if (sum_in) {
+    data.spec.residual = true;
+    data.operands["d_residual"] = dx;
+  }
   steps->push_back(data);
-  l.end_grad(in.id, steps);
+  if (!sum_in) l.end_grad(in.id, steps);
 }
 
 void pool_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {

@@ -84,6 +84,13 @@ struct Lowering {
   // contribution takes the tensor itself (borrowed when more will be added:
   // the sum then goes to a new tensor), later ones are added as end_grad does.
   void share_grad(int id, int tensor, std::vector<Step>* steps);
+  // Whether a later contribution to d(id) can be summed in by the step that
+  // computes it (reading d(id) and writing it in place) instead of by an Add:
+  // d(id) exists and is the node's own tensor, and the node's backward would
+  // not sum this contribution in anyway. sum_grad_in_place then counts the
+  // contribution and returns d(id).
+  bool can_sum_grad_in_place(int id) const;
+  Operand sum_grad_in_place(int id);
   // The layers reading node `id` (Add(x, x) reads x twice).
   int readers(int id) const;
 };
