@@ -25,9 +25,9 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardFilter:
       return 904;
     case Kind::Dense:
-      return 903;
+      return 922;
     case Kind::DenseBackwardData:
-      return 903;
+      return 923;
     case Kind::DenseBackwardWeights:
       return 921;
     case Kind::Pool2D:

@@ -132,7 +132,9 @@ TEST(DenseKernel, ResidualAndChannelSlices) {
 // with a fused residual and channel slices: a large image (over 256 pixels)
 // in blocks of exact row tiles, expanding (each block runs every o tile) or
 // not (blocks per o tile); small images whole, the last row tile shifted;
-// a tuned tile whose rows do not divide the image; one image and several.
+// a tuned tile whose rows do not divide the image; one vector of o by rows
+// of 64 or more inputs, the input copied per few row tiles (resnet_mini's 64
+// -> 16 at 28x28; a last copy of fewer tiles); one image and several.
 TEST(DenseKernel, PixelScheduleMatchesReference) {
   struct Case {
     int64_t in_c, out_c, image;
@@ -140,7 +142,8 @@ TEST(DenseKernel, PixelScheduleMatchesReference) {
   };
   const Case cases[] = {{24, 40, 300, 0, 0},  {37, 130, 300, 0, 0}, {70, 20, 300, 0, 0},
                         {64, 96, 49, 0, 0},   {50, 33, 196, 0, 0},  {24, 40, 300, 3, 11},
-                        {70, 20, 300, 1, 13}, {64, 96, 49, 2, 5}};
+                        {70, 20, 300, 1, 13}, {64, 96, 49, 2, 5},   {64, 16, 784, 0, 0},
+                        {96, 16, 300, 1, 7}};
   for (const Case& c : cases) {
     KernelSpec s = dense_spec(Kind::Dense, c.in_c, c.out_c, Act::Relu, true);
     s.rows_per_image = c.image;
