@@ -33,6 +33,11 @@ std::vector<KernelSpec> every_kind() {
   for (Kind k : {Kind::Dense, Kind::DenseBackwardData, Kind::DenseBackwardWeights}) {
     for (const KernelSpec& s : dense_specs()) v.push_back(with_kind(s, k));
   }
+  // A second data gradient summed in place (a 1x1 convolution's input read twice).
+  KernelSpec summed = with_kind(dense_specs()[0], Kind::DenseBackwardData);
+  summed.rows_per_image = 49;
+  summed.residual = true;
+  v.push_back(summed);
   for (Kind k : {Kind::Pool2D, Kind::Pool2DBackward}) {
     for (const KernelSpec& s : pool_specs()) v.push_back(with_kind(s, k));
   }
