@@ -23,7 +23,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardData:
       return 902;
     case Kind::Conv2DBackwardFilter:
-      return 904;
+      return 941;
     case Kind::Dense:
       return 903;
     case Kind::DenseBackwardData:
