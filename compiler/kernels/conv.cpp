@@ -180,6 +180,13 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
     padded(c, x, y, n) = d_output(c, x, y, n);
   }
   Expr ox = tx / sw - r.y + (rx - 1), oy = ty / sh - r.z + (ry - 1);
+  // The forward convolution this gradient's schedule treats it as: in_c
+  // outputs over in_w x in_h, from out_c channels, stride 1.
+  KernelSpec equiv = s;
+  equiv.out_c = s.in_c, equiv.out_w = s.in_w, equiv.out_h = s.in_h;
+  equiv.in_c = s.out_c, equiv.in_w = s.out_w, equiv.in_h = s.out_h;
+  equiv.kernel_w = rx, equiv.kernel_h = ry, equiv.stride_w = equiv.stride_h = 1;
+  equiv.schedule = {};
   Func acc("conv_bwd_data_acc"), d_input("d_input");
   // A strided 1x1 convolution without padding: only the pixels it read get
   // a gradient, a matrix product over the output pixels; the others are 0.
@@ -200,18 +207,18 @@ BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
         detail::choose_conv_tile(s.in_c, s.in_w, t).lanes > 0) {
       r.where(ty - r.z >= 0 && ty - r.z < static_cast<int>(s.out_h));
     }
+    // And its columns, where the schedule unrolls the row and the taps (the
+    // predicate then folds away): at 7x7x64, 18% faster.
+    if (needs_padding && detail::unrolls_kernel_columns(equiv, t)) {
+      r.where(tx / sw - r.y >= 0 && tx / sw - r.y < static_cast<int>(s.out_w));
+    }
     acc(c, x, y, n) = 0.0f;
     acc(c, x, y, n) += weights_t(c, r.x, tap_x, tap_y) * padded(r.x, ox, oy, n);
     d_input(c, x, y, n) = acc(c, x, y, n);
   }
   constrain_output(d_input, {s.in_c, s.in_w, s.in_h}, true);
   // Schedule: the transposed weights once, then the forward convolution's
-  // schedule for the equivalent convolution (in_c outputs over in_w x in_h).
-  KernelSpec equiv = s;
-  equiv.out_c = s.in_c, equiv.out_w = s.in_w, equiv.out_h = s.in_h;
-  equiv.in_c = s.out_c, equiv.in_w = s.out_w, equiv.in_h = s.out_h;
-  equiv.kernel_w = rx, equiv.kernel_h = ry, equiv.stride_w = equiv.stride_h = 1;
-  equiv.schedule = {};
+  // schedule for the equivalent convolution.
   std::string how = "gpu direct";
   if (detail::is_gpu(t)) {
     detail::gpu_root(weights_t);

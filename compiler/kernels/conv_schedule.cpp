@@ -146,12 +146,15 @@ ConvTile tuned_tile(ConvTile chosen, const ScheduleChoice& choice, int64_t chann
 }
 
 bool unrolls_kernel_columns(const KernelSpec& s, const Target& t) {
-  if (s.kind != Kind::Conv2D || is_gpu(t) || autoscheduled(s) || s.schedule.tile_vectors > 0 ||
+  const bool data = s.kind == Kind::Conv2DBackwardData;
+  if ((s.kind != Kind::Conv2D && !data) || is_gpu(t) || autoscheduled(s) || s.schedule.tile_vectors > 0 ||
       s.schedule.tile_columns > 0 || s.stride_w != 1 || s.pad_left == 0 || s.kernel_w > 7 ||
       4 * s.in_c * (s.in_w + s.kernel_w) * (s.in_h + s.kernel_h) > (4 << 20)) {
     return false;
   }
   const ConvTile tile = choose_conv_tile(s.out_c, s.out_w, t);
+  // A data gradient's tile of few accumulators spans several images instead.
+  if (data && tile.vectors * tile.columns < 12) return false;
   return tile.lanes > 0 && tile.columns == s.out_w && s.out_w <= 14 &&
          !schedule_whole_image(nullptr, Func(), Func(), Func(), {}, s, t);
 }

@@ -21,7 +21,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2D:
       return 902;
     case Kind::Conv2DBackwardData:
-      return 902;
+      return 942;
     case Kind::Conv2DBackwardFilter:
       return 941;
     case Kind::Dense:
