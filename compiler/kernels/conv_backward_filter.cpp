@@ -52,8 +52,8 @@ FilterTile choose_filter_tile(const KernelSpec& s, const Target& t) {
   // Too few accumulators for the FMA latency: kernel columns join the tile,
   // and its rows too when all fit in AVX-512's 32 registers (a first layer).
   tile.kx = tile.vectors * tile.ci < 4 && s.kernel_w <= 8;
-  tile.ky = tile.kx && max_accumulators >= 24 &&
-            tile.vectors * tile.ci * s.kernel_w * s.kernel_h <= 25;
+  tile.ky =
+      tile.kx && max_accumulators >= 24 && tile.vectors * tile.ci * s.kernel_w * s.kernel_h <= 25;
   return tile;
 }
 
@@ -145,8 +145,7 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Var co, Var ci, Var kx, V
   // The partials' zeroing and their final sum in parallel too (serial, they
   // took 15-20% of a 7x7 layer's gradient on two threads).
   Var cib("cib"), cit("cit");
-  const int ci_block =
-      detail::units_per_task(s.out_c * s.kernel_w * s.kernel_h * kGradientTasks);
+  const int ci_block = detail::units_per_task(s.out_c * s.kernel_w * s.kernel_h * kGradientTasks);
   d_weights.vectorize(co, 8, TailStrategy::GuardWithIf);
   acc.compute_root()
       .split(ci, cib, cit, ci_block, TailStrategy::GuardWithIf)
@@ -317,10 +316,10 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   const int64_t padded_floats = s.in_c * ((s.out_w - 1) * s.stride_w + s.kernel_w) *
                                 ((s.out_h - 1) * s.stride_h + s.kernel_h);
   const int64_t dout_floats = (s.out_c + out_lanes - 1) / out_lanes * out_lanes * s.out_w * s.out_h;
-  const bool per_image =
-      !detail::is_gpu(t) && !columns &&
-      4 * ((needs_padding && !in_place ? padded_floats : 0) + (s.out_c % out_lanes != 0 ? dout_floats : 0)) <=
-          (40 << 10);
+  const bool per_image = !detail::is_gpu(t) && !columns &&
+                         4 * ((needs_padding && !in_place ? padded_floats : 0) +
+                              (s.out_c % out_lanes != 0 ? dout_floats : 0)) <=
+                             (40 << 10);
   std::vector<Func> per_image_copies;
   if (columns) {
     // Both copied with columns innermost; columns past the image read zero.
