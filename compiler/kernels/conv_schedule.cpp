@@ -156,7 +156,13 @@ bool unrolls_kernel_columns(const KernelSpec& s, const Target& t) {
   const ConvTile tile = choose_conv_tile(s.out_c, s.out_w, t);
   // A data gradient's tile of few accumulators spans several images instead.
   if (data && tile.vectors * tile.columns < 12) return false;
-  return tile.lanes > 0 && tile.columns == s.out_w && s.out_w <= 14 &&
+  // A row of one tile; or of two of one channel vector, both unrolled (the
+  // taps' weights small enough for the row schedule to run without chunks):
+  // 28x28x16, 20% faster than with a zero-bordered copy.
+  const bool one_tile = tile.columns == s.out_w && s.out_w <= 14;
+  const bool two_tiles = tile.vectors == 1 && s.out_w == 2 * tile.columns &&
+                         4 * tile.lanes * s.in_c * s.kernel_w * s.kernel_h <= (32 << 10);
+  return tile.lanes > 0 && (one_tile || two_tiles) &&
          !schedule_whole_image(nullptr, Func(), Func(), Func(), {}, s, t);
 }
 
@@ -295,6 +301,7 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
     // their inputs: with one channel vector each FMA needs a broadcast input
     // of its own otherwise (14 columns x 3 taps: 16 broadcasts for 42 FMAs,
     // not 42; 28x28x16: 15% faster).
+    if (unrolls_kernel_columns(s, t)) out.unroll(xo);
     acc.compute_at(out, xo).vectorize(c, tile.lanes).unroll(c).unroll(x);
     acc.update()
         .reorder(c, x, rvars[1], rvars[0], rvars[2], y, n)

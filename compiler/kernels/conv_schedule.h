@@ -36,8 +36,8 @@ inline bool autoscheduled(const KernelSpec& spec) {
   return spec.schedule.algorithm == "autoschedule";
 }
 
-// True when the forward (or data gradient) kernel's row schedule unrolls both
-// a tile's columns (the whole row) and the kernel columns: then the builder
+// True when the forward (or data gradient) kernel's row schedule unrolls the
+// whole row (its one or two tiles) and the kernel columns: then the builder
 // may predicate its reduction on the output column (x), to skip the taps on
 // the zero border.
 bool unrolls_kernel_columns(const KernelSpec& spec, const Halide::Target& target);
