@@ -145,7 +145,8 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Var co, Var ci, Var kx, V
   // The partials' zeroing and their final sum in parallel too (serial, they
   // took 15-20% of a 7x7 layer's gradient on two threads).
   Var cib("cib"), cit("cit");
-  const int ci_block = detail::units_per_task(s.out_c * s.kernel_w * s.kernel_h * kGradientTasks);
+  const int ci_block =
+      detail::units_per_task(s.out_c * s.kernel_w * s.kernel_h * kGradientTasks);
   d_weights.vectorize(co, 8, TailStrategy::GuardWithIf);
   acc.compute_root()
       .split(ci, cib, cit, ci_block, TailStrategy::GuardWithIf)
@@ -305,12 +306,14 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   // rounded up) of an image that fit in L1 together are made per image
   // inside the gradient's task loop: no parallel loop of their own, and
   // still in L1 when read (measured 5-10% faster: LeNet-5's conv2 and conv3,
-  // resnet_mini's conv1 and 14x14x32 layers, 8 to 33 KB an image).
+  // resnet_mini's conv1 and 14x14x32 layers, 8 to 33 KB an image, when they
+  // still copied their input; most now read it in place, below).
   const int out_lanes = detail::is_gpu(t) ? 1 : filter_lanes(s, t);
   // Where the gradient skips the taps on the zero border (tiles without
   // kernel columns), it reads the input in place, clamped only to keep the
   // reads in bounds: no zero-bordered copy (at 28x28x16 the copy, 58 KB an
-  // image, made a pass over memory: 20% of the kernel's time).
+  // image, made a pass over memory: 16% of the kernel's time; 14x14x32 and
+  // 7x7x64, copied per image in L1, 2-4%).
   const bool in_place =
       needs_padding && !detail::is_gpu(t) && !columns && !choose_filter_tile(s, t).kx;
   const int64_t padded_floats = s.in_c * ((s.out_w - 1) * s.stride_w + s.kernel_w) *
