@@ -23,7 +23,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2DBackwardData:
       return 946;
     case Kind::Conv2DBackwardFilter:
-      return 941;
+      return 947;
     case Kind::Dense:
       return 903;
     case Kind::DenseBackwardData:
