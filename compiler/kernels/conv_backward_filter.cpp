@@ -27,6 +27,36 @@ int filter_lanes(const KernelSpec& s, const Target& t) {
   return wide && (s.out_c % 16 == 0 || s.out_c > 64) ? 16 : 8;
 }
 
+// The register tile of a CPU filter gradient (cpu_conv2d_backward_filter):
+// `vectors` vectors of `lanes` output channels by `ci` input channels, and
+// by the kernel columns (`kx`) and rows (`ky`) when there are too few
+// accumulators otherwise.
+struct FilterTile {
+  int lanes = 8, vectors = 1, ci = 1;
+  bool kx = false, ky = false;
+};
+
+FilterTile choose_filter_tile(const KernelSpec& s, const Target& t) {
+  FilterTile tile;
+  tile.lanes = filter_lanes(s, t);
+  const int64_t out_c = (s.out_c + tile.lanes - 1) / tile.lanes * tile.lanes;
+  const int max_accumulators = t.natural_vector_size<float>() >= 16 ? 24 : 12;
+  for (int v : {3, 2}) {
+    if (out_c % (v * tile.lanes) == 0 && tile.vectors == 1) tile.vectors = v;
+  }
+  // About 16 accumulators: a single vector of output channels takes 16
+  // input channels with AVX-512 (16co x 8ci: 8 accumulators, too few for the
+  // FMA latency; 16ci measured 6% faster at 28x28x16).
+  const int ci_cap = max_accumulators >= 24 && tile.vectors == 1 ? 16 : 8;
+  tile.ci = divisor_at_most(s.in_c, std::min(ci_cap, max_accumulators / tile.vectors));
+  // Too few accumulators for the FMA latency: kernel columns join the tile,
+  // and its rows too when all fit in AVX-512's 32 registers (a first layer).
+  tile.kx = tile.vectors * tile.ci < 4 && s.kernel_w <= 8;
+  tile.ky =
+      tile.kx && max_accumulators >= 24 && tile.vectors * tile.ci * s.kernel_w * s.kernel_h <= 25;
+  return tile;
+}
+
 // Parallel tasks a weight gradient's images are split into: each sums its
 // images into a partial gradient of its own, the partials are added at the
 // end. More tasks than cores balance the load; each costs a partial.
@@ -74,25 +104,18 @@ void cpu_conv2d_backward_bias(Func d_bias, Func d_output, Expr batch, const Kern
 std::string cpu_conv2d_backward_filter(Func d_weights, Var co, Var ci, Var kx, Var ky, Func dout,
                                        Func padded, const std::vector<Func>& per_image_copies,
                                        Expr batch, const KernelSpec& s, const Target& t) {
-  const int lanes = filter_lanes(s, t);
-  const int64_t out_c = (s.out_c + lanes - 1) / lanes * lanes;
-  const int max_accumulators = t.natural_vector_size<float>() >= 16 ? 24 : 12;
-  int vectors = 1;
-  for (int v : {3, 2}) {
-    if (out_c % (v * lanes) == 0 && vectors == 1) vectors = v;
-  }
-  const int tile_co = vectors * lanes;
-  const int tile_ci = divisor_at_most(s.in_c, std::min(8, max_accumulators / vectors));
-  // Too few accumulators for the FMA latency: kernel columns join the tile,
-  // and its rows too when all fit in AVX-512's 32 registers (a first layer).
-  const bool tile_kx = vectors * tile_ci < 4 && s.kernel_w <= 8;
-  const bool tile_ky =
-      tile_kx && max_accumulators >= 24 && vectors * tile_ci * s.kernel_w * s.kernel_h <= 25;
+  const FilterTile tile = choose_filter_tile(s, t);
+  const int lanes = tile.lanes, tile_co = tile.vectors * tile.lanes, tile_ci = tile.ci;
+  const bool tile_kx = tile.kx, tile_ky = tile.ky;
   // Chunks of about 64 pixels: whole output rows, a divisor of out_h of them.
   const int rows = divisor_at_most(s.out_h, std::max<int64_t>(1, 64 / s.out_w));
   const int out_w = static_cast<int>(s.out_w), chunks = static_cast<int>(s.out_h) / rows;
   const int sw = static_cast<int>(s.stride_w), sh = static_cast<int>(s.stride_h);
-  Expr per_task = max(1, (batch + kGradientTasks - 1) / kGradientTasks);
+  // Each task zeroes a partial of all the weights and adds it at the end: a
+  // task sums at least 392 output pixels an output channel (8 images at
+  // 7x7, where 4 cost 6-8% of the kernel: 7x7x64, batch 32, one thread).
+  const int min_images = ceil_div(392, s.out_w * s.out_h);
+  Expr per_task = max(min_images, (batch + kGradientTasks - 1) / kGradientTasks);
   Expr tasks = (batch + per_task - 1) / per_task;
 
   Var cy("cy"), cn("cn"), task("task");
@@ -106,6 +129,7 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Var co, Var ci, Var kx, V
     // rows unroll the taps inside those loops, and keep them).
     const int pl = static_cast<int>(s.pad_left), pt = static_cast<int>(s.pad_top);
     Expr ix = rc.x * sw + kx - pl, iy = oy * sh + ky - pt;
+    // (`padded` may then be the input read in place, clamped.)
     rc.where(ix >= 0 && ix < static_cast<int>(s.in_w) && iy >= 0 && iy < static_cast<int>(s.in_h));
   }
   chunk(co, ci, kx, ky, cy, cn) = 0.0f;
@@ -166,9 +190,9 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Var co, Var ci, Var kx, V
   }
   chunk.update().vectorize(co, lanes).unroll(ci);
 
-  std::string tile = std::to_string(tile_co) + "co x " + std::to_string(tile_ci) + "ci";
-  if (tile_kx) tile += tile_ky ? " x kw x kh" : " x kw";
-  return "chunks of " + std::to_string(rows) + " rows, " + tile +
+  std::string how = std::to_string(tile_co) + "co x " + std::to_string(tile_ci) + "ci";
+  if (tile_kx) how += tile_ky ? " x kw x kh" : " x kw";
+  return "chunks of " + std::to_string(rows) + " rows, " + how +
          (per_image_copies.empty() ? "" : ", copies per image");
 }
 
@@ -286,15 +310,23 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   // rounded up) of an image that fit in L1 together are made per image
   // inside the gradient's task loop: no parallel loop of their own, and
   // still in L1 when read (measured 5-10% faster: LeNet-5's conv2 and conv3,
-  // resnet_mini's conv1 and 14x14x32 layers, 8 to 33 KB an image).
+  // resnet_mini's conv1 and 14x14x32 layers, 8 to 33 KB an image, when they
+  // still copied their input; most now read it in place, below).
   const int out_lanes = detail::is_gpu(t) ? 1 : filter_lanes(s, t);
+  // Where the gradient skips the taps on the zero border (tiles without
+  // kernel columns), it reads the input in place, clamped only to keep the
+  // reads in bounds: no zero-bordered copy (at 28x28x16 the copy, 58 KB an
+  // image, made a pass over memory: 16% of the kernel's time; 14x14x32 and
+  // 7x7x64, copied per image in L1, 2-4%).
+  const bool in_place =
+      needs_padding && !detail::is_gpu(t) && !columns && !choose_filter_tile(s, t).kx;
   const int64_t padded_floats = s.in_c * ((s.out_w - 1) * s.stride_w + s.kernel_w) *
                                 ((s.out_h - 1) * s.stride_h + s.kernel_h);
   const int64_t dout_floats = (s.out_c + out_lanes - 1) / out_lanes * out_lanes * s.out_w * s.out_h;
-  const bool per_image =
-      !detail::is_gpu(t) && !columns &&
-      4 * ((needs_padding ? padded_floats : 0) + (s.out_c % out_lanes != 0 ? dout_floats : 0)) <=
-          (40 << 10);
+  const bool per_image = !detail::is_gpu(t) && !columns &&
+                         4 * ((needs_padding && !in_place ? padded_floats : 0) +
+                              (s.out_c % out_lanes != 0 ? dout_floats : 0)) <=
+                             (40 << 10);
   std::vector<Func> per_image_copies;
   if (columns) {
     // Both copied with columns innermost; columns past the image read zero.
@@ -313,6 +345,9 @@ BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
         .reorder(c, x, y, n)
         .unroll(c);
     detail::parallel_row_blocks(dout, y, n, ceil_div(s.out_w, 16) * 16 * s.out_c);
+  } else if (in_place) {
+    const int w = static_cast<int>(s.in_w), h = static_cast<int>(s.in_h);
+    padded(c, x, y, n) = input(c, clamp(x - pl, 0, w - 1), clamp(y - pt, 0, h - 1), n);
   } else if (needs_padding) {
     padded(c, x, y, n) = zero_padded(input, c, x - pl, y - pt, n, s.in_w, s.in_h);
     const int lanes = channel_lanes(s.in_c, t);

@@ -36,9 +36,10 @@ inline bool autoscheduled(const KernelSpec& spec) {
   return spec.schedule.algorithm == "autoschedule";
 }
 
-// True when the forward kernel's row schedule unrolls both a tile's columns
-// (the whole row) and the kernel columns: then the builder may predicate its
-// reduction on the output column (x), to skip the taps on the zero border.
+// True when the forward (or data gradient) kernel's row schedule unrolls the
+// whole row (its one or two tiles) and the kernel columns: then the builder
+// may predicate its reduction on the output column (x), to skip the taps on
+// the zero border.
 bool unrolls_kernel_columns(const KernelSpec& spec, const Halide::Target& target);
 
 // out(c, x, y, n) = act(acc(c, x, y, n)); acc's one update reduces over

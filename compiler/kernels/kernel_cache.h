@@ -19,11 +19,11 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 902;
+      return 946;
     case Kind::Conv2DBackwardData:
-      return 902;
+      return 946;
     case Kind::Conv2DBackwardFilter:
-      return 904;
+      return 947;
     case Kind::Dense:
       return 922;
     case Kind::DenseBackwardData:

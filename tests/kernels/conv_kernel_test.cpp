@@ -40,7 +40,14 @@ void expect_conv_matches_reference(const KernelSpec& s) {
 }
 
 TEST(Conv2DKernel, MatchesReference) {
-  for (const KernelSpec& s : conv_specs()) expect_conv_matches_reference(s);
+  std::vector<KernelSpec> specs = conv_specs();
+  // One channel vector by a row of columns with a ragged tail (19 = 10 + 9,
+  // shifted inwards): the kernel columns unrolled.
+  specs.push_back(window_spec(Kind::Conv2D, 5, 19, 8, 16, 5, 5, 1, 1, true));
+  // A row of two such tiles (24 = 2 x 12): both unrolled, the border's taps
+  // skipped and the input read in place.
+  specs.push_back(window_spec(Kind::Conv2D, 6, 24, 8, 16, 5, 5, 1, 1, true));
+  for (const KernelSpec& s : specs) expect_conv_matches_reference(s);
 }
 
 // DirectPacked: the test shapes, and shapes that reach the whole-image
@@ -284,7 +291,14 @@ void expect_backward_data_matches_reference(const KernelSpec& forward) {
 }
 
 TEST(Conv2DBackwardDataKernel, MatchesReference) {
-  for (const KernelSpec& forward : conv_specs()) expect_backward_data_matches_reference(forward);
+  std::vector<KernelSpec> specs = conv_specs();
+  // Rows of one tile whose taps on the border are skipped: stride 1 (in
+  // TrainingShapesMatchReference) and 2, and 5 kernel columns.
+  specs.push_back(window_spec(Kind::Conv2D, 7, 7, 32, 24, 3, 3, 2, 2, true));
+  specs.push_back(window_spec(Kind::Conv2D, 6, 10, 32, 16, 5, 5, 1, 1, true));
+  // One channel vector by 12 columns, two tiles a row: both unrolled.
+  specs.push_back(window_spec(Kind::Conv2D, 6, 24, 16, 8, 3, 3, 1, 1, true));
+  for (const KernelSpec& forward : specs) expect_backward_data_matches_reference(forward);
 }
 
 // Strided 1x1 convolutions (ResNet's projections): a matrix product over the
