@@ -19,11 +19,11 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 902;
+      return 911;
     case Kind::Conv2DBackwardData:
-      return 902;
+      return 912;
     case Kind::Conv2DBackwardFilter:
-      return 904;
+      return 913;
     case Kind::Dense:
       return 903;
     case Kind::DenseBackwardData:
