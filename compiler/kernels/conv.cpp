@@ -161,7 +161,8 @@ BuiltKernel build_packed_conv_weights(const KernelSpec& spec, const Target& t) {
 BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   detail::check_window(s);
   if (detail::strided_1x1(s, t)) return detail::build_strided_1x1_backward_data(s, t);
-  detail::require(s, s.pair_out_c == 0, "a pair of data gradients needs strided 1x1 convolutions");
+  detail::require(s, s.pair_out_c == 0,
+                  "a pair of data gradients needs strided 1x1 convolutions on a CPU");
   ImageParam d_output = make_input("d_output", {s.out_c, s.out_w, s.out_h}, true);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
   const int kw = static_cast<int>(s.kernel_w), kh = static_cast<int>(s.kernel_h);

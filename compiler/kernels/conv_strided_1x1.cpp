@@ -48,8 +48,9 @@ bool strided_1x1(const KernelSpec& s, const Target& t) {
       s.pad_top != 0) {
     return false;
   }
+  // A pair of data gradients has no other kernel: any channel count.
   const int64_t channels = s.kind == Kind::Conv2DBackwardData ? s.in_c : s.out_c;
-  return channels >= 16;
+  return channels >= 16 || s.pair_out_c > 0;
 }
 
 std::string schedule_strided_1x1_forward(Func out, Func acc, const std::vector<RVar>& rvars,
@@ -116,7 +117,8 @@ BuiltKernel build_strided_1x1_backward_data(const KernelSpec& s, const Target& t
                                product(c, min(x / sw, last_x), min(y / sh, last_y), n), 0.0f);
   constrain_output(d_input, {s.in_c, s.in_w, s.in_h}, true);
 
-  const ConvTile tile = choose_row_tile(s.in_c, s.out_w, t);
+  ConvTile tile = choose_row_tile(s.in_c, s.out_w, t);
+  if (tile.lanes == 0) tile = ConvTile{1, 1, 1};  // fewer than 8 channels: scalars
   const int tile_c = tile.vectors * tile.lanes;
   for (Func w : transposed) {
     w.compute_root().vectorize(c, tile.lanes, TailStrategy::GuardWithIf);

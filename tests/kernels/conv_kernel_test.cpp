@@ -81,8 +81,18 @@ std::vector<KernelSpec> strided_1x1_specs() {
   return v;
 }
 
+// That the kernel of `s` runs conv_strided_1x1.cpp's schedule (a CPU's).
+void expect_strided_schedule(const KernelSpec& s) {
+  if (schedule_target().has_gpu_feature()) return;
+  const std::string how = kernels::build_kernel(s, schedule_target()).schedule;
+  EXPECT_NE(how.find("strided"), std::string::npos) << s.key() << ": " << how;
+}
+
 TEST(Conv2DKernel, Strided1x1MatchesReference) {
-  for (const KernelSpec& s : strided_1x1_specs()) expect_conv_matches_reference(s, {1, 3, 9});
+  for (const KernelSpec& s : strided_1x1_specs()) {
+    expect_strided_schedule(s);
+    expect_conv_matches_reference(s, {1, 3, 9});
+  }
 }
 
 // The schedules `cnnc tune` may choose compute the same convolution: register
@@ -329,19 +339,26 @@ TEST(Conv2DBackwardDataKernel, Strided1x1MatchesReference) {
 TEST(Conv2DBackwardDataKernel, Strided1x1PixelGemmMatchesReference) {
   for (KernelSpec forward : strided_1x1_specs()) {
     std::swap(forward.in_c, forward.out_c);  // many input channels, few output ones
+    expect_strided_schedule(with_kind(forward, Kind::Conv2DBackwardData));
     expect_backward_data_matches_reference(forward);
   }
 }
 
 // A pair (pair_out_c): two strided 1x1 convolutions reading one input, the
-// sum of their data gradients.
+// sum of their data gradients. CPU targets only (the lowering pairs none for
+// GPU ones).
 TEST(Conv2DBackwardDataKernel, Strided1x1PairMatchesReference) {
-  for (KernelSpec forward : strided_1x1_specs()) {
+  if (schedule_target().has_gpu_feature()) GTEST_SKIP() << "pairs have CPU schedules only";
+  std::vector<KernelSpec> specs = strided_1x1_specs();
+  specs.push_back(window_spec(Kind::Conv2D, 7, 9, 16, 5, 1, 1, 2, 2, false));   // 5 channels
+  specs.push_back(window_spec(Kind::Conv2D, 7, 9, 16, 12, 1, 1, 2, 2, false));  // 8-lane vectors
+  for (KernelSpec forward : specs) {
     std::swap(forward.in_c, forward.out_c);
     KernelSpec first = with_kind(forward, Kind::Conv2DBackwardData), second = first;
     second.out_c = first.out_c + 8;
     first.pair_out_c = second.out_c;
     SCOPED_TRACE(first.key());
+    expect_strided_schedule(first);
     JitKernel k(first);
     for (int64_t batch : {1, 3, 9}) {
       const Vec d1 = random_vec(out_size(first, batch), 4),
@@ -407,6 +424,7 @@ TEST(Conv2DBackwardFilterKernel, MatchesReference) {
 // vectors), with and without a bias.
 TEST(Conv2DBackwardFilterKernel, Strided1x1MatchesReference) {
   for (const KernelSpec& forward : strided_1x1_specs()) {
+    expect_strided_schedule(with_kind(forward, Kind::Conv2DBackwardFilter));
     expect_backward_filter_matches_reference(forward);
   }
 }
