@@ -100,17 +100,24 @@ BuiltKernel build_strided_1x1_backward_data(const KernelSpec& s, const Target& t
     w(c, co) = weights(co, c, 0, 0);
     transposed.push_back(w);
   }
-  // product: a 1x1 convolution from out_c (and pair_out_c) to in_c channels
-  // over the output pixels, one update per gradient.
-  Func acc("conv_bwd_data_acc"), product("conv_bwd_data_product"), d_input("d_input");
-  acc(c, x, y, n) = 0.0f;
+  // product: a 1x1 convolution from out_c to in_c channels over the output
+  // pixels; with a pair, the sum of two, each summed on its own first: the
+  // same sums, and so the same rounding, as two kernels whose results the
+  // input's activation gradient adds (pair_strided_1x1 on or off).
+  Func product("conv_bwd_data_product"), d_input("d_input");
+  std::vector<Func> accs;
   std::vector<RDom> rs;
+  Expr sum;
   for (size_t k = 0; k < out_cs.size(); ++k) {
+    Func acc("conv_bwd_data_acc" + std::to_string(k));
     RDom r(0, static_cast<int>(out_cs[k]), "r" + std::to_string(k));
+    acc(c, x, y, n) = 0.0f;
     acc(c, x, y, n) += transposed[k](c, r) * inputs[2 * k](r, x, y, n);
+    sum = k == 0 ? acc(c, x, y, n) : sum + acc(c, x, y, n);
+    accs.push_back(acc);
     rs.push_back(r);
   }
-  product(c, x, y, n) = acc(c, x, y, n);
+  product(c, x, y, n) = sum;
   const int sw = static_cast<int>(s.stride_w), sh = static_cast<int>(s.stride_h);
   const int last_x = static_cast<int>(s.out_w) - 1, last_y = static_cast<int>(s.out_h) - 1;
   d_input(c, x, y, n) = select(x % sw == 0 && y % sh == 0,
@@ -145,13 +152,9 @@ BuiltKernel build_strided_1x1_backward_data(const KernelSpec& s, const Target& t
       .vectorize(ci, tile.lanes)
       .unroll(ci)
       .unroll(xc);
-  acc.compute_at(product, co).vectorize(c, tile.lanes).unroll(c).unroll(x);
-  for (size_t k = 0; k < rs.size(); ++k) {
-    acc.update(static_cast<int>(k))
-        .reorder(c, x, rs[k], y, n)
-        .vectorize(c, tile.lanes)
-        .unroll(c)
-        .unroll(x);
+  for (size_t k = 0; k < accs.size(); ++k) {
+    accs[k].compute_at(product, co).vectorize(c, tile.lanes).unroll(c).unroll(x);
+    accs[k].update().reorder(c, x, rs[k], y, n).vectorize(c, tile.lanes).unroll(c).unroll(x);
   }
   BuiltKernel built = finish_kernel(inputs, {d_input});
   built.schedule = "strided pixel gemm " + describe(tile) + ", blocks of " + std::to_string(rows) +

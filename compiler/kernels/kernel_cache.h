@@ -21,7 +21,7 @@ inline int schedule_version(Kind kind) {
     case Kind::Conv2D:
       return 911;
     case Kind::Conv2DBackwardData:
-      return 912;
+      return 914;
     case Kind::Conv2DBackwardFilter:
       return 913;
     case Kind::Dense:

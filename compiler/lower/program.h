@@ -140,7 +140,7 @@ struct LowerOptions {
   std::set<std::string> gemm_layers;
   // Training: the data gradients of two strided 1x1 convolutions reading one
   // tensor (a projection block's first 1x1 and its shortcut) as one kernel,
-  // which has CPU schedules only.
+  // which has CPU schedules only (pass pair_strided_1x1).
   bool pair_data_gradients = true;
 };
 Program lower_program(const ir::Graph& original, const ir::Graph& inference,
