@@ -181,14 +181,15 @@ BuiltKernel build_strided_1x1_backward_filter(const KernelSpec& s, const Target&
   const int lanes = s.out_c % 16 == 0 && t.natural_vector_size<float>() >= 16 ? 16 : 8;
   const int max_accumulators = t.natural_vector_size<float>() >= 16 ? 24 : 12;
   // The most o vectors that divide out_c (4 by 6 i: 10 loads for 24 FMAs,
-  // measured 5-8% faster than 2 by 8 on resnet_mini's projections); i in
-  // guarded tiles (the bias's column of ones adds one anyway).
+  // measured 2-8% faster than 2 by 8 on resnet_mini's projections, on a
+  // loaded machine); i in guarded tiles (the bias's column of ones adds one
+  // anyway).
   int vectors = 1;
   for (int vv : {4, 3, 2}) {
     if (s.out_c % (vv * lanes) == 0 && vectors == 1) vectors = vv;
   }
   const int in_c = static_cast<int>(s.in_c);
-  int tile_i = static_cast<int>(std::min<int64_t>({8, max_accumulators / vectors, s.in_c}));
+  const int tile_i = static_cast<int>(std::min<int64_t>({8, max_accumulators / vectors, s.in_c}));
   // Chunks of about 64 pixels: whole output rows, a divisor of out_h of them.
   const int rows = divisor_at_most(s.out_h, std::max<int64_t>(1, 64 / s.out_w));
   const int chunks = static_cast<int>(s.out_h) / rows;
