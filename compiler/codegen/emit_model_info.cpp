@@ -49,7 +49,9 @@ double flops_per_image(const lower::Step& st) {
     case kernels::Kind::Conv2D:
     case kernels::Kind::Conv2DBackwardData:
     case kernels::Kind::Conv2DBackwardFilter:
-      return 2.0 * double(k.out_h * k.out_w * k.out_c) * double(k.kernel_h * k.kernel_w * k.in_c);
+      // A pair of data gradients (pair_out_c) does both convolutions' work.
+      return 2.0 * double(k.out_h * k.out_w * (k.out_c + k.pair_out_c)) *
+             double(k.kernel_h * k.kernel_w * k.in_c);
     case kernels::Kind::Dense:
     case kernels::Kind::DenseBackwardData:
     case kernels::Kind::DenseBackwardWeights: {

@@ -142,6 +142,7 @@ BuiltModel build_model(const BuildOptions& o) {
                                {}};
   // Winograd has CPU schedules only; its weight transform runs in the host's prepare().
   lowering.winograd = !cache.cuda();
+  lowering.pair_data_gradients = passes::pass_enabled(enabled, "pair_strided_1x1") && !cache.cuda();
   if (!o.tuning.empty()) {
     tuning = read_tuning(o.tuning, o.model_path, read_file(o.model_path), cache.target_string());
     lowering.direct_1x1 = layers_lowered_as(tuning, "direct");

@@ -81,6 +81,7 @@ void inspect_model(const InspectOptions& o, std::ostream& out) {
                                {},   passes::pass_enabled(enabled, "concat_in_place"),
                                true, {},
                                {}};
+  lowering.pair_data_gradients = passes::pass_enabled(enabled, "pair_strided_1x1");
   lower::Program infer = lower::lower_program(g, inference, nullptr, batch, lowering);
   // Channel copies left: slices and Concatenate inputs not read or written in place.
   int copies = 0;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "compiler/kernels/conv_schedule.h"
+#include "compiler/kernels/conv_strided_1x1.h"
 #include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
@@ -75,8 +76,9 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   // part densely first, so the tiles read contiguous pixels. With fewer, the
   // copy costs more than it saves (measured: 128 channels, 14x14, batch 32:
   // 13% slower; 512 channels, 7x7, batch 1: 5% faster).
-  const bool subsample =
-      !needs_padding && s.kernel_w == 1 && s.kernel_h == 1 && sw * sh > 1 && s.out_c >= 512;
+  const bool strided_1x1 = !packed && detail::strided_1x1(s, t);
+  const bool subsample = !strided_1x1 && !needs_padding && s.kernel_w == 1 && s.kernel_h == 1 &&
+                         sw * sh > 1 && s.out_c >= 512;
   Expr ix = x * sw + r.y, iy = y * sh + r.z;
   // Kernel rows that fall on the zero border add nothing: skipped (a small
   // image with a large kernel has many, e.g. 1 in 6 at 7x7, 5x5), unless the
@@ -114,6 +116,8 @@ BuiltKernel build_conv2d(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     detail::gpu_conv_forward(output, acc, {r.x, r.y, r.z}, s);
     how = "gpu direct";
+  } else if (strided_1x1) {
+    how = detail::schedule_strided_1x1_forward(output, acc, {r.x, r.y, r.z}, s, t);
   } else if (!detail::autoscheduled(s)) {
     // Packed weights are read in place; else each channel tile copies its own.
     how = detail::schedule_conv_forward(output, acc, padded,
@@ -163,6 +167,9 @@ BuiltKernel build_packed_conv_weights(const KernelSpec& spec, const Target& t) {
 // read zero weights, rows past the output read zero gradients.
 BuiltKernel build_conv2d_backward_data(const KernelSpec& s, const Target& t) {
   detail::check_window(s);
+  if (detail::strided_1x1(s, t)) return detail::build_strided_1x1_backward_data(s, t);
+  detail::require(s, s.pair_out_c == 0,
+                  "a pair of data gradients needs strided 1x1 convolutions on a CPU");
   ImageParam d_output = make_input("d_output", {s.out_c, s.out_w, s.out_h}, true);
   ImageParam weights = make_input("weights", {s.out_c, s.in_c, s.kernel_w, s.kernel_h}, false);
   const int kw = static_cast<int>(s.kernel_w), kh = static_cast<int>(s.kernel_h);

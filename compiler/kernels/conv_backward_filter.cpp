@@ -4,6 +4,7 @@
 #include <string>
 
 #include "compiler/kernels/conv_schedule.h"
+#include "compiler/kernels/conv_strided_1x1.h"
 #include "compiler/kernels/gpu_schedule.h"
 #include "compiler/kernels/halide_util.h"
 
@@ -293,6 +294,9 @@ std::string cpu_conv2d_backward_filter_columns(Func d_weights, Func d_bias, Var 
 
 BuiltKernel build_conv2d_backward_filter(const KernelSpec& s, const Target& t) {
   detail::check_window(s);
+  if (detail::strided_1x1(s, t) && s.out_c % 8 == 0) {
+    return detail::build_strided_1x1_backward_filter(s, t);
+  }
   ImageParam input = make_input("input", {s.in_c, s.in_w, s.in_h}, true);
   ImageParam d_output = make_input("d_output", {s.out_c, s.out_w, s.out_h}, true);
   Expr batch = d_output.dim(3).extent();

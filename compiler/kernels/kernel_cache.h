@@ -19,11 +19,11 @@ namespace cnnc::kernels {
 inline int schedule_version(Kind kind) {
   switch (kind) {
     case Kind::Conv2D:
-      return 946;
+      return 951;
     case Kind::Conv2DBackwardData:
-      return 946;
+      return 952;
     case Kind::Conv2DBackwardFilter:
-      return 947;
+      return 953;
     case Kind::Dense:
       return 922;
     case Kind::DenseBackwardData:

@@ -264,6 +264,7 @@ std::string KernelSpec::key() const {
       break;
     case Kind::Conv2DBackwardData:
       write_window(*this, out);
+      if (pair_out_c > 0) out << " pair=" << pair_out_c;
       break;
     case Kind::Conv2DBackwardFilter:
       write_window(*this, out);
@@ -352,9 +353,15 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
       a.push_back(buffer("output", 4, true));
       return a;
     }
-    case Kind::Conv2DBackwardData:
-      return {buffer("d_output", 4, false), buffer("weights", 4, false),
-              buffer("d_input", 4, true)};
+    case Kind::Conv2DBackwardData: {
+      std::vector<ArgDesc> a = {buffer("d_output", 4, false), buffer("weights", 4, false)};
+      if (s.pair_out_c > 0) {
+        a.push_back(buffer("d_output2", 4, false));
+        a.push_back(buffer("weights2", 4, false));
+      }
+      a.push_back(buffer("d_input", 4, true));
+      return a;
+    }
     case Kind::Conv2DBackwardFilter: {
       std::vector<ArgDesc> a = {buffer("input", 4, false), buffer("d_output", 4, false),
                                 buffer("d_weights", 4, true)};

@@ -16,7 +16,8 @@
 //       (with a Winograd conv_algo, weights is the 1-D output of WinogradWeights)
 //   WinogradWeights       weights(out_c,in_c,kw,kh)        -> transformed(winograd_weight_floats)
 //       the Conv2D spec's weights transformed for its Winograd algorithm, once at load time
-//   Conv2DBackwardData    d_output, weights                -> d_input
+//   Conv2DBackwardData    d_output, weights, [d_output2, weights2] -> d_input
+//                         with pair_out_c: the second convolution's, summed in
 //   Conv2DBackwardFilter  input, d_output                  -> d_weights, [d_bias]
 //   Dense                 input(in,rows), weights, [bias], [residual(out,rows)]
 //                         -> output(out,rows) act applied after the residual is added
@@ -202,6 +203,11 @@ struct KernelSpec {
   // convolution, else 1); every call has a whole multiple of them, which the
   // schedule may rely on.
   int64_t rows_per_image = 1;
+  // Conv2DBackwardData of a strided 1x1 convolution without padding: when
+  // positive, a second such convolution (same input, stride and output
+  // pixels) of pair_out_c output channels, whose data gradient is added (a
+  // projection block's first 1x1 and its shortcut): every pixel written once.
+  int64_t pair_out_c = 0;
 
   // Canonical one-line description; equal specs give equal keys. The cache
   // hashes it with the schedule version and the target.

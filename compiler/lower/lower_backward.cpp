@@ -87,6 +87,33 @@ Step dense_weights_step(Lowering& l, const Node& n, const Node& in, Operand dz) 
   return st;
 }
 
+// A 1x1 convolution with a stride above 1 and no padding.
+bool strided_pointwise_conv(const Node& n) {
+  const ir::Attrs& a = n.attrs;
+  return n.kind == OpKind::Conv2D && a.kernel_h == 1 && a.kernel_w == 1 &&
+         a.stride_h * a.stride_w > 1 && a.pads.top == 0 && a.pads.bottom == 0 && a.pads.left == 0 &&
+         a.pads.right == 0;
+}
+
+// The other reader of n's input when n and it are strided 1x1 convolutions
+// with the same stride, the input's only readers (a projection block's first
+// 1x1 and its shortcut): one kernel computes both data gradients, the
+// input's gradient written once. -1 when there is none.
+int data_gradient_partner(const Lowering& l, const Node& n) {
+  const Node& in = l.g.node(n.inputs[0]);
+  if (!l.pair_data_gradients || !strided_pointwise_conv(n) || in.kind == OpKind::Input ||
+      l.readers(in.id) != 2) {
+    return -1;
+  }
+  for (const Node& m : l.g.nodes) {
+    if (m.id == n.id || m.inputs.size() != 1 || m.inputs[0] != in.id) continue;
+    const bool same = strided_pointwise_conv(m) && m.attrs.stride_h == n.attrs.stride_h &&
+                      m.attrs.stride_w == n.attrs.stride_w && ir::residual_input(m) < 0;
+    return same ? m.id : -1;
+  }
+  return -1;
+}
+
 void conv_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   if (ir::residual_input(n) >= 0) {  // fuse_residual_add runs for inference only
     throw Error("internal: no backward for the fused residual of '" + n.name + "'");
@@ -121,12 +148,27 @@ void conv_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   }
 
   if (in.kind == OpKind::Input) return;
+  // The later of a pair (its backward runs first) leaves its data gradient
+  // to the earlier one's step.
+  const int partner = data_gradient_partner(l, n);
+  if (partner >= 0 && partner < n.id) {
+    l.deferred_data_grad[n.id] = dz;
+    return;
+  }
   Step data = base;
   data.spec.kind = Kind::Conv2DBackwardData;
   data.spec.use_bias = false;
   data.purpose = "backward data";
   data.operands["d_output"] = dz;
   data.operands["weights"] = l.param(n.name + ".kernel", Space::Params);
+  if (partner >= 0) {
+    const Node& m = l.g.node(partner);
+    data.spec.pair_out_c = m.attrs.filters;
+    data.purpose = "backward data, with " + m.name + "'s";
+    data.operands["d_output2"] = l.deferred_data_grad.at(partner);
+    data.operands["weights2"] = l.param(m.name + ".kernel", Space::Params);
+    ++l.received[in.id];  // the partner's contribution
+  }
   data.operands["d_input"] = l.begin_grad(in.id);
   steps->push_back(data);
   l.end_grad(in.id, steps);

@@ -41,6 +41,10 @@ struct Lowering {
   bool concat_in_place = true;       // LowerOptions::concat_in_place
   bool winograd = true;              // LowerOptions::winograd (inference only)
   std::map<std::string, kernels::ConvAlgo> conv_algo;  // LowerOptions::conv_algo (inference only)
+  bool pair_data_gradients = true;  // LowerOptions::pair_data_gradients (training only)
+  // node id -> d(loss)/d(pre-activation) of a strided 1x1 convolution whose
+  // data gradient its partner's step computes (lower_backward.cpp).
+  std::map<int, Operand> deferred_data_grad;
 
   Lowering(const ir::Graph& graph, const ParamLayout& layout, Program& p)
       : g(graph), program(p), params(layout), value(graph.nodes.size()),

@@ -256,6 +256,7 @@ Program lower_program(const ir::Graph& original, const ir::Graph& inference,
     p.has_training = true;
     Lowering train(*training, layout, p);
     train.gemm_1x1 = options.gemm_1x1;
+    train.pair_data_gradients = options.pair_data_gradients;
     lower_forward(train, /*training=*/true, &p.train);
     lower_backward(train, &p.train);
     lower_updates(train, &p.update);

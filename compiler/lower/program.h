@@ -138,6 +138,10 @@ struct LowerOptions {
   // Inference: 1x1 layers that run as matrix products even where
   // packed_1x1_wins would pick the convolution (cnnc tune's choice).
   std::set<std::string> gemm_layers;
+  // Training: the data gradients of two strided 1x1 convolutions reading one
+  // tensor (a projection block's first 1x1 and its shortcut) as one kernel,
+  // which has CPU schedules only (pass pair_strided_1x1).
+  bool pair_data_gradients = true;
 };
 Program lower_program(const ir::Graph& original, const ir::Graph& inference,
                       const ir::Graph* training, int max_batch, const LowerOptions& options = {});

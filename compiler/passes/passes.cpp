@@ -32,6 +32,8 @@ const std::vector<PassInfo>& all_passes() {
       {"gemm_1x1", nullptr, true, true, "1x1 stride-1 convolutions run as matrix products"},
       {"concat_in_place", nullptr, true, false,
        "a convolution read only by a Concatenate writes into its channels of the output"},
+      {"pair_strided_1x1", nullptr, false, true,
+       "one kernel for the data gradients of two strided 1x1 convolutions reading one tensor"},
       {"plan_memory", nullptr, true, true, "tensors that are not alive together share memory"},
   };
   return table;

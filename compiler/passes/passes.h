@@ -28,7 +28,7 @@ bool remove_dead_nodes(ir::Graph& g, const PassContext& ctx);
 
 struct PassInfo {
   const char* name;
-  // null: a lowering choice (gemm_1x1, concat_in_place, plan_memory)
+  // null: a lowering choice (gemm_1x1, concat_in_place, pair_strided_1x1, plan_memory)
   bool (*run)(ir::Graph&, const PassContext&);
   bool for_inference, for_training;
   const char* what;

@@ -16,10 +16,11 @@ std::vector<int> weight_sizes(const KernelSpec& s) {
 
 // A kernel whose algorithm is not Direct (DirectPacked here) reads its weights
 // through the transform kernel, as at load time.
-void expect_conv_matches_reference(const KernelSpec& s) {
+void expect_conv_matches_reference(const KernelSpec& s,
+                                   const std::vector<int64_t>& batches = {1, 3}) {
   SCOPED_TRACE(s.key());
   JitKernel k(s);
-  for (int64_t batch : {1, 3}) {
+  for (int64_t batch : batches) {
     const Vec input = random_vec(in_size(s, batch), 1);
     const Vec weights = random_vec(s.kernel_h * s.kernel_w * s.in_c * s.out_c, 2);
     const Vec bias = s.use_bias ? random_vec(s.out_c, 3) : Vec();
@@ -66,6 +67,38 @@ TEST(Conv2DKernel, PackedWeightsMatchReference) {
   for (KernelSpec s : specs) {
     s.conv_algo = ConvAlgo::DirectPacked;
     expect_conv_matches_reference(s);
+  }
+}
+
+// Strided 1x1 convolutions without padding (conv_strided_1x1.cpp): odd
+// sizes, strides 2 and 3 by 2, channel counts off the vector width and its
+// register tiles; 9 images: blocks of rows spanning images, and a tail.
+std::vector<KernelSpec> strided_1x1_specs() {
+  std::vector<KernelSpec> v = {
+      window_spec(Kind::Conv2D, 9, 8, 12, 16, 1, 1, 2, 2, false),
+      window_spec(Kind::Conv2D, 10, 7, 5, 24, 1, 1, 3, 2, false),
+      window_spec(Kind::Conv2D, 13, 13, 40, 48, 1, 1, 2, 2, false),
+      window_spec(Kind::Conv2D, 14, 14, 24, 72, 1, 1, 2, 2, false),
+      window_spec(Kind::Conv2D, 8, 8, 16, 128, 1, 1, 2, 2, false),
+  };
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i].act = i % 2 ? Act::Relu : Act::Linear;
+    v[i].use_bias = i % 3 != 1;
+  }
+  return v;
+}
+
+// That the kernel of `s` runs conv_strided_1x1.cpp's schedule (a CPU's).
+void expect_strided_schedule(const KernelSpec& s) {
+  if (schedule_target().has_gpu_feature()) return;
+  const std::string how = kernels::build_kernel(s, schedule_target()).schedule;
+  EXPECT_NE(how.find("strided"), std::string::npos) << s.key() << ": " << how;
+}
+
+TEST(Conv2DKernel, Strided1x1MatchesReference) {
+  for (const KernelSpec& s : strided_1x1_specs()) {
+    expect_strided_schedule(s);
+    expect_conv_matches_reference(s, {1, 3, 9});
   }
 }
 
@@ -183,6 +216,8 @@ TEST(Conv2DKernel, ResidualAndChannelSlices) {
     specs.push_back(conv_specs()[i]);
     specs.back().conv_algo = ConvAlgo::DirectPacked;
   }
+  // A merged projection block's strided 1x1 (inference: merge_parallel_1x1).
+  specs.push_back(strided_1x1_specs()[2]);
   for (KernelSpec s : specs) {
     s.residual = true;
     s.in_pixel_stride = s.in_c + 3;
@@ -313,6 +348,55 @@ TEST(Conv2DBackwardDataKernel, Strided1x1MatchesReference) {
   }
 }
 
+// Those with 16 or more input channels run as matrix products at the pixels
+// read (conv_strided_1x1.cpp).
+TEST(Conv2DBackwardDataKernel, Strided1x1PixelGemmMatchesReference) {
+  for (KernelSpec forward : strided_1x1_specs()) {
+    std::swap(forward.in_c, forward.out_c);  // many input channels, few output ones
+    expect_strided_schedule(with_kind(forward, Kind::Conv2DBackwardData));
+    expect_backward_data_matches_reference(forward);
+  }
+}
+
+// A pair (pair_out_c): two strided 1x1 convolutions reading one input, the
+// sum of their data gradients. CPU targets only (the lowering pairs none for
+// GPU ones).
+TEST(Conv2DBackwardDataKernel, Strided1x1PairMatchesReference) {
+  if (schedule_target().has_gpu_feature()) GTEST_SKIP() << "pairs have CPU schedules only";
+  std::vector<KernelSpec> specs = strided_1x1_specs();
+  specs.push_back(window_spec(Kind::Conv2D, 7, 9, 16, 5, 1, 1, 2, 2, false));   // 5 channels
+  specs.push_back(window_spec(Kind::Conv2D, 7, 9, 16, 12, 1, 1, 2, 2, false));  // 8-lane vectors
+  for (KernelSpec forward : specs) {
+    std::swap(forward.in_c, forward.out_c);
+    KernelSpec first = with_kind(forward, Kind::Conv2DBackwardData), second = first;
+    second.out_c = first.out_c + 8;
+    first.pair_out_c = second.out_c;
+    SCOPED_TRACE(first.key());
+    expect_strided_schedule(first);
+    JitKernel k(first);
+    for (int64_t batch : {1, 3, 9}) {
+      const Vec d1 = random_vec(out_size(first, batch), 4),
+                d2 = random_vec(out_size(second, batch), 5);
+      const Vec w1 = random_vec(first.in_c * first.out_c, 6),
+                w2 = random_vec(second.in_c * second.out_c, 7);
+      const Vec got =
+          k.run({to_buffer(d1, image_sizes(first.out_c, first.out_w, first.out_h, batch)),
+                 to_buffer(w1, weight_sizes(first)),
+                 to_buffer(d2, image_sizes(second.out_c, second.out_w, second.out_h, batch)),
+                 to_buffer(w2, weight_sizes(second))},
+                {image_sizes(first.in_c, first.in_w, first.in_h, batch)})[0];
+      Vec want = reference::conv2d_backward_data(first, batch, d1, w1);
+      const Vec want2 = reference::conv2d_backward_data(second, batch, d2, w2);
+      for (size_t i = 0; i < want.size(); ++i) want[i] += want2[i];
+      EXPECT_LE(relative_error(got, want), kTolerance) << "batch " << batch;
+    }
+  }
+  // Only strided 1x1 convolutions pair.
+  KernelSpec s = with_kind(conv_specs()[0], Kind::Conv2DBackwardData);
+  s.pair_out_c = 8;
+  EXPECT_THROW(kernels::build_kernel(s, schedule_target()), std::invalid_argument);
+}
+
 void expect_backward_filter_matches_reference(const KernelSpec& forward) {
   const KernelSpec s = with_kind(forward, Kind::Conv2DBackwardFilter);
   SCOPED_TRACE(s.key());
@@ -348,6 +432,15 @@ TEST(Conv2DBackwardFilterKernel, MatchesReference) {
   // channels, 'valid' (no padding needed) and without a bias.
   specs.push_back(window_spec(Kind::Conv2D, 13, 21, 2, 5, 3, 3, 1, 1, false));
   for (const KernelSpec& forward : specs) expect_backward_filter_matches_reference(forward);
+}
+
+// Strided 1x1s (conv_strided_1x1.cpp; 24 and 72 output channels: 8-lane
+// vectors), with and without a bias.
+TEST(Conv2DBackwardFilterKernel, Strided1x1MatchesReference) {
+  for (const KernelSpec& forward : strided_1x1_specs()) {
+    expect_strided_schedule(with_kind(forward, Kind::Conv2DBackwardFilter));
+    expect_backward_filter_matches_reference(forward);
+  }
 }
 
 // Every convolution of the training benchmarks (LeNet-5, resnet_mini), the
