@@ -4,7 +4,9 @@
 // pass over the input, blocks of rows in parallel. In training an activation
 // may follow in the same kernel (act): the backward kernel then reads its
 // output and takes the activation's derivative first. Training may also add a
-// residual before the activation (ResNet's sum).
+// residual before the activation (ResNet's sum); the backward of that sum
+// and activation (BatchNormGradSums) also makes the sums the backward kernels
+// of its BatchNorms then take (given_sums), saving them a pass over memory.
 // Pointwise outputs compute each element once from the same element of the
 // inputs, so output may alias input (and d_input d_output).
 #include <algorithm>
@@ -30,6 +32,10 @@ int rows_per_block(int64_t channels) {
 
 Expr f64(double v) { return Expr(v); }
 
+// A sum of the gradient's terms over `count` rows as the float mean the
+// backward kernel's coefficients use (BatchNormGradSums makes the same).
+Expr grad_mean(Expr sum, Expr count) { return cast<float>(sum / count); }
+
 // Computed once before its consumers (on a GPU, as kernels of its own).
 void at_root(Func f, const Target& t) {
   if (detail::is_gpu(t)) {
@@ -44,9 +50,12 @@ void check_channels(const KernelSpec& s) {
 }
 
 // total(c) = sum over rows of term(c, row), one double or a Tuple of them.
-// Blocks of rows reduce in parallel (rfactor), channels innermost.
+// Blocks of rows reduce in parallel (rfactor), channels innermost. A
+// pointwise output `fused`(c, row), when given, is computed in the same
+// blocks right after their sums, while the block's inputs are still in
+// the cache: one pass over memory instead of two.
 Func channel_sums(const std::string& name, const std::vector<Expr>& terms, Var ch, RDom r,
-                  int64_t channels, const Target& t) {
+                  int64_t channels, const Target& t, Func fused = Func()) {
   Func total(name);
   std::vector<Expr> zeros, updates;
   for (size_t i = 0; i < terms.size(); ++i) zeros.push_back(cast<double>(0));
@@ -65,6 +74,7 @@ Func channel_sums(const std::string& name, const std::vector<Expr>& terms, Var c
   if (detail::is_gpu(t)) {
     detail::gpu_root(partial);
     detail::gpu_root(total);
+    if (fused.defined()) detail::gpu_pointwise(fused);
     return total;
   }
   total.compute_root();
@@ -73,6 +83,13 @@ Func channel_sums(const std::string& name, const std::vector<Expr>& terms, Var c
   if (lanes > 0) {
     partial.vectorize(ch, lanes, TailStrategy::GuardWithIf);
     partial.update().vectorize(ch, lanes, TailStrategy::GuardWithIf);
+  }
+  if (fused.defined()) {
+    // compute_with matches loops by name: the block loop is `block` in both.
+    Var fch = fused.args()[0], row = fused.args()[1], rest("rest");
+    fused.split(row, block, rest, block_rows, TailStrategy::GuardWithIf).parallel(block);
+    if (lanes > 0) fused.vectorize(fch, lanes, TailStrategy::GuardWithIf);
+    fused.compute_with(partial.update(0), block);
   }
   return total;
 }
@@ -226,12 +243,21 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   RDom r(0, rows, "r");
   Expr count = cast<double>(rows);
 
-  Expr xhat_r = (input(ch, r) - batch_mean(ch)) * batch_inv_std(ch);
-  Expr dy_r = cast<double>(dy_at(r));
-  Func sums = channel_sums("bn_grad_sums", {dy_r, dy_r * cast<double>(xhat_r)}, ch, r, s.in_c, t);
-  Func coeffs("bn_grad_coeffs");  // gamma * inv_std, mean dy, mean dy * xhat
-  coeffs(ch) = Tuple(affine.gamma * batch_inv_std(ch), cast<float>(sums(ch)[0] / count),
-                     cast<float>(sums(ch)[1] / count));
+  // sum dy and sum dy * xhat: reduced here, or (given_sums) their means
+  // made by the BatchNormGradSums step before, from the same sums.
+  Func sums("bn_grad_sums"), coeffs("bn_grad_coeffs");  // gamma * inv_std, mean dy, mean dy * xhat
+  std::vector<ImageParam> given;
+  if (s.given_sums) {
+    detail::require(s, s.act == Act::Linear, "given_sums takes no activation");
+    given.push_back(make_input("grad_means", {s.in_c, 2}, false));
+    coeffs(ch) = Tuple(affine.gamma * batch_inv_std(ch), given[0](ch, 0), given[0](ch, 1));
+  } else {
+    Expr xhat_r = (input(ch, r) - batch_mean(ch)) * batch_inv_std(ch);
+    Expr dy_r = cast<double>(dy_at(r));
+    sums = channel_sums("bn_grad_sums", {dy_r, dy_r * cast<double>(xhat_r)}, ch, r, s.in_c, t);
+    coeffs(ch) = Tuple(affine.gamma * batch_inv_std(ch), grad_mean(sums(ch)[0], count),
+                       grad_mean(sums(ch)[1], count));
+  }
   at_root(coeffs, t);
 
   Expr xhat = (input(ch, row) - batch_mean(ch)) * batch_inv_std(ch);
@@ -240,12 +266,12 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   constrain_output(d_input, {s.in_c}, true);
   schedule_channel_rows(d_input, s.in_c, t);
   std::vector<Func> outputs = {d_input};
-  if (s.scale) {
+  if (s.scale && !s.given_sums) {
     d_gamma(ch) = cast<float>(sums(ch)[1]);
     constrain_output(d_gamma, {s.in_c}, false);
     outputs.push_back(d_gamma);
   }
-  if (s.center) {
+  if (s.center && !s.given_sums) {
     d_beta(ch) = cast<float>(sums(ch)[0]);
     constrain_output(d_beta, {s.in_c}, false);
     outputs.push_back(d_beta);
@@ -253,8 +279,63 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     for (size_t i = 1; i < outputs.size(); ++i) detail::gpu_pointwise(outputs[i]);
   }
-  return detail::finish_kernel(concat(concat(inputs, affine.params), {batch_mean, batch_inv_std}),
-                               outputs);
+  return detail::finish_kernel(
+      concat(concat(concat(inputs, affine.params), {batch_mean, batch_inv_std}), given), outputs);
+}
+
+// The backward of a BatchNorm's fused residual and activation, dz = act'(y) *
+// (d_output + d_residual), with the sums its BatchNormBackward (given_sums)
+// needs: those of the BatchNorm and, with batch_norms 2, of the BatchNorm
+// its residual is (ResNet's projection shortcut: both get dz). dz is written
+// in the blocks of rows of the sums, while they are in the cache.
+BuiltKernel build_batch_norm_grad_sums(const KernelSpec& s, const Target& t) {
+  check_channels(s);
+  detail::require(s, s.batch_norms == 1 || s.batch_norms == 2, "batch_norms must be 1 or 2");
+  Var ch("ch"), row("row");
+  ImageParam output = make_input("output", {s.in_c}, true);
+  ImageParam d_output = make_input("d_output", {s.in_c}, true);
+  std::vector<ImageParam> inputs = {output, d_output};
+  if (s.residual) inputs.push_back(make_input("d_residual", {s.in_c}, true));
+  auto dz_at = [&](Expr at) {
+    Expr dy = d_output(ch, at);
+    if (s.residual) dy = dy + inputs[2](ch, at);
+    return detail::act_grad(output(ch, at), dy, s.act);
+  };
+  RDom r(0, output.dim(1).extent(), "r");
+  Expr count = cast<double>(output.dim(1).extent());
+  Expr dz_r = cast<double>(dz_at(r));
+  std::vector<Expr> terms = {dz_r};  // sum dz, then sum dz * xhat of each BatchNorm
+  for (int k = 0; k < s.batch_norms; ++k) {
+    const std::string suffix = k == 0 ? "" : "2";
+    ImageParam x = make_input("input" + suffix, {s.in_c}, true);
+    ImageParam mean = make_input("batch_mean" + suffix, {s.in_c}, false);
+    ImageParam inv_std = make_input("batch_inv_std" + suffix, {s.in_c}, false);
+    inputs.insert(inputs.end(), {x, mean, inv_std});
+    // The terms, and the blocks, of BatchNormBackward's own sums.
+    terms.push_back(dz_r * cast<double>((x(ch, r) - mean(ch)) * inv_std(ch)));
+  }
+  Func d_input("d_input");
+  d_input(ch, row) = dz_at(row);
+  constrain_output(d_input, {s.in_c}, true);
+  Func sums = channel_sums("bn_grad_sums", terms, ch, r, s.in_c, t, d_input);
+  std::vector<Func> outputs = {d_input};
+  for (int k = 0; k < s.batch_norms; ++k) {
+    const std::string suffix = k == 0 ? "" : "2";
+    Func d_gamma("d_gamma" + suffix), d_beta("d_beta" + suffix), means("grad_means" + suffix);
+    Var which("which");
+    d_gamma(ch) = cast<float>(sums(ch)[1 + k]);
+    d_beta(ch) = cast<float>(sums(ch)[0]);
+    means(ch, which) = select(which == 0, grad_mean(sums(ch)[0], count),
+                              grad_mean(sums(ch)[1 + k], count));
+    constrain_output(d_gamma, {s.in_c}, false);
+    constrain_output(d_beta, {s.in_c}, false);
+    constrain_output(means, {s.in_c, 2}, false);
+    for (Func f : {d_gamma, d_beta, means}) {
+      if (detail::is_gpu(t)) detail::gpu_pointwise(f);
+      outputs.push_back(f);
+    }
+  }
+  return detail::finish_kernel(inputs, outputs);
 }
 
 }  // namespace cnnc::kernels

@@ -50,6 +50,8 @@ inline int schedule_version(Kind kind) {
       return 811;
     case Kind::BatchNormBackward:
       return 812;
+    case Kind::BatchNormGradSums:
+      return 931;
     case Kind::Dropout:
       return 852;
     case Kind::DropoutBackward:

@@ -70,6 +70,27 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
           a.push_back(buffer(name, 1, true));
       }
       break;
+    case Kind::BatchNormGradSums:
+      a.push_back(buffer("output", 2, false));
+      a.push_back(buffer("d_output", 2, false));
+      if (s.residual) a.push_back(buffer("d_residual", 2, false));
+      a.push_back(buffer("input", 2, false));
+      a.push_back(buffer("batch_mean", 1, false));
+      a.push_back(buffer("batch_inv_std", 1, false));
+      if (s.batch_norms > 1) {
+        for (const char* name : {"input2", "batch_mean2", "batch_inv_std2"})
+          a.push_back(buffer(name, name[0] == 'i' ? 2 : 1, false));
+      }
+      a.push_back(buffer("d_input", 2, true));
+      a.push_back(buffer("d_gamma", 1, true));
+      a.push_back(buffer("d_beta", 1, true));
+      a.push_back(buffer("grad_means", 2, true));
+      if (s.batch_norms > 1) {
+        a.push_back(buffer("d_gamma2", 1, true));
+        a.push_back(buffer("d_beta2", 1, true));
+        a.push_back(buffer("grad_means2", 2, true));
+      }
+      break;
     default:  // BatchNormBackward
       a.push_back(buffer("input", 2, false));
       a.push_back(buffer("d_output", 2, false));
@@ -77,9 +98,10 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
       if (s.scale) a.push_back(buffer("gamma", 1, false));
       a.push_back(buffer("batch_mean", 1, false));
       a.push_back(buffer("batch_inv_std", 1, false));
+      if (s.given_sums) a.push_back(buffer("grad_means", 2, false));
       a.push_back(buffer("d_input", 2, true));
-      if (s.scale) a.push_back(buffer("d_gamma", 1, true));
-      if (s.center) a.push_back(buffer("d_beta", 1, true));
+      if (s.scale && !s.given_sums) a.push_back(buffer("d_gamma", 1, true));
+      if (s.center && !s.given_sums) a.push_back(buffer("d_beta", 1, true));
       break;
   }
   return a;
@@ -133,6 +155,8 @@ const char* kind_name(Kind k) {
       return "batch_norm_training";
     case Kind::BatchNormBackward:
       return "batch_norm_backward";
+    case Kind::BatchNormGradSums:
+      return "batch_norm_grad_sums";
     case Kind::Dropout:
       return "dropout";
     case Kind::DropoutBackward:
@@ -306,6 +330,11 @@ std::string KernelSpec::key() const {
       break;
     case Kind::BatchNormBackward:
       out << " c=" << in_c;
+      if (given_sums) out << " given_sums";
+      break;
+    case Kind::BatchNormGradSums:
+      out << " c=" << in_c << " act=" << act_name(act) << " batch_norms=" << batch_norms;
+      if (residual) out << " residual";
       break;
     case Kind::Dropout:
     case Kind::DropoutBackward:
@@ -402,6 +431,7 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
     case Kind::BatchNormInference:
     case Kind::BatchNormTraining:
     case Kind::BatchNormBackward:
+    case Kind::BatchNormGradSums:
       return batch_norm_args(s);
     case Kind::Dropout:
       return {buffer("input", 2, false), scalar("seed", "uint64_t"), scalar("step", "uint64_t"),

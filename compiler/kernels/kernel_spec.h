@@ -64,7 +64,21 @@
 //   BatchNormBackward     input(c,rows), d_output(c,rows), [output(c,rows)], [gamma],
 //                         batch_mean(c), batch_inv_std(c) -> d_input(c,rows), [d_gamma(c)],
 //                         [d_beta(c)]; act (not Linear): d_output is that of act's output,
-//                         read with the forward's output.
+//                         read with the forward's output. With given_sums (act Linear):
+//                         grad_means(c,2) is an input after batch_inv_std, the means of
+//                         dy and dy * xhat a BatchNormGradSums step made, and d_input
+//                         the only output.
+//   BatchNormGradSums     output(c,rows), d_output(c,rows), [d_residual(c,rows)],
+//                         input(c,rows), batch_mean(c), batch_inv_std(c), [input2,
+//                         batch_mean2, batch_inv_std2] -> d_input(c,rows), d_gamma(c),
+//                         d_beta(c), grad_means(c,2), [d_gamma2, d_beta2, grad_means2]:
+//                         the backward of a BatchNorm's fused residual and act, d_input =
+//                         dy * act'(output), dy = d_output (+ d_residual when residual),
+//                         and for each of batch_norms (1 or 2) BatchNorms whose output
+//                         gradient that is, d_beta = sum d_input, d_gamma = sum d_input
+//                         * xhat, grad_means = (d_beta, d_gamma) / rows (for the
+//                         BatchNormBackward given_sums). in_c is c, in_h * in_w the rows
+//                         per image. Needs scale and center.
 //   Dropout               input(elems,n), scalars seed, step (uint64_t, uint64_t)
 //                         -> output(elems,n)       elems = in_h*in_w*in_c; mask from
 //                         dropout_hash.h of (seed, step, n index, element index)
@@ -111,6 +125,7 @@ enum class Kind {
   BatchNormInference,
   BatchNormTraining,
   BatchNormBackward,
+  BatchNormGradSums,
   Dropout,
   DropoutBackward,
   LRN,
@@ -181,6 +196,11 @@ struct KernelSpec {
   // beta/gamma (and their gradients) from the arguments.
   double epsilon = 1e-3, momentum = 0.99;
   bool center = true, scale = true;
+  // BatchNormBackward: the means of dy and dy * xhat are an input (a
+  // BatchNormGradSums step made them).
+  bool given_sums = false;
+  // BatchNormGradSums: how many BatchNorms' sums it makes (1 or 2).
+  int64_t batch_norms = 1;
   // Dropout*: the probability of zeroing an element, in [0, 1).
   double rate = 0.0;
   // LRN*: the window (odd or even: it spans c - size/2 .. c + size/2) and

@@ -33,6 +33,9 @@ struct Lowering {
   std::vector<int> received;   // node id -> gradient contributions so far
   std::vector<bool> borrowed;  // node id -> grad is another node's tensor: never written
   std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
+  // BatchNorm node id -> the means of its gradient's terms that a
+  // BatchNormGradSums step wrote (for its BatchNormBackward), -1: none.
+  std::vector<int> bn_grad_means;
   bool gemm_1x1 = true;  // LowerOptions::gemm_1x1
   std::set<std::string> direct_1x1;  // LowerOptions::direct_1x1 (inference only)
   std::set<std::string> gemm_layers;  // LowerOptions::gemm_layers (inference only)
@@ -47,7 +50,7 @@ struct Lowering {
         grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1),
         pending(graph.nodes.size(), -1), received(graph.nodes.size(), 0),
         borrowed(graph.nodes.size(), false), bn_mean(graph.nodes.size(), -1),
-        bn_inv_std(graph.nodes.size(), -1) {}
+        bn_inv_std(graph.nodes.size(), -1), bn_grad_means(graph.nodes.size(), -1) {}
 
   // Whether node n (a Conv2D) runs as a matrix product (a Dense kernel).
   bool as_gemm(const ir::Node& n) const {

@@ -1,4 +1,4 @@
-// BatchNormInference, BatchNormTraining and BatchNormBackward against the
+// BatchNormInference, BatchNormTraining, BatchNormBackward and BatchNormGradSums against the
 // reference, on images (rows = n*H*W) and flat tensors (rows = n), with every
 // gamma/beta combination; the moving statistics updated in place.
 #include <algorithm>
@@ -170,6 +170,81 @@ TEST(BatchNormBackwardKernel, MatchesReference) {
   }
 }
 
+// BatchNormGradSums, then BatchNormBackward with given_sums for each of its
+// BatchNorms: dz = act'(y) * (d_output [+ d_residual]) and every gradient as
+// the reference's BatchNormBackward of dz. 64 channels: blocks of 512 rows,
+// 3441 rows in 7 (the last short), dz written in the sums' blocks.
+TEST(BatchNormGradSumsKernel, MatchesReferenceAndFeedsGivenSums) {
+  for (int64_t c : {3, 13, 16, 64}) {
+    for (int norms : {1, 2}) {
+      for (bool residual : {false, true}) {
+        KernelSpec s = batch_norm_spec(Kind::BatchNormGradSums, c, true, true);
+        s.batch_norms = norms, s.residual = residual;
+        s.act = c == 13 ? Act::Tanh : Act::Relu;
+        KernelSpec bn = batch_norm_spec(Kind::BatchNormBackward, c, true, true);
+        KernelSpec apply = bn;
+        apply.given_sums = true;
+        SCOPED_TRACE(s.key());
+        JitKernel sums_kernel(s), apply_kernel(apply);
+        const int ci = static_cast<int>(c);
+        for (int64_t rows : kRowCounts) {
+          SCOPED_TRACE(rows);
+          const BatchNormData d(bn, rows);
+          Vec y = as_floats(random_vec(rows * c, 8));
+          if (s.act == Act::Relu) {
+            for (double& v : y) v = std::max(v, 0.0);  // half exact zeros
+          }
+          const Vec d_output = as_floats(random_vec(rows * c, 9));
+          const Vec d_residual = as_floats(random_vec(rows * c, 10));
+          Vec dz(y.size());
+          for (size_t i = 0; i < y.size(); ++i) {
+            const double dy = d_output[i] + (residual ? d_residual[i] : 0.0);
+            dz[i] = s.act == Act::Relu ? (y[i] > 0 ? dy : 0.0) : dy * (1.0 - y[i] * y[i]);
+          }
+          std::vector<Halide::Buffer<>> inputs = {to_buffer(y, sizes(c, rows)),
+                                                  to_buffer(d_output, sizes(c, rows))};
+          if (residual) inputs.push_back(to_buffer(d_residual, sizes(c, rows)));
+          std::vector<Vec> xs, means, inv_stds;
+          std::vector<std::vector<int>> output_sizes = {sizes(c, rows)};
+          for (int k = 0; k < norms; ++k) {
+            xs.push_back(k == 0 ? d.input : as_floats(random_in(rows * c, 11, -1.0, 3.0)));
+            const reference::BatchNormTrainingResult forward = reference::batch_norm_training(
+                bn, rows, xs[k], d.gamma, d.beta, d.moving_mean, d.moving_variance);
+            means.push_back(as_floats(forward.batch_mean));
+            inv_stds.push_back(as_floats(forward.batch_inv_std));
+            inputs.push_back(to_buffer(xs[k], sizes(c, rows)));
+            inputs.push_back(to_buffer(means[k], {ci}));
+            inputs.push_back(to_buffer(inv_stds[k], {ci}));
+            output_sizes.push_back({ci});
+            output_sizes.push_back({ci});
+            output_sizes.push_back({ci, 2});
+          }
+          const std::vector<Vec> got = sums_kernel.run(inputs, output_sizes);
+          EXPECT_LE(relative_error(got[0], dz), kTolerance);
+          for (int k = 0; k < norms; ++k) {
+            SCOPED_TRACE(k);
+            Vec d_input, d_gamma, d_beta;
+            reference::batch_norm_backward(bn, rows, xs[k], dz, Vec(), d.gamma, means[k],
+                                           inv_stds[k], &d_input, &d_gamma, &d_beta);
+            EXPECT_LE(relative_error(got[1 + 3 * k], d_gamma), kTolerance);
+            EXPECT_LE(relative_error(got[2 + 3 * k], d_beta), kTolerance);
+            Vec grad_means = d_beta;  // (c, 2): mean dz, then mean dz * xhat
+            grad_means.insert(grad_means.end(), d_gamma.begin(), d_gamma.end());
+            for (double& v : grad_means) v /= static_cast<double>(rows);
+            EXPECT_LE(relative_error(got[3 + 3 * k], grad_means), kTolerance);
+            const std::vector<Halide::Buffer<>> apply_inputs = {
+                to_buffer(xs[k], sizes(c, rows)), to_buffer(got[0], sizes(c, rows)),
+                to_buffer(d.gamma, {ci}),         to_buffer(means[k], {ci}),
+                to_buffer(inv_stds[k], {ci}),     to_buffer(got[3 + 3 * k], {ci, 2})};
+            const Vec dx = apply_kernel.run(apply_inputs, {sizes(c, rows)})[0];
+            EXPECT_LE(relative_error(dx, d_input), kTolerance);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(BatchNormKernels, KeysSeparateEveryField) {
   const KernelSpec base = batch_norm_spec(Kind::BatchNormTraining, 16, true, true);
   KernelSpec eps = base, momentum = base, scale = base, center = base;
@@ -188,6 +263,14 @@ TEST(BatchNormKernels, KeysSeparateEveryField) {
   KernelSpec residual = base;
   residual.residual = true;
   EXPECT_NE(base.key(), residual.key());
+  KernelSpec given = with_kind(base, Kind::BatchNormBackward);
+  given.given_sums = true;
+  EXPECT_NE(with_kind(base, Kind::BatchNormBackward).key(), given.key());
+  KernelSpec sums = with_kind(relu, Kind::BatchNormGradSums), two = sums, summed = sums;
+  two.batch_norms = 2, summed.residual = true;
+  EXPECT_NE(sums.key(), two.key());
+  EXPECT_NE(sums.key(), summed.key());
+  EXPECT_NE(sums.key(), with_kind(base, Kind::BatchNormGradSums).key());
 }
 
 }  // namespace

@@ -46,6 +46,14 @@ std::vector<KernelSpec> every_kind() {
   v.push_back(with_kind(bn_relu, Kind::BatchNormBackward));
   bn_relu.residual = true;
   v.push_back(bn_relu);
+  // Its backward: the activation's derivative and both BatchNorms' sums, then
+  // each BatchNorm's gradient from them.
+  KernelSpec sums = with_kind(bn_relu, Kind::BatchNormGradSums);
+  sums.batch_norms = 2;
+  v.push_back(sums);
+  KernelSpec given = with_kind(batch_norm_specs(Kind::BatchNormBackward)[0], Kind::BatchNormBackward);
+  given.given_sums = true;
+  v.push_back(given);
   for (Kind k : {Kind::LRN, Kind::LRNBackward}) v.push_back(with_kind(lrn_specs()[0], k));
   for (Kind k : {Kind::ZeroPad, Kind::ZeroPadBackward}) {
     v.push_back(with_kind(zero_pad_specs()[0], k));
