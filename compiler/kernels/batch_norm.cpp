@@ -2,8 +2,9 @@
 // training with the batch statistics (and the moving averages' update), and
 // the training-mode gradient. Statistics are sums over rows in double, in one
 // pass over the input, blocks of rows in parallel. In training an activation
-// may follow in the same kernel (act): the backward kernel then reads its
-// output and takes the activation's derivative first. Training may also add a
+// may follow in the same kernel (act): the backward kernel then computes its
+// output again, bit for bit, and takes the activation's derivative first
+// (reading x costs nothing more: it reads x anyway). Training may also add a
 // residual before the activation (ResNet's sum); the backward of that sum
 // and activation (BatchNormGradSums) also makes the sums the backward kernels
 // of its BatchNorms then take (given_sums), saving them a pass over memory.
@@ -35,6 +36,15 @@ Expr f64(double v) { return Expr(v); }
 // A sum of the gradient's terms over `count` rows as the float mean the
 // backward kernel's coefficients use (BatchNormGradSums makes the same).
 Expr grad_mean(Expr sum, Expr count) { return cast<float>(sum / count); }
+
+// Training's y = ((x - mean) - mean_lo) * scale + beta: the mean as a float
+// pair, x - mean is exact for x near it, so a large mean costs no precision
+// (float x - float(mean) would). Strict (no reassociation, no fused
+// multiply-add): BatchNormBackward computes it again and gets the same bits,
+// so its ReLU decisions are the forward's.
+Expr normalized(Expr x, Expr mean, Expr mean_lo, Expr scale, Expr beta) {
+  return strict_float(((x - mean) - mean_lo) * scale + beta);
+}
 
 // Computed once before its consumers (on a GPU, as kernels of its own).
 void at_root(Func f, const Target& t) {
@@ -179,16 +189,13 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   at_root(inv_std, t);
 
   Func output("output"), batch_mean("batch_mean"), batch_inv_std("batch_inv_std");
+  Func batch_affine("batch_affine");
   Func new_moving_mean("new_moving_mean"), new_moving_variance("new_moving_variance");
-  // The mean as a float pair hi + lo: x - hi is exact for x near the mean,
-  // so a large mean costs no precision (float x - float(mean) would);
-  // strict_float keeps the simplifier from reassociating it.
   Func mean_f("bn_mean_f"), mean_lo("bn_mean_lo"), scale_f("bn_scale_f");
   mean_f(ch) = cast<float>(mean(ch));
   mean_lo(ch) = cast<float>(mean(ch) - cast<double>(mean_f(ch)));
   scale_f(ch) = cast<float>(inv_std(ch) * cast<double>(affine.gamma));
-  Expr centred = strict_float((input(ch, row) - mean_f(ch)) - mean_lo(ch));
-  Expr y = centred * scale_f(ch) + affine.beta;
+  Expr y = normalized(input(ch, row), mean_f(ch), mean_lo(ch), scale_f(ch), affine.beta);
   std::vector<ImageParam> residual;
   if (s.residual) {
     residual.push_back(make_input("residual", {s.in_c}, true));
@@ -197,6 +204,8 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   output(ch, row) = detail::apply_act(y, s.act);
   batch_mean(ch) = mean_f(ch);
   batch_inv_std(ch) = cast<float>(inv_std(ch));
+  Var which("which");
+  batch_affine(ch, which) = select(which == 0, mean_lo(ch), scale_f(ch));
   // Each moving value is read and written at the same channel, once: the
   // outputs may alias moving_mean / moving_variance.
   Expr m = f64(s.momentum), rest = f64(1.0 - s.momentum);
@@ -205,17 +214,18 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   new_moving_variance(ch) = cast<float>(m * cast<double>(moving_variance(ch)) + rest * unbiased);
   for (Func f : {batch_mean, batch_inv_std, new_moving_mean, new_moving_variance})
     constrain_output(f, {s.in_c}, false);
+  constrain_output(batch_affine, {s.in_c, 2}, false);
   constrain_output(output, {s.in_c}, true);
   for (Func f : {mean_f, mean_lo, scale_f}) at_root(f, t);
   if (detail::is_gpu(t)) {
-    for (Func f : {batch_mean, batch_inv_std, new_moving_mean, new_moving_variance}) {
+    for (Func f : {batch_mean, batch_inv_std, batch_affine, new_moving_mean, new_moving_variance}) {
       detail::gpu_pointwise(f);
     }
   }
   schedule_channel_rows(output, s.in_c, t);
   return detail::finish_kernel(
       concat(concat(concat({input}, affine.params), {moving_mean, moving_variance}), residual),
-      {output, batch_mean, batch_inv_std, new_moving_mean, new_moving_variance});
+      {output, batch_mean, batch_inv_std, batch_affine, new_moving_mean, new_moving_variance});
 }
 
 // With xhat = (x - mean) * inv_std and N rows:
@@ -226,19 +236,22 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   Var ch("ch"), row("row");
   ImageParam input = make_input("input", {s.in_c}, true);
   ImageParam d_output = make_input("d_output", {s.in_c}, true);
-  std::vector<ImageParam> inputs = {input, d_output};
-  // dy: d(loss)/d(BatchNorm's output), through the fused activation's output.
-  std::function<Expr(Expr)> dy_at = [&](Expr at) { return d_output(ch, at); };
-  if (s.act != Act::Linear) {
-    ImageParam output = make_input("output", {s.in_c}, true);
-    inputs.push_back(output);
-    dy_at = [&, output](Expr at) {
-      return detail::act_grad(output(ch, at), d_output(ch, at), s.act);
-    };
-  }
-  Affine affine = affine_params(s, ch, false);
+  const bool act = s.act != Act::Linear;
+  Affine affine = affine_params(s, ch, act);
   ImageParam batch_mean = make_input("batch_mean", {s.in_c}, false);
   ImageParam batch_inv_std = make_input("batch_inv_std", {s.in_c}, false);
+  std::vector<ImageParam> stats = {batch_mean, batch_inv_std};
+  // dy: d(loss)/d(BatchNorm's output), through the fused activation's output
+  // y, computed again from the input (a pass over y fewer).
+  std::function<Expr(Expr)> dy_at = [&](Expr at) { return d_output(ch, at); };
+  if (act) {
+    stats.push_back(make_input("batch_affine", {s.in_c, 2}, false));
+    dy_at = [&, batch_affine = stats.back()](Expr at) {
+      Expr y = normalized(input(ch, at), batch_mean(ch), batch_affine(ch, 0), batch_affine(ch, 1),
+                          affine.beta);
+      return detail::act_grad(detail::apply_act(y, s.act), d_output(ch, at), s.act);
+    };
+  }
   Expr rows = input.dim(1).extent();
   RDom r(0, rows, "r");
   Expr count = cast<double>(rows);
@@ -279,8 +292,8 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     for (size_t i = 1; i < outputs.size(); ++i) detail::gpu_pointwise(outputs[i]);
   }
-  return detail::finish_kernel(
-      concat(concat(concat(inputs, affine.params), {batch_mean, batch_inv_std}), given), outputs);
+  return detail::finish_kernel(concat(concat(concat({input, d_output}, affine.params), stats), given),
+                               outputs);
 }
 
 // The backward of a BatchNorm's fused residual and activation, dz = act'(y) *

@@ -47,9 +47,9 @@ inline int schedule_version(Kind kind) {
     case Kind::BatchNormInference:
       return 33;
     case Kind::BatchNormTraining:
-      return 811;
+      return 932;
     case Kind::BatchNormBackward:
-      return 812;
+      return 933;
     case Kind::BatchNormGradSums:
       return 931;
     case Kind::Dropout:

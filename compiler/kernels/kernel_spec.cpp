@@ -65,9 +65,11 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
       if (s.kind == Kind::BatchNormTraining && s.residual) a.push_back(buffer("residual", 2, false));
       a.push_back(buffer("output", 2, true));
       if (s.kind == Kind::BatchNormTraining) {
-        for (const char* name :
-             {"batch_mean", "batch_inv_std", "new_moving_mean", "new_moving_variance"})
-          a.push_back(buffer(name, 1, true));
+        a.push_back(buffer("batch_mean", 1, true));
+        a.push_back(buffer("batch_inv_std", 1, true));
+        a.push_back(buffer("batch_affine", 2, true));
+        a.push_back(buffer("new_moving_mean", 1, true));
+        a.push_back(buffer("new_moving_variance", 1, true));
       }
       break;
     case Kind::BatchNormGradSums:
@@ -94,10 +96,11 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
     default:  // BatchNormBackward
       a.push_back(buffer("input", 2, false));
       a.push_back(buffer("d_output", 2, false));
-      if (s.act != Act::Linear) a.push_back(buffer("output", 2, false));
       if (s.scale) a.push_back(buffer("gamma", 1, false));
+      if (s.center && s.act != Act::Linear) a.push_back(buffer("beta", 1, false));
       a.push_back(buffer("batch_mean", 1, false));
       a.push_back(buffer("batch_inv_std", 1, false));
+      if (s.act != Act::Linear) a.push_back(buffer("batch_affine", 2, false));
       if (s.given_sums) a.push_back(buffer("grad_means", 2, false));
       a.push_back(buffer("d_input", 2, true));
       if (s.scale && !s.given_sums) a.push_back(buffer("d_gamma", 1, true));

@@ -53,18 +53,24 @@
 //                         y = gamma * (x - mean) / sqrt(var + epsilon) + beta
 //   BatchNormTraining     input(c,rows), [gamma], [beta], moving_mean(c),
 //                         moving_variance(c) -> output(c,rows), batch_mean(c),
-//                         batch_inv_std(c), new_moving_mean(c), new_moving_variance(c)
-//                         batch_inv_std = 1/sqrt(biased var + epsilon); moving =
+//                         batch_inv_std(c), batch_affine(c,2), new_moving_mean(c),
+//                         new_moving_variance(c)
+//                         batch_inv_std = 1/sqrt(biased var + epsilon); batch_affine:
+//                         what y was computed with besides batch_mean and beta (the
+//                         mean's low part, the scale), for BatchNormBackward; moving =
 //                         momentum*moving + (1-momentum)*stat, with the unbiased
 //                         variance (rows/(rows-1) times the biased; rows = 1 uses the
 //                         biased). new_moving_* may alias moving_*.
 //                         act (not Linear): output = act(y), in the same kernel; with
 //                         residual, a residual(c,rows) input after moving_variance:
 //                         output = act(y + residual).
-//   BatchNormBackward     input(c,rows), d_output(c,rows), [output(c,rows)], [gamma],
-//                         batch_mean(c), batch_inv_std(c) -> d_input(c,rows), [d_gamma(c)],
-//                         [d_beta(c)]; act (not Linear): d_output is that of act's output,
-//                         read with the forward's output. With given_sums (act Linear):
+//   BatchNormBackward     input(c,rows), d_output(c,rows), [gamma], [beta], batch_mean(c),
+//                         batch_inv_std(c), [batch_affine(c,2)] -> d_input(c,rows),
+//                         [d_gamma(c)], [d_beta(c)]; act (not Linear): d_output is that of
+//                         act's output, which the kernel computes again from input as
+//                         BatchNormTraining did, bit for bit (ReLU's decisions are the
+//                         forward's), from beta and batch_affine (present with act only).
+//                         With given_sums (act Linear):
 //                         grad_means(c,2) is an input after batch_inv_std, the means of
 //                         dy and dy * xhat a BatchNormGradSums step made, and d_input
 //                         the only output.

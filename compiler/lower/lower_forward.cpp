@@ -66,10 +66,14 @@ void batchnorm_forward(Lowering& l, const Node& n, bool training, Operand x, Ope
   if (training) {
     l.bn_mean[n.id] = l.new_tensor(n.name + ".batch_mean", c, /*per_image=*/false);
     l.bn_inv_std[n.id] = l.new_tensor(n.name + ".batch_inv_std", c, /*per_image=*/false);
+    l.bn_affine[n.id] = l.new_tensor(n.name + ".batch_affine", 2 * c, /*per_image=*/false);
     Operand mean = l.arena(l.bn_mean[n.id], {c}), inv_std = l.arena(l.bn_inv_std[n.id], {c});
-    mean.batched = inv_std.batched = false;
+    Operand affine = l.arena(l.bn_affine[n.id], {c});
+    affine.extents.push_back(2);
+    mean.batched = inv_std.batched = affine.batched = false;
     st.operands["batch_mean"] = mean;
     st.operands["batch_inv_std"] = inv_std;
+    st.operands["batch_affine"] = affine;
     st.operands["new_moving_mean"] = st.operands["moving_mean"];
     st.operands["new_moving_variance"] = st.operands["moving_variance"];
   }

@@ -32,7 +32,9 @@ struct Lowering {
   std::vector<int> pending;    // node id -> tensor of a gradient contribution to add
   std::vector<int> received;   // node id -> gradient contributions so far
   std::vector<bool> borrowed;  // node id -> grad is another node's tensor: never written
-  std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
+  // Training: batch statistics of BatchNorm nodes (bn_affine: c x 2, the mean's
+  // low part and the scale that BatchNormTraining normalised with).
+  std::vector<int> bn_mean, bn_inv_std, bn_affine;
   // BatchNorm node id -> the means of its gradient's terms that a
   // BatchNormGradSums step wrote (for its BatchNormBackward), -1: none.
   std::vector<int> bn_grad_means;
@@ -50,7 +52,7 @@ struct Lowering {
         grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1),
         pending(graph.nodes.size(), -1), received(graph.nodes.size(), 0),
         borrowed(graph.nodes.size(), false), bn_mean(graph.nodes.size(), -1),
-        bn_inv_std(graph.nodes.size(), -1), bn_grad_means(graph.nodes.size(), -1) {}
+        bn_inv_std(graph.nodes.size(), -1), bn_affine(graph.nodes.size(), -1), bn_grad_means(graph.nodes.size(), -1) {}
 
   // Whether node n (a Conv2D) runs as a matrix product (a Dense kernel).
   bool as_gemm(const ir::Node& n) const {

@@ -101,52 +101,65 @@ TEST(BatchNormTrainingKernel, MatchesReferenceWithMovingStatisticsInPlace) {
         std::vector<Halide::Buffer<>> inputs = d.buffers(s, rows);
         const int c = static_cast<int>(s.in_c);
         const size_t moving = inputs.size() - (s.residual ? 3 : 2);
-        std::vector<Halide::Buffer<>> outputs = {inputs[0], Halide::Buffer<float>(c),
-                                                 Halide::Buffer<float>(c), inputs[moving],
-                                                 inputs[moving + 1]};
+        std::vector<Halide::Buffer<>> outputs = {
+            inputs[0],      Halide::Buffer<float>(c), Halide::Buffer<float>(c),
+            Halide::Buffer<float>(c, 2), inputs[moving], inputs[moving + 1]};
         k.run_into(inputs, outputs);
         const reference::BatchNormTrainingResult want = reference::batch_norm_training(
             s, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance, d.residual);
-        const Vec wanted[] = {want.output, want.batch_mean, want.batch_inv_std,
-                              want.new_moving_mean, want.new_moving_variance};
+        const Vec wanted[] = {want.output,     want.batch_mean,          want.batch_inv_std,
+                              Vec(),           want.new_moving_mean,     want.new_moving_variance};
         for (size_t i = 0; i < outputs.size(); ++i) {
+          if (i == 3) continue;  // batch_affine, below
           EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[i])), wanted[i]),
                     kTolerance)
               << "output " << i;
+        }
+        // batch_affine: the mean's low part (batch_mean + it is the mean to
+        // double precision, 1000 included) and the scale gamma * inv_std.
+        const Halide::Buffer<float> mean(outputs[1]), affine(outputs[3]);
+        for (int ch = 0; ch < c; ++ch) {
+          const double m = want.batch_mean[ch];
+          EXPECT_NEAR(double(mean(ch)) + double(affine(ch, 0)), m, 1e-9 * (1.0 + std::abs(m)));
+          const double scale = (s.scale ? d.gamma[ch] : 1.0) * want.batch_inv_std[ch];
+          EXPECT_NEAR(affine(ch, 1), scale, kTolerance * std::abs(scale));
         }
       }
     }
   }
 }
 
-// With a fused ReLU the kernel reads the forward's output (exact zeros where
-// the ReLU cut) and masks the (signed) d_output with it; d_input is also
-// written over d_output, as the generated code may.
+// The statistics come from the training kernel. With a fused ReLU the
+// kernel computes the forward's output again from the input and masks the
+// (signed) d_output with it: the reference masks with the training kernel's
+// output (exact zeros where the ReLU cut), so every decision must be the
+// forward's. d_input is also written over d_output, as the generated code may.
 TEST(BatchNormBackwardKernel, MatchesReference) {
   for (const KernelSpec& s : specs_with_relu(Kind::BatchNormBackward)) {
     SCOPED_TRACE(s.key());
-    JitKernel k(s);
+    JitKernel k(s), training(with_kind(s, Kind::BatchNormTraining));
     for (int64_t rows : kRowCounts) {
       SCOPED_TRACE(rows);
       const BatchNormData d(s, rows);
       const Vec d_output = as_floats(random_vec(rows * s.in_c, 6));
-      const reference::BatchNormTrainingResult forward = reference::batch_norm_training(
-          s, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance);
-      const Vec mean = as_floats(forward.batch_mean), inv_std = as_floats(forward.batch_inv_std);
+      const int c = static_cast<int>(s.in_c);
+      const std::vector<Vec> forward =
+          training.run(d.buffers(s, rows), {sizes(s.in_c, rows), {c}, {c}, {c, 2}, {c}, {c}});
+      const Vec &mean = forward[1], &inv_std = forward[2];
       const bool relu = s.act == Act::Relu;
-      const Vec output = relu ? as_floats(forward.output) : Vec();
+      const Vec output = relu ? forward[0] : Vec();
       if (relu && rows > 3) {
         const auto zeros = std::count(output.begin(), output.end(), 0.0);
         EXPECT_GT(zeros, 0);
         EXPECT_LT(zeros, static_cast<long>(output.size()));
       }
-      const int c = static_cast<int>(s.in_c);
       std::vector<Halide::Buffer<>> inputs = {to_buffer(d.input, sizes(s.in_c, rows)),
                                               to_buffer(d_output, sizes(s.in_c, rows))};
-      if (relu) inputs.push_back(to_buffer(output, sizes(s.in_c, rows)));
       if (s.scale) inputs.push_back(to_buffer(d.gamma, {c}));
+      if (relu && s.center) inputs.push_back(to_buffer(d.beta, {c}));
       inputs.push_back(to_buffer(mean, {c}));
       inputs.push_back(to_buffer(inv_std, {c}));
+      if (relu) inputs.push_back(to_buffer(forward[3], {c, 2}));
       std::vector<std::vector<int>> output_sizes = {sizes(s.in_c, rows)};
       if (s.scale) output_sizes.push_back({c});
       if (s.center) output_sizes.push_back({c});
