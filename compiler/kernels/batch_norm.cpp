@@ -292,8 +292,8 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     for (size_t i = 1; i < outputs.size(); ++i) detail::gpu_pointwise(outputs[i]);
   }
-  return detail::finish_kernel(concat(concat(concat({input, d_output}, affine.params), stats), given),
-                               outputs);
+  return detail::finish_kernel(
+      concat(concat(concat({input, d_output}, affine.params), stats), given), outputs);
 }
 
 // The backward of a BatchNorm's fused residual and activation, dz = act'(y) *
@@ -338,8 +338,8 @@ BuiltKernel build_batch_norm_grad_sums(const KernelSpec& s, const Target& t) {
     Var which("which");
     d_gamma(ch) = cast<float>(sums(ch)[1 + k]);
     d_beta(ch) = cast<float>(sums(ch)[0]);
-    means(ch, which) = select(which == 0, grad_mean(sums(ch)[0], count),
-                              grad_mean(sums(ch)[1 + k], count));
+    means(ch, which) =
+        select(which == 0, grad_mean(sums(ch)[0], count), grad_mean(sums(ch)[1 + k], count));
     constrain_output(d_gamma, {s.in_c}, false);
     constrain_output(d_beta, {s.in_c}, false);
     constrain_output(means, {s.in_c, 2}, false);

@@ -52,7 +52,8 @@ struct Lowering {
         grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1),
         pending(graph.nodes.size(), -1), received(graph.nodes.size(), 0),
         borrowed(graph.nodes.size(), false), bn_mean(graph.nodes.size(), -1),
-        bn_inv_std(graph.nodes.size(), -1), bn_affine(graph.nodes.size(), -1), bn_grad_means(graph.nodes.size(), -1) {}
+        bn_inv_std(graph.nodes.size(), -1), bn_affine(graph.nodes.size(), -1),
+        bn_grad_means(graph.nodes.size(), -1) {}
 
   // Whether node n (a Conv2D) runs as a matrix product (a Dense kernel).
   bool as_gemm(const ir::Node& n) const {

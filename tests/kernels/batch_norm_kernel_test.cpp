@@ -101,14 +101,17 @@ TEST(BatchNormTrainingKernel, MatchesReferenceWithMovingStatisticsInPlace) {
         std::vector<Halide::Buffer<>> inputs = d.buffers(s, rows);
         const int c = static_cast<int>(s.in_c);
         const size_t moving = inputs.size() - (s.residual ? 3 : 2);
-        std::vector<Halide::Buffer<>> outputs = {
-            inputs[0],      Halide::Buffer<float>(c), Halide::Buffer<float>(c),
-            Halide::Buffer<float>(c, 2), inputs[moving], inputs[moving + 1]};
+        std::vector<Halide::Buffer<>> outputs = {inputs[0],
+                                                 Halide::Buffer<float>(c),
+                                                 Halide::Buffer<float>(c),
+                                                 Halide::Buffer<float>(c, 2),
+                                                 inputs[moving],
+                                                 inputs[moving + 1]};
         k.run_into(inputs, outputs);
         const reference::BatchNormTrainingResult want = reference::batch_norm_training(
             s, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance, d.residual);
-        const Vec wanted[] = {want.output,     want.batch_mean,          want.batch_inv_std,
-                              Vec(),           want.new_moving_mean,     want.new_moving_variance};
+        const Vec wanted[] = {want.output, want.batch_mean,      want.batch_inv_std,
+                              Vec(),       want.new_moving_mean, want.new_moving_variance};
         for (size_t i = 0; i < outputs.size(); ++i) {
           if (i == 3) continue;  // batch_affine, below
           EXPECT_LE(relative_error(from_buffer(Halide::Buffer<float>(outputs[i])), wanted[i]),

@@ -51,7 +51,8 @@ std::vector<KernelSpec> every_kind() {
   KernelSpec sums = with_kind(bn_relu, Kind::BatchNormGradSums);
   sums.batch_norms = 2;
   v.push_back(sums);
-  KernelSpec given = with_kind(batch_norm_specs(Kind::BatchNormBackward)[0], Kind::BatchNormBackward);
+  KernelSpec given =
+      with_kind(batch_norm_specs(Kind::BatchNormBackward)[0], Kind::BatchNormBackward);
   given.given_sums = true;
   v.push_back(given);
   for (Kind k : {Kind::LRN, Kind::LRNBackward}) v.push_back(with_kind(lrn_specs()[0], k));
