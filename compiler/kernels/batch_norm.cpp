@@ -199,7 +199,14 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   std::vector<ImageParam> residual;
   if (s.residual) {
     residual.push_back(make_input("residual", {s.in_c}, true));
-    y = y + residual[0](ch, row);
+    Expr r = residual[0](ch, row);
+    if (s.residual_bn) {  // a BatchNorm's input: normalised as its stats_only call did
+      for (const char* name : {"residual_beta", "residual_mean"})
+        residual.push_back(make_input(name, {s.in_c}, false));
+      residual.push_back(make_input("residual_affine", {s.in_c, 2}, false));
+      r = normalized(r, residual[2](ch), residual[3](ch, 0), residual[3](ch, 1), residual[1](ch));
+    }
+    y = y + r;
   }
   output(ch, row) = detail::apply_act(y, s.act);
   batch_mean(ch) = mean_f(ch);
@@ -215,17 +222,22 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   for (Func f : {batch_mean, batch_inv_std, new_moving_mean, new_moving_variance})
     constrain_output(f, {s.in_c}, false);
   constrain_output(batch_affine, {s.in_c, 2}, false);
-  constrain_output(output, {s.in_c}, true);
   for (Func f : {mean_f, mean_lo, scale_f}) at_root(f, t);
   if (detail::is_gpu(t)) {
     for (Func f : {batch_mean, batch_inv_std, batch_affine, new_moving_mean, new_moving_variance}) {
       detail::gpu_pointwise(f);
     }
   }
-  schedule_channel_rows(output, s.in_c, t);
+  std::vector<Func> outputs = {batch_mean, batch_inv_std, batch_affine, new_moving_mean,
+                               new_moving_variance};
+  if (!s.stats_only) {
+    constrain_output(output, {s.in_c}, true);
+    schedule_channel_rows(output, s.in_c, t);
+    outputs.insert(outputs.begin(), output);
+  }
   return detail::finish_kernel(
       concat(concat(concat({input}, affine.params), {moving_mean, moving_variance}), residual),
-      {output, batch_mean, batch_inv_std, batch_affine, new_moving_mean, new_moving_variance});
+      outputs);
 }
 
 // With xhat = (x - mean) * inv_std and N rows:

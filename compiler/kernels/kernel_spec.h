@@ -63,7 +63,11 @@
 //                         biased). new_moving_* may alias moving_*.
 //                         act (not Linear): output = act(y), in the same kernel; with
 //                         residual, a residual(c,rows) input after moving_variance:
-//                         output = act(y + residual).
+//                         output = act(y + residual). With residual_bn the residual
+//                         is a BatchNorm's input, normalised here as BatchNormTraining
+//                         did (its stats_only call), from residual_beta(c),
+//                         residual_mean(c) and residual_affine(c,2) after it. With
+//                         stats_only there is no output (its reader normalises).
 //   BatchNormBackward     input(c,rows), d_output(c,rows), [gamma], [beta], batch_mean(c),
 //                         batch_inv_std(c), [batch_affine(c,2)] -> d_input(c,rows),
 //                         [d_gamma(c)], [d_beta(c)]; act (not Linear): d_output is that of
@@ -202,6 +206,9 @@ struct KernelSpec {
   // beta/gamma (and their gradients) from the arguments.
   double epsilon = 1e-3, momentum = 0.99;
   bool center = true, scale = true;
+  // BatchNormTraining: the residual is a BatchNorm's input, normalised in the
+  // kernel (residual_bn); only the statistics, no output (stats_only).
+  bool residual_bn = false, stats_only = false;
   // BatchNormBackward: the means of dy and dy * xhat are an input (a
   // BatchNormGradSums step made them).
   bool given_sums = false;

@@ -225,23 +225,13 @@ Operand batch_stat(const Lowering& l, const Node& n, int tensor, int64_t columns
   return o;
 }
 
-// The BatchNorm that is n's residual when its sums can be made with n's:
-// dz is its whole gradient (n its only reader) and it has gamma and beta
-// for them. -1 otherwise.
-int paired_batchnorm(const Lowering& l, const Node& n, int residual) {
-  const Node& r = l.g.node(residual);
-  const bool plain = r.kind == OpKind::BatchNorm && r.attrs.scale && r.attrs.center &&
-                     r.attrs.activation == Activation::Linear && ir::residual_input(r) < 0;
-  return plain && r.shape == n.shape && l.readers(residual) == 1 ? residual : -1;
-}
-
 // dz = act'(y) * dy of a BatchNorm with a residual (fuse_batchnorm_add),
 // summing in a pending contribution, as one BatchNormGradSums step that also
 // reduces the sums of n's BatchNormBackward and, when its residual is a
 // BatchNorm only n reads (ResNet's projection shortcut), of that one's: those
 // read them (given_sums) instead of passing over x and dz once more. It
 // writes d_gamma and d_beta.
-int grad_sums(Lowering& l, const Node& n, int residual, std::vector<Step>* steps) {
+int grad_sums(Lowering& l, const Node& n, std::vector<Step>* steps) {
   Step st = make_step(Kind::BatchNormGradSums, n, "activation backward and sums");
   st.spec.in_c = st.spec.out_c = n.shape.back();
   st.spec.in_h = st.spec.out_h = ir::num_elements(n.shape) / n.shape.back();
@@ -253,7 +243,7 @@ int grad_sums(Lowering& l, const Node& n, int residual, std::vector<Step>* steps
     st.operands["d_residual"] = rowwise(n, l.arena(l.pending[n.id], n.shape));
     l.pending[n.id] = -1;
   }
-  const int pair = paired_batchnorm(l, n, residual);
+  const int pair = l.paired_batchnorm(n);
   st.spec.batch_norms = pair >= 0 ? 2 : 1;
   for (int id : {n.id, pair}) {
     if (id < 0) break;
@@ -281,7 +271,7 @@ void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   const int residual = ir::residual_input(n);
   int dy = l.grad[n.id];
   if (residual >= 0 && n.attrs.activation != Activation::Linear) {
-    dy = n.attrs.scale && n.attrs.center ? grad_sums(l, n, residual, steps)
+    dy = n.attrs.scale && n.attrs.center ? grad_sums(l, n, steps)
                                          : activation_grad(l, n, steps);
   }
   int64_t c = n.shape.back(), rows = ir::num_elements(n.shape) / c;

@@ -92,6 +92,12 @@ struct Lowering {
   void share_grad(int id, int tensor, std::vector<Step>* steps);
   // The layers reading node `id` (Add(x, x) reads x twice).
   int readers(int id) const;
+  // Training: the BatchNorm that BatchNorm n's residual is (fuse_batchnorm_add)
+  // when n is its only reader and it is plain (linear, gamma and beta, no
+  // residual of its own; ResNet's projection shortcut), else -1. Its output is
+  // then never written: n normalises its input itself in the forward pass,
+  // and one BatchNormGradSums step makes both BatchNorms' sums.
+  int paired_batchnorm(const ir::Node& n) const;
 };
 
 // Whether a Conv2D/Dense computes with a bias: its own, or one a pass derived.

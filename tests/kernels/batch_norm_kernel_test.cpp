@@ -132,6 +132,50 @@ TEST(BatchNormTrainingKernel, MatchesReferenceWithMovingStatisticsInPlace) {
   }
 }
 
+// ResNet's projection shortcut: the residual BatchNorm's stats_only call,
+// then the reader normalising its input itself (residual_bn) gives exactly
+// what the sum of the two outputs gives (the residual written, then read),
+// bit for bit, and the reference's output.
+TEST(BatchNormTrainingKernel, StatsOnlyAndResidualNormalisedByItsReader) {
+  for (int64_t c : {13, 64}) {
+    const KernelSpec plain = batch_norm_spec(Kind::BatchNormTraining, c, true, true);
+    KernelSpec stats = plain, summed = plain;
+    stats.stats_only = true;
+    summed.residual = true, summed.act = Act::Relu;
+    KernelSpec fused = summed;
+    fused.residual_bn = true;
+    SCOPED_TRACE(fused.key());
+    JitKernel plain_k(plain), stats_k(stats), summed_k(summed), fused_k(fused);
+    const int ci = static_cast<int>(c);
+    for (int64_t rows : kRowCounts) {
+      SCOPED_TRACE(rows);
+      const BatchNormData d(summed, rows), r(plain, rows, 3.0);
+      const Vec x = as_floats(random_in(rows * c, 12, -2.0, 1.0));  // the residual BatchNorm's
+      std::vector<Halide::Buffer<>> r_inputs = r.buffers(plain, rows);
+      r_inputs[0] = to_buffer(x, sizes(c, rows));
+      const std::vector<Vec> y_r = plain_k.run(r_inputs, {sizes(c, rows), {ci}, {ci}, {ci, 2}, {ci}, {ci}});
+      const std::vector<Vec> s_r = stats_k.run(r_inputs, {{ci}, {ci}, {ci, 2}, {ci}, {ci}});
+      for (int i = 0; i < 5; ++i) EXPECT_EQ(s_r[i], y_r[i + 1]) << "statistic " << i;
+      std::vector<Halide::Buffer<>> inputs = d.buffers(summed, rows);
+      inputs.back() = to_buffer(y_r[0], sizes(c, rows));  // the residual as written
+      const std::vector<std::vector<int>> out_sizes = {sizes(c, rows), {ci}, {ci}, {ci, 2}, {ci}, {ci}};
+      const std::vector<Vec> want = summed_k.run(inputs, out_sizes);
+      inputs.back() = to_buffer(x, sizes(c, rows));  // its input, normalised in the kernel
+      inputs.push_back(to_buffer(r.beta, {ci}));
+      inputs.push_back(to_buffer(s_r[0], {ci}));
+      inputs.push_back(to_buffer(s_r[2], {ci, 2}));
+      const std::vector<Vec> got = fused_k.run(inputs, out_sizes);
+      EXPECT_EQ(got[0], want[0]);
+      const reference::BatchNormTrainingResult ref_r =
+          reference::batch_norm_training(plain, rows, x, r.gamma, r.beta, r.moving_mean,
+                                         r.moving_variance);
+      const reference::BatchNormTrainingResult ref = reference::batch_norm_training(
+          summed, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance, ref_r.output);
+      EXPECT_LE(relative_error(got[0], ref.output), kTolerance);
+    }
+  }
+}
+
 // The statistics come from the training kernel. With a fused ReLU the
 // kernel computes the forward's output again from the input and masks the
 // (signed) d_output with it: the reference masks with the training kernel's
