@@ -96,7 +96,8 @@ struct Lowering {
   // when n is its only reader and it is plain (linear, gamma and beta, no
   // residual of its own; ResNet's projection shortcut), else -1. Its output is
   // then never written: n normalises its input itself in the forward pass,
-  // and one BatchNormGradSums step makes both BatchNorms' sums.
+  // and (n having gamma and beta) one BatchNormGradSums step makes both
+  // BatchNorms' sums.
   int paired_batchnorm(const ir::Node& n) const;
 };
 
