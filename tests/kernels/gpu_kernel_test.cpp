@@ -46,6 +46,12 @@ std::vector<KernelSpec> every_kind() {
   v.push_back(with_kind(bn_relu, Kind::BatchNormBackward));
   bn_relu.residual = true;
   v.push_back(bn_relu);
+  // ResNet's projection shortcut: the reader normalises the residual's input.
+  KernelSpec stats = batch_norm_specs(Kind::BatchNormTraining)[0], normalising = bn_relu;
+  stats.stats_only = true;
+  normalising.residual_bn = true;
+  v.push_back(stats);
+  v.push_back(normalising);
   // Its backward: the activation's derivative and both BatchNorms' sums, then
   // each BatchNorm's gradient from them.
   KernelSpec sums = with_kind(bn_relu, Kind::BatchNormGradSums);
