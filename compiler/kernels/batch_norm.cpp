@@ -39,11 +39,12 @@ Expr grad_mean(Expr sum, Expr count) { return cast<float>(sum / count); }
 
 // Training's y = ((x - mean) - mean_lo) * scale + beta: the mean as a float
 // pair, x - mean is exact for x near it, so a large mean costs no precision
-// (float x - float(mean) would). Strict (no reassociation, no fused
-// multiply-add): BatchNormBackward computes it again and gets the same bits,
-// so its ReLU decisions are the forward's.
+// (float x - float(mean) would); strict_float keeps the simplifier from
+// reassociating it. BatchNormBackward computes y again from this same
+// expression and gets the same bits (the same single multiply-add), so its
+// ReLU decisions are the forward's.
 Expr normalized(Expr x, Expr mean, Expr mean_lo, Expr scale, Expr beta) {
-  return strict_float(((x - mean) - mean_lo) * scale + beta);
+  return strict_float((x - mean) - mean_lo) * scale + beta;
 }
 
 // Computed once before its consumers (on a GPU, as kernels of its own).
@@ -248,15 +249,24 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   Var ch("ch"), row("row");
   ImageParam input = make_input("input", {s.in_c}, true);
   ImageParam d_output = make_input("d_output", {s.in_c}, true);
-  const bool act = s.act != Act::Linear;
-  Affine affine = affine_params(s, ch, act);
+  const bool relu = s.act == Act::Relu;
+  Affine affine = affine_params(s, ch, relu);
   ImageParam batch_mean = make_input("batch_mean", {s.in_c}, false);
   ImageParam batch_inv_std = make_input("batch_inv_std", {s.in_c}, false);
-  std::vector<ImageParam> stats = {batch_mean, batch_inv_std};
+  std::vector<ImageParam> inputs = {input, d_output}, stats = {batch_mean, batch_inv_std};
   // dy: d(loss)/d(BatchNorm's output), through the fused activation's output
-  // y, computed again from the input (a pass over y fewer).
+  // y: read (tanh, sigmoid), or for ReLU computed again from the input (a
+  // pass over y fewer), exactly: its decisions are then the forward's (a
+  // tanh computed in another kernel might differ in the last bit).
   std::function<Expr(Expr)> dy_at = [&](Expr at) { return d_output(ch, at); };
-  if (act) {
+  if (s.act == Act::Tanh || s.act == Act::Sigmoid) {
+    ImageParam output = make_input("output", {s.in_c}, true);
+    inputs.push_back(output);
+    dy_at = [&, output](Expr at) {
+      return detail::act_grad(output(ch, at), d_output(ch, at), s.act);
+    };
+  }
+  if (relu) {
     stats.push_back(make_input("batch_affine", {s.in_c, 2}, false));
     dy_at = [&, batch_affine = stats.back()](Expr at) {
       Expr y = normalized(input(ch, at), batch_mean(ch), batch_affine(ch, 0), batch_affine(ch, 1),
@@ -304,8 +314,8 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     for (size_t i = 1; i < outputs.size(); ++i) detail::gpu_pointwise(outputs[i]);
   }
-  return detail::finish_kernel(
-      concat(concat(concat({input, d_output}, affine.params), stats), given), outputs);
+  return detail::finish_kernel(concat(concat(concat(inputs, affine.params), stats), given),
+                               outputs);
 }
 
 // The backward of a BatchNorm's fused residual and activation, dz = act'(y) *

@@ -47,9 +47,9 @@ inline int schedule_version(Kind kind) {
     case Kind::BatchNormInference:
       return 33;
     case Kind::BatchNormTraining:
-      return 932;
+      return 938;
     case Kind::BatchNormBackward:
-      return 933;
+      return 939;
     case Kind::BatchNormGradSums:
       return 931;
     case Kind::Dropout:

@@ -101,11 +101,12 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
     default:  // BatchNormBackward
       a.push_back(buffer("input", 2, false));
       a.push_back(buffer("d_output", 2, false));
+      if (s.act == Act::Tanh || s.act == Act::Sigmoid) a.push_back(buffer("output", 2, false));
       if (s.scale) a.push_back(buffer("gamma", 1, false));
-      if (s.center && s.act != Act::Linear) a.push_back(buffer("beta", 1, false));
+      if (s.center && s.act == Act::Relu) a.push_back(buffer("beta", 1, false));
       a.push_back(buffer("batch_mean", 1, false));
       a.push_back(buffer("batch_inv_std", 1, false));
-      if (s.act != Act::Linear) a.push_back(buffer("batch_affine", 2, false));
+      if (s.act == Act::Relu) a.push_back(buffer("batch_affine", 2, false));
       if (s.given_sums) a.push_back(buffer("grad_means", 2, false));
       a.push_back(buffer("d_input", 2, true));
       if (s.scale && !s.given_sums) a.push_back(buffer("d_gamma", 1, true));

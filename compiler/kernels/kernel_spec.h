@@ -68,12 +68,13 @@
 //                         did (its stats_only call), from residual_beta(c),
 //                         residual_mean(c) and residual_affine(c,2) after it. With
 //                         stats_only there is no output (its reader normalises).
-//   BatchNormBackward     input(c,rows), d_output(c,rows), [gamma], [beta], batch_mean(c),
-//                         batch_inv_std(c), [batch_affine(c,2)] -> d_input(c,rows),
-//                         [d_gamma(c)], [d_beta(c)]; act (not Linear): d_output is that of
-//                         act's output, which the kernel computes again from input as
-//                         BatchNormTraining did, bit for bit (ReLU's decisions are the
-//                         forward's), from beta and batch_affine (present with act only).
+//   BatchNormBackward     input(c,rows), d_output(c,rows), [output(c,rows)], [gamma],
+//                         [beta], batch_mean(c), batch_inv_std(c), [batch_affine(c,2)] ->
+//                         d_input(c,rows), [d_gamma(c)], [d_beta(c)]; act (not Linear):
+//                         d_output is that of act's output. Tanh and sigmoid read it
+//                         (output); ReLU computes it again from input as BatchNormTraining
+//                         did, bit for bit (its decisions are the forward's), from beta
+//                         and batch_affine (present with ReLU only).
 //                         With given_sums (act Linear):
 //                         grad_means(c,2) is an input after batch_inv_std, the means of
 //                         dy and dy * xhat a BatchNormGradSums step made, and d_input

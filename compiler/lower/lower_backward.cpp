@@ -287,10 +287,13 @@ void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
                         : l.arena(l.new_tensor("d_" + in.name + ".unused", c * rows), n.shape);
   st.operands["input"] = rowwise(n, l.output_of(in.id));
   st.operands["d_output"] = rowwise(n, l.arena(dy, n.shape));
+  if (st.spec.act == kernels::Act::Tanh || st.spec.act == kernels::Act::Sigmoid) {
+    st.operands["output"] = rowwise(n, l.output_of(n.id));
+  }
   if (n.attrs.scale) st.operands["gamma"] = l.param(n.name + ".gamma", Space::Params);
   st.operands["batch_mean"] = batch_stat(l, n, l.bn_mean[n.id]);
   st.operands["batch_inv_std"] = batch_stat(l, n, l.bn_inv_std[n.id]);
-  if (st.spec.act != kernels::Act::Linear) {  // y computed again, as the forward did
+  if (st.spec.act == kernels::Act::Relu) {  // y computed again, as the forward did
     if (n.attrs.center) st.operands["beta"] = l.param(n.name + ".beta", Space::Params);
     st.operands["batch_affine"] = batch_stat(l, n, l.bn_affine[n.id], 2);
   }

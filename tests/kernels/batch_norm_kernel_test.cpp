@@ -182,7 +182,10 @@ TEST(BatchNormTrainingKernel, StatsOnlyAndResidualNormalisedByItsReader) {
 // output (exact zeros where the ReLU cut), so every decision must be the
 // forward's. d_input is also written over d_output, as the generated code may.
 TEST(BatchNormBackwardKernel, MatchesReference) {
-  for (const KernelSpec& s : specs_with_relu(Kind::BatchNormBackward)) {
+  std::vector<KernelSpec> specs = specs_with_relu(Kind::BatchNormBackward);
+  specs.push_back(specs[3]);
+  specs.back().act = Act::Tanh;  // reads the forward's output instead
+  for (const KernelSpec& s : specs) {
     SCOPED_TRACE(s.key());
     JitKernel k(s), training(with_kind(s, Kind::BatchNormTraining));
     for (int64_t rows : kRowCounts) {
@@ -193,8 +196,8 @@ TEST(BatchNormBackwardKernel, MatchesReference) {
       const std::vector<Vec> forward =
           training.run(d.buffers(s, rows), {sizes(s.in_c, rows), {c}, {c}, {c, 2}, {c}, {c}});
       const Vec &mean = forward[1], &inv_std = forward[2];
-      const bool relu = s.act == Act::Relu;
-      const Vec output = relu ? forward[0] : Vec();
+      const bool relu = s.act == Act::Relu, tanh = s.act == Act::Tanh;
+      const Vec output = relu || tanh ? forward[0] : Vec();
       if (relu && rows > 3) {
         const auto zeros = std::count(output.begin(), output.end(), 0.0);
         EXPECT_GT(zeros, 0);
@@ -202,6 +205,7 @@ TEST(BatchNormBackwardKernel, MatchesReference) {
       }
       std::vector<Halide::Buffer<>> inputs = {to_buffer(d.input, sizes(s.in_c, rows)),
                                               to_buffer(d_output, sizes(s.in_c, rows))};
+      if (tanh) inputs.push_back(to_buffer(output, sizes(s.in_c, rows)));
       if (s.scale) inputs.push_back(to_buffer(d.gamma, {c}));
       if (relu && s.center) inputs.push_back(to_buffer(d.beta, {c}));
       inputs.push_back(to_buffer(mean, {c}));
