@@ -2,9 +2,12 @@
 // training with the batch statistics (and the moving averages' update), and
 // the training-mode gradient. Statistics are sums over rows in double, in one
 // pass over the input, blocks of rows in parallel. In training an activation
-// may follow in the same kernel (act): the backward kernel then reads its
-// output and takes the activation's derivative first. Training may also add a
-// residual before the activation (ResNet's sum).
+// may follow in the same kernel (act): the backward kernel then computes its
+// output again, bit for bit, and takes the activation's derivative first
+// (reading x costs nothing more: it reads x anyway). Training may also add a
+// residual before the activation (ResNet's sum); the backward of that sum
+// and activation (BatchNormGradSums) also makes the sums the backward kernels
+// of its BatchNorms then take (given_sums), saving them a pass over memory.
 // Pointwise outputs compute each element once from the same element of the
 // inputs, so output may alias input (and d_input d_output).
 #include <algorithm>
@@ -30,6 +33,20 @@ int rows_per_block(int64_t channels) {
 
 Expr f64(double v) { return Expr(v); }
 
+// A sum of the gradient's terms over `count` rows as the float mean the
+// backward kernel's coefficients use (BatchNormGradSums makes the same).
+Expr grad_mean(Expr sum, Expr count) { return cast<float>(sum / count); }
+
+// Training's y = ((x - mean) - mean_lo) * scale + beta: the mean as a float
+// pair, x - mean is exact for x near it, so a large mean costs no precision
+// (float x - float(mean) would); strict_float keeps the simplifier from
+// reassociating it. BatchNormBackward computes y again from this same
+// expression and gets the same bits (the same single multiply-add), so its
+// ReLU decisions are the forward's.
+Expr normalized(Expr x, Expr mean, Expr mean_lo, Expr scale, Expr beta) {
+  return strict_float((x - mean) - mean_lo) * scale + beta;
+}
+
 // Computed once before its consumers (on a GPU, as kernels of its own).
 void at_root(Func f, const Target& t) {
   if (detail::is_gpu(t)) {
@@ -44,9 +61,12 @@ void check_channels(const KernelSpec& s) {
 }
 
 // total(c) = sum over rows of term(c, row), one double or a Tuple of them.
-// Blocks of rows reduce in parallel (rfactor), channels innermost.
+// Blocks of rows reduce in parallel (rfactor), channels innermost. A
+// pointwise output `fused`(c, row), when given, is computed in the same
+// blocks right after their sums, while the block's inputs are still in
+// the cache: one pass over memory instead of two.
 Func channel_sums(const std::string& name, const std::vector<Expr>& terms, Var ch, RDom r,
-                  int64_t channels, const Target& t) {
+                  int64_t channels, const Target& t, Func fused = Func()) {
   Func total(name);
   std::vector<Expr> zeros, updates;
   for (size_t i = 0; i < terms.size(); ++i) zeros.push_back(cast<double>(0));
@@ -65,6 +85,7 @@ Func channel_sums(const std::string& name, const std::vector<Expr>& terms, Var c
   if (detail::is_gpu(t)) {
     detail::gpu_root(partial);
     detail::gpu_root(total);
+    if (fused.defined()) detail::gpu_pointwise(fused);
     return total;
   }
   total.compute_root();
@@ -73,6 +94,13 @@ Func channel_sums(const std::string& name, const std::vector<Expr>& terms, Var c
   if (lanes > 0) {
     partial.vectorize(ch, lanes, TailStrategy::GuardWithIf);
     partial.update().vectorize(ch, lanes, TailStrategy::GuardWithIf);
+  }
+  if (fused.defined()) {
+    // compute_with matches loops by name: the block loop is `block` in both.
+    Var fch = fused.args()[0], row = fused.args()[1], rest("rest");
+    fused.split(row, block, rest, block_rows, TailStrategy::GuardWithIf).parallel(block);
+    if (lanes > 0) fused.vectorize(fch, lanes, TailStrategy::GuardWithIf);
+    fused.compute_with(partial.update(0), block);
   }
   return total;
 }
@@ -162,24 +190,30 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   at_root(inv_std, t);
 
   Func output("output"), batch_mean("batch_mean"), batch_inv_std("batch_inv_std");
+  Func batch_affine("batch_affine");
   Func new_moving_mean("new_moving_mean"), new_moving_variance("new_moving_variance");
-  // The mean as a float pair hi + lo: x - hi is exact for x near the mean,
-  // so a large mean costs no precision (float x - float(mean) would);
-  // strict_float keeps the simplifier from reassociating it.
   Func mean_f("bn_mean_f"), mean_lo("bn_mean_lo"), scale_f("bn_scale_f");
   mean_f(ch) = cast<float>(mean(ch));
   mean_lo(ch) = cast<float>(mean(ch) - cast<double>(mean_f(ch)));
   scale_f(ch) = cast<float>(inv_std(ch) * cast<double>(affine.gamma));
-  Expr centred = strict_float((input(ch, row) - mean_f(ch)) - mean_lo(ch));
-  Expr y = centred * scale_f(ch) + affine.beta;
+  Expr y = normalized(input(ch, row), mean_f(ch), mean_lo(ch), scale_f(ch), affine.beta);
   std::vector<ImageParam> residual;
   if (s.residual) {
     residual.push_back(make_input("residual", {s.in_c}, true));
-    y = y + residual[0](ch, row);
+    Expr r = residual[0](ch, row);
+    if (s.residual_bn) {  // a BatchNorm's input: normalised as its stats_only call did
+      for (const char* name : {"residual_beta", "residual_mean"})
+        residual.push_back(make_input(name, {s.in_c}, false));
+      residual.push_back(make_input("residual_affine", {s.in_c, 2}, false));
+      r = normalized(r, residual[2](ch), residual[3](ch, 0), residual[3](ch, 1), residual[1](ch));
+    }
+    y = y + r;
   }
   output(ch, row) = detail::apply_act(y, s.act);
   batch_mean(ch) = mean_f(ch);
   batch_inv_std(ch) = cast<float>(inv_std(ch));
+  Var which("which");
+  batch_affine(ch, which) = select(which == 0, mean_lo(ch), scale_f(ch));
   // Each moving value is read and written at the same channel, once: the
   // outputs may alias moving_mean / moving_variance.
   Expr m = f64(s.momentum), rest = f64(1.0 - s.momentum);
@@ -188,17 +222,23 @@ BuiltKernel build_batch_norm_training(const KernelSpec& s, const Target& t) {
   new_moving_variance(ch) = cast<float>(m * cast<double>(moving_variance(ch)) + rest * unbiased);
   for (Func f : {batch_mean, batch_inv_std, new_moving_mean, new_moving_variance})
     constrain_output(f, {s.in_c}, false);
-  constrain_output(output, {s.in_c}, true);
+  constrain_output(batch_affine, {s.in_c, 2}, false);
   for (Func f : {mean_f, mean_lo, scale_f}) at_root(f, t);
   if (detail::is_gpu(t)) {
-    for (Func f : {batch_mean, batch_inv_std, new_moving_mean, new_moving_variance}) {
+    for (Func f : {batch_mean, batch_inv_std, batch_affine, new_moving_mean, new_moving_variance}) {
       detail::gpu_pointwise(f);
     }
   }
-  schedule_channel_rows(output, s.in_c, t);
+  std::vector<Func> outputs = {batch_mean, batch_inv_std, batch_affine, new_moving_mean,
+                               new_moving_variance};
+  if (!s.stats_only) {
+    constrain_output(output, {s.in_c}, true);
+    schedule_channel_rows(output, s.in_c, t);
+    outputs.insert(outputs.begin(), output);
+  }
   return detail::finish_kernel(
       concat(concat(concat({input}, affine.params), {moving_mean, moving_variance}), residual),
-      {output, batch_mean, batch_inv_std, new_moving_mean, new_moving_variance});
+      outputs);
 }
 
 // With xhat = (x - mean) * inv_std and N rows:
@@ -209,29 +249,50 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   Var ch("ch"), row("row");
   ImageParam input = make_input("input", {s.in_c}, true);
   ImageParam d_output = make_input("d_output", {s.in_c}, true);
-  std::vector<ImageParam> inputs = {input, d_output};
-  // dy: d(loss)/d(BatchNorm's output), through the fused activation's output.
+  const bool relu = s.act == Act::Relu;
+  Affine affine = affine_params(s, ch, relu);
+  ImageParam batch_mean = make_input("batch_mean", {s.in_c}, false);
+  ImageParam batch_inv_std = make_input("batch_inv_std", {s.in_c}, false);
+  std::vector<ImageParam> inputs = {input, d_output}, stats = {batch_mean, batch_inv_std};
+  // dy: d(loss)/d(BatchNorm's output), through the fused activation's output
+  // y: read (tanh, sigmoid), or for ReLU computed again from the input (a
+  // pass over y fewer), exactly: its decisions are then the forward's (a
+  // tanh computed in another kernel might differ in the last bit).
   std::function<Expr(Expr)> dy_at = [&](Expr at) { return d_output(ch, at); };
-  if (s.act != Act::Linear) {
+  if (s.act == Act::Tanh || s.act == Act::Sigmoid) {
     ImageParam output = make_input("output", {s.in_c}, true);
     inputs.push_back(output);
     dy_at = [&, output](Expr at) {
       return detail::act_grad(output(ch, at), d_output(ch, at), s.act);
     };
   }
-  Affine affine = affine_params(s, ch, false);
-  ImageParam batch_mean = make_input("batch_mean", {s.in_c}, false);
-  ImageParam batch_inv_std = make_input("batch_inv_std", {s.in_c}, false);
+  if (relu) {
+    stats.push_back(make_input("batch_affine", {s.in_c, 2}, false));
+    dy_at = [&, batch_affine = stats.back()](Expr at) {
+      Expr y = normalized(input(ch, at), batch_mean(ch), batch_affine(ch, 0), batch_affine(ch, 1),
+                          affine.beta);
+      return detail::act_grad(detail::apply_act(y, s.act), d_output(ch, at), s.act);
+    };
+  }
   Expr rows = input.dim(1).extent();
   RDom r(0, rows, "r");
   Expr count = cast<double>(rows);
 
-  Expr xhat_r = (input(ch, r) - batch_mean(ch)) * batch_inv_std(ch);
-  Expr dy_r = cast<double>(dy_at(r));
-  Func sums = channel_sums("bn_grad_sums", {dy_r, dy_r * cast<double>(xhat_r)}, ch, r, s.in_c, t);
-  Func coeffs("bn_grad_coeffs");  // gamma * inv_std, mean dy, mean dy * xhat
-  coeffs(ch) = Tuple(affine.gamma * batch_inv_std(ch), cast<float>(sums(ch)[0] / count),
-                     cast<float>(sums(ch)[1] / count));
+  // sum dy and sum dy * xhat: reduced here, or (given_sums) their means
+  // made by the BatchNormGradSums step before, from the same sums.
+  Func sums("bn_grad_sums"), coeffs("bn_grad_coeffs");  // gamma * inv_std, mean dy, mean dy * xhat
+  std::vector<ImageParam> given;
+  if (s.given_sums) {
+    detail::require(s, s.act == Act::Linear, "given_sums takes no activation");
+    given.push_back(make_input("grad_means", {s.in_c, 2}, false));
+    coeffs(ch) = Tuple(affine.gamma * batch_inv_std(ch), given[0](ch, 0), given[0](ch, 1));
+  } else {
+    Expr xhat_r = (input(ch, r) - batch_mean(ch)) * batch_inv_std(ch);
+    Expr dy_r = cast<double>(dy_at(r));
+    sums = channel_sums("bn_grad_sums", {dy_r, dy_r * cast<double>(xhat_r)}, ch, r, s.in_c, t);
+    coeffs(ch) = Tuple(affine.gamma * batch_inv_std(ch), grad_mean(sums(ch)[0], count),
+                       grad_mean(sums(ch)[1], count));
+  }
   at_root(coeffs, t);
 
   Expr xhat = (input(ch, row) - batch_mean(ch)) * batch_inv_std(ch);
@@ -240,12 +301,12 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   constrain_output(d_input, {s.in_c}, true);
   schedule_channel_rows(d_input, s.in_c, t);
   std::vector<Func> outputs = {d_input};
-  if (s.scale) {
+  if (s.scale && !s.given_sums) {
     d_gamma(ch) = cast<float>(sums(ch)[1]);
     constrain_output(d_gamma, {s.in_c}, false);
     outputs.push_back(d_gamma);
   }
-  if (s.center) {
+  if (s.center && !s.given_sums) {
     d_beta(ch) = cast<float>(sums(ch)[0]);
     constrain_output(d_beta, {s.in_c}, false);
     outputs.push_back(d_beta);
@@ -253,8 +314,63 @@ BuiltKernel build_batch_norm_backward(const KernelSpec& s, const Target& t) {
   if (detail::is_gpu(t)) {
     for (size_t i = 1; i < outputs.size(); ++i) detail::gpu_pointwise(outputs[i]);
   }
-  return detail::finish_kernel(concat(concat(inputs, affine.params), {batch_mean, batch_inv_std}),
+  return detail::finish_kernel(concat(concat(concat(inputs, affine.params), stats), given),
                                outputs);
+}
+
+// The backward of a BatchNorm's fused residual and activation, dz = act'(y) *
+// (d_output + d_residual), with the sums its BatchNormBackward (given_sums)
+// needs: those of the BatchNorm and, with batch_norms 2, of the BatchNorm
+// its residual is (ResNet's projection shortcut: both get dz). dz is written
+// in the blocks of rows of the sums, while they are in the cache.
+BuiltKernel build_batch_norm_grad_sums(const KernelSpec& s, const Target& t) {
+  check_channels(s);
+  detail::require(s, s.batch_norms == 1 || s.batch_norms == 2, "batch_norms must be 1 or 2");
+  Var ch("ch"), row("row");
+  ImageParam output = make_input("output", {s.in_c}, true);
+  ImageParam d_output = make_input("d_output", {s.in_c}, true);
+  std::vector<ImageParam> inputs = {output, d_output};
+  if (s.residual) inputs.push_back(make_input("d_residual", {s.in_c}, true));
+  auto dz_at = [&](Expr at) {
+    Expr dy = d_output(ch, at);
+    if (s.residual) dy = dy + inputs[2](ch, at);
+    return detail::act_grad(output(ch, at), dy, s.act);
+  };
+  RDom r(0, output.dim(1).extent(), "r");
+  Expr count = cast<double>(output.dim(1).extent());
+  Expr dz_r = cast<double>(dz_at(r));
+  std::vector<Expr> terms = {dz_r};  // sum dz, then sum dz * xhat of each BatchNorm
+  for (int k = 0; k < s.batch_norms; ++k) {
+    const std::string suffix = k == 0 ? "" : "2";
+    ImageParam x = make_input("input" + suffix, {s.in_c}, true);
+    ImageParam mean = make_input("batch_mean" + suffix, {s.in_c}, false);
+    ImageParam inv_std = make_input("batch_inv_std" + suffix, {s.in_c}, false);
+    inputs.insert(inputs.end(), {x, mean, inv_std});
+    // The terms, and the blocks, of BatchNormBackward's own sums.
+    terms.push_back(dz_r * cast<double>((x(ch, r) - mean(ch)) * inv_std(ch)));
+  }
+  Func d_input("d_input");
+  d_input(ch, row) = dz_at(row);
+  constrain_output(d_input, {s.in_c}, true);
+  Func sums = channel_sums("bn_grad_sums", terms, ch, r, s.in_c, t, d_input);
+  std::vector<Func> outputs = {d_input};
+  for (int k = 0; k < s.batch_norms; ++k) {
+    const std::string suffix = k == 0 ? "" : "2";
+    Func d_gamma("d_gamma" + suffix), d_beta("d_beta" + suffix), means("grad_means" + suffix);
+    Var which("which");
+    d_gamma(ch) = cast<float>(sums(ch)[1 + k]);
+    d_beta(ch) = cast<float>(sums(ch)[0]);
+    means(ch, which) =
+        select(which == 0, grad_mean(sums(ch)[0], count), grad_mean(sums(ch)[1 + k], count));
+    constrain_output(d_gamma, {s.in_c}, false);
+    constrain_output(d_beta, {s.in_c}, false);
+    constrain_output(means, {s.in_c, 2}, false);
+    for (Func f : {d_gamma, d_beta, means}) {
+      if (detail::is_gpu(t)) detail::gpu_pointwise(f);
+      outputs.push_back(f);
+    }
+  }
+  return detail::finish_kernel(inputs, outputs);
 }
 
 }  // namespace cnnc::kernels

@@ -96,6 +96,8 @@ BuiltKernel build_family(const KernelSpec& spec, const Halide::Target& target) {
       return build_batch_norm_training(spec, target);
     case Kind::BatchNormBackward:
       return build_batch_norm_backward(spec, target);
+    case Kind::BatchNormGradSums:
+      return build_batch_norm_grad_sums(spec, target);
     case Kind::Dropout:
       return build_dropout(spec, target);
     case Kind::DropoutBackward:

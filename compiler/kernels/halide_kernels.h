@@ -52,6 +52,7 @@ BuiltKernel build_sgd_update(const KernelSpec& spec, const Halide::Target& targe
 BuiltKernel build_batch_norm_inference(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_batch_norm_training(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_batch_norm_backward(const KernelSpec& spec, const Halide::Target& target);
+BuiltKernel build_batch_norm_grad_sums(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_dropout(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_dropout_backward(const KernelSpec& spec, const Halide::Target& target);
 BuiltKernel build_lrn(const KernelSpec& spec, const Halide::Target& target);

@@ -47,9 +47,11 @@ inline int schedule_version(Kind kind) {
     case Kind::BatchNormInference:
       return 33;
     case Kind::BatchNormTraining:
-      return 811;
+      return 938;
     case Kind::BatchNormBackward:
-      return 812;
+      return 939;
+    case Kind::BatchNormGradSums:
+      return 931;
     case Kind::Dropout:
       return 852;
     case Kind::DropoutBackward:

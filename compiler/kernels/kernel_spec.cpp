@@ -63,23 +63,54 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
       a.push_back(buffer("moving_mean", 1, false));
       a.push_back(buffer("moving_variance", 1, false));
       if (s.kind == Kind::BatchNormTraining && s.residual) a.push_back(buffer("residual", 2, false));
-      a.push_back(buffer("output", 2, true));
+      if (s.kind == Kind::BatchNormTraining && s.residual && s.residual_bn) {
+        a.push_back(buffer("residual_beta", 1, false));
+        a.push_back(buffer("residual_mean", 1, false));
+        a.push_back(buffer("residual_affine", 2, false));
+      }
+      if (s.kind != Kind::BatchNormTraining || !s.stats_only) a.push_back(buffer("output", 2, true));
       if (s.kind == Kind::BatchNormTraining) {
-        for (const char* name :
-             {"batch_mean", "batch_inv_std", "new_moving_mean", "new_moving_variance"})
-          a.push_back(buffer(name, 1, true));
+        a.push_back(buffer("batch_mean", 1, true));
+        a.push_back(buffer("batch_inv_std", 1, true));
+        a.push_back(buffer("batch_affine", 2, true));
+        a.push_back(buffer("new_moving_mean", 1, true));
+        a.push_back(buffer("new_moving_variance", 1, true));
+      }
+      break;
+    case Kind::BatchNormGradSums:
+      a.push_back(buffer("output", 2, false));
+      a.push_back(buffer("d_output", 2, false));
+      if (s.residual) a.push_back(buffer("d_residual", 2, false));
+      a.push_back(buffer("input", 2, false));
+      a.push_back(buffer("batch_mean", 1, false));
+      a.push_back(buffer("batch_inv_std", 1, false));
+      if (s.batch_norms > 1) {
+        for (const char* name : {"input2", "batch_mean2", "batch_inv_std2"})
+          a.push_back(buffer(name, name[0] == 'i' ? 2 : 1, false));
+      }
+      a.push_back(buffer("d_input", 2, true));
+      a.push_back(buffer("d_gamma", 1, true));
+      a.push_back(buffer("d_beta", 1, true));
+      a.push_back(buffer("grad_means", 2, true));
+      if (s.batch_norms > 1) {
+        a.push_back(buffer("d_gamma2", 1, true));
+        a.push_back(buffer("d_beta2", 1, true));
+        a.push_back(buffer("grad_means2", 2, true));
       }
       break;
     default:  // BatchNormBackward
       a.push_back(buffer("input", 2, false));
       a.push_back(buffer("d_output", 2, false));
-      if (s.act != Act::Linear) a.push_back(buffer("output", 2, false));
+      if (s.act == Act::Tanh || s.act == Act::Sigmoid) a.push_back(buffer("output", 2, false));
       if (s.scale) a.push_back(buffer("gamma", 1, false));
+      if (s.center && s.act == Act::Relu) a.push_back(buffer("beta", 1, false));
       a.push_back(buffer("batch_mean", 1, false));
       a.push_back(buffer("batch_inv_std", 1, false));
+      if (s.act == Act::Relu) a.push_back(buffer("batch_affine", 2, false));
+      if (s.given_sums) a.push_back(buffer("grad_means", 2, false));
       a.push_back(buffer("d_input", 2, true));
-      if (s.scale) a.push_back(buffer("d_gamma", 1, true));
-      if (s.center) a.push_back(buffer("d_beta", 1, true));
+      if (s.scale && !s.given_sums) a.push_back(buffer("d_gamma", 1, true));
+      if (s.center && !s.given_sums) a.push_back(buffer("d_beta", 1, true));
       break;
   }
   return a;
@@ -133,6 +164,8 @@ const char* kind_name(Kind k) {
       return "batch_norm_training";
     case Kind::BatchNormBackward:
       return "batch_norm_backward";
+    case Kind::BatchNormGradSums:
+      return "batch_norm_grad_sums";
     case Kind::Dropout:
       return "dropout";
     case Kind::DropoutBackward:
@@ -308,6 +341,11 @@ std::string KernelSpec::key() const {
       break;
     case Kind::BatchNormBackward:
       out << " c=" << in_c;
+      if (given_sums) out << " given_sums";
+      break;
+    case Kind::BatchNormGradSums:
+      out << " c=" << in_c << " act=" << act_name(act) << " batch_norms=" << batch_norms;
+      if (residual) out << " residual";
       break;
     case Kind::Dropout:
     case Kind::DropoutBackward:
@@ -337,7 +375,8 @@ std::string KernelSpec::key() const {
       kind == Kind::BatchNormBackward) {
     out << (scale ? " scale" : " noscale") << (center ? " center" : " nocenter");
     if (kind != Kind::BatchNormInference && act != Act::Linear) out << " act=" << act_name(act);
-    if (kind == Kind::BatchNormTraining && residual) out << " residual";
+    if (kind == Kind::BatchNormTraining && residual) out << (residual_bn ? " residual_bn" : " residual");
+    if (kind == Kind::BatchNormTraining && stats_only) out << " stats_only";
   }
   if (kind == Kind::Conv2D || kind == Kind::Dense) out << schedule.key();
   return out.str();
@@ -413,6 +452,7 @@ std::vector<ArgDesc> kernel_args(const KernelSpec& s) {
     case Kind::BatchNormInference:
     case Kind::BatchNormTraining:
     case Kind::BatchNormBackward:
+    case Kind::BatchNormGradSums:
       return batch_norm_args(s);
     case Kind::Dropout:
       return {buffer("input", 2, false), scalar("seed", "uint64_t"), scalar("step", "uint64_t"),

@@ -56,18 +56,43 @@
 //                         y = gamma * (x - mean) / sqrt(var + epsilon) + beta
 //   BatchNormTraining     input(c,rows), [gamma], [beta], moving_mean(c),
 //                         moving_variance(c) -> output(c,rows), batch_mean(c),
-//                         batch_inv_std(c), new_moving_mean(c), new_moving_variance(c)
-//                         batch_inv_std = 1/sqrt(biased var + epsilon); moving =
+//                         batch_inv_std(c), batch_affine(c,2), new_moving_mean(c),
+//                         new_moving_variance(c)
+//                         batch_inv_std = 1/sqrt(biased var + epsilon); batch_affine:
+//                         what y was computed with besides batch_mean and beta (the
+//                         mean's low part, the scale), for BatchNormBackward; moving =
 //                         momentum*moving + (1-momentum)*stat, with the unbiased
 //                         variance (rows/(rows-1) times the biased; rows = 1 uses the
 //                         biased). new_moving_* may alias moving_*.
 //                         act (not Linear): output = act(y), in the same kernel; with
 //                         residual, a residual(c,rows) input after moving_variance:
-//                         output = act(y + residual).
+//                         output = act(y + residual). With residual_bn the residual
+//                         is a BatchNorm's input, normalised here as BatchNormTraining
+//                         did (its stats_only call), from residual_beta(c),
+//                         residual_mean(c) and residual_affine(c,2) after it. With
+//                         stats_only there is no output (its reader normalises).
 //   BatchNormBackward     input(c,rows), d_output(c,rows), [output(c,rows)], [gamma],
-//                         batch_mean(c), batch_inv_std(c) -> d_input(c,rows), [d_gamma(c)],
-//                         [d_beta(c)]; act (not Linear): d_output is that of act's output,
-//                         read with the forward's output.
+//                         [beta], batch_mean(c), batch_inv_std(c), [batch_affine(c,2)] ->
+//                         d_input(c,rows), [d_gamma(c)], [d_beta(c)]; act (not Linear):
+//                         d_output is that of act's output. Tanh and sigmoid read it
+//                         (output); ReLU computes it again from input as BatchNormTraining
+//                         did, bit for bit (its decisions are the forward's), from beta
+//                         and batch_affine (present with ReLU only).
+//                         With given_sums (act Linear):
+//                         grad_means(c,2) is an input after batch_inv_std, the means of
+//                         dy and dy * xhat a BatchNormGradSums step made, and d_input
+//                         the only output.
+//   BatchNormGradSums     output(c,rows), d_output(c,rows), [d_residual(c,rows)],
+//                         input(c,rows), batch_mean(c), batch_inv_std(c), [input2,
+//                         batch_mean2, batch_inv_std2] -> d_input(c,rows), d_gamma(c),
+//                         d_beta(c), grad_means(c,2), [d_gamma2, d_beta2, grad_means2]:
+//                         the backward of a BatchNorm's fused residual and act, d_input =
+//                         dy * act'(output), dy = d_output (+ d_residual when residual),
+//                         and for each of batch_norms (1 or 2) BatchNorms whose output
+//                         gradient that is, d_beta = sum d_input, d_gamma = sum d_input
+//                         * xhat, grad_means = (d_beta, d_gamma) / rows (for the
+//                         BatchNormBackward given_sums). in_c is c, in_h * in_w the rows
+//                         per image. Needs scale and center.
 //   Dropout               input(elems,n), scalars seed, step (uint64_t, uint64_t)
 //                         -> output(elems,n)       elems = in_h*in_w*in_c; mask from
 //                         dropout_hash.h of (seed, step, n index, element index)
@@ -114,6 +139,7 @@ enum class Kind {
   BatchNormInference,
   BatchNormTraining,
   BatchNormBackward,
+  BatchNormGradSums,
   Dropout,
   DropoutBackward,
   LRN,
@@ -186,6 +212,14 @@ struct KernelSpec {
   // beta/gamma (and their gradients) from the arguments.
   double epsilon = 1e-3, momentum = 0.99;
   bool center = true, scale = true;
+  // BatchNormTraining: the residual is a BatchNorm's input, normalised in the
+  // kernel (residual_bn); only the statistics, no output (stats_only).
+  bool residual_bn = false, stats_only = false;
+  // BatchNormBackward: the means of dy and dy * xhat are an input (a
+  // BatchNormGradSums step made them).
+  bool given_sums = false;
+  // BatchNormGradSums: how many BatchNorms' sums it makes (1 or 2).
+  int64_t batch_norms = 1;
   // Dropout*: the probability of zeroing an element, in [0, 1).
   double rate = 0.0;
   // LRN*: the window (odd or even: it spans c - size/2 .. c + size/2) and

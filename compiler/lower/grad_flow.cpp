@@ -71,6 +71,15 @@ int Lowering::readers(int id) const {
   return uses;
 }
 
+int Lowering::paired_batchnorm(const ir::Node& n) const {
+  const int residual = ir::residual_input(n);
+  if (n.kind != ir::OpKind::BatchNorm || residual < 0) return -1;
+  const ir::Node& r = g.node(residual);
+  const bool plain = r.kind == ir::OpKind::BatchNorm && r.attrs.scale && r.attrs.center &&
+                     r.attrs.activation == ir::Activation::Linear && ir::residual_input(r) < 0;
+  return plain && r.shape == n.shape && readers(residual) == 1 ? residual : -1;
+}
+
 Operand Lowering::begin_grad(int id) {
   const ir::Node& n = g.node(id);
   ++received[id];

@@ -260,6 +260,59 @@ std::string exact_float(double v) {
   return buf;
 }
 
+// A tensor of node n's shape as BatchNorm kernels see it: (c, rows).
+Operand rowwise(const Node& n, Operand o) {
+  o.extents = {n.shape.back()};
+  o.rows_per_image = ir::num_elements(n.shape) / n.shape.back();
+  return o;
+}
+
+// A BatchNorm's batch statistic (c floats, not per image; `columns` of them).
+Operand batch_stat(const Lowering& l, const Node& n, int tensor, int64_t columns = 1) {
+  Operand o = l.arena(tensor, {n.shape.back()});
+  if (columns > 1) o.extents.push_back(columns);
+  o.batched = false;
+  return o;
+}
+
+// dz = act'(y) * dy of a BatchNorm with a residual (fuse_batchnorm_add),
+// summing in a pending contribution, as one BatchNormGradSums step that also
+// reduces the sums of n's BatchNormBackward and, when its residual is a
+// BatchNorm only n reads (ResNet's projection shortcut), of that one's: those
+// read them (given_sums) instead of passing over x and dz once more. It
+// writes d_gamma and d_beta.
+int grad_sums(Lowering& l, const Node& n, std::vector<Step>* steps) {
+  Step st = make_step(Kind::BatchNormGradSums, n, "activation backward and sums");
+  st.spec.in_c = st.spec.out_c = n.shape.back();
+  st.spec.in_h = st.spec.out_h = ir::num_elements(n.shape) / n.shape.back();
+  st.spec.act = kernel_act(n.attrs.activation);
+  st.operands["output"] = rowwise(n, l.output_of(n.id));
+  st.operands["d_output"] = rowwise(n, l.grad_of(n.id));
+  if (l.pending[n.id] >= 0) {
+    st.spec.residual = true;
+    st.operands["d_residual"] = rowwise(n, l.arena(l.pending[n.id], n.shape));
+    l.pending[n.id] = -1;
+  }
+  const int pair = l.paired_batchnorm(n);
+  st.spec.batch_norms = pair >= 0 ? 2 : 1;
+  for (int id : {n.id, pair}) {
+    if (id < 0) break;
+    const Node& bn = l.g.node(id);
+    const std::string k = id == n.id ? "" : "2";
+    st.operands["input" + k] = rowwise(n, l.output_of(bn.inputs[0]));
+    st.operands["batch_mean" + k] = batch_stat(l, n, l.bn_mean[id]);
+    st.operands["batch_inv_std" + k] = batch_stat(l, n, l.bn_inv_std[id]);
+    st.operands["d_gamma" + k] = l.param(bn.name + ".gamma", Space::Grads);
+    st.operands["d_beta" + k] = l.param(bn.name + ".beta", Space::Grads);
+    l.bn_grad_means[id] = l.new_tensor("grad_means_" + bn.name, 2 * n.shape.back(), false);
+    st.operands["grad_means" + k] = batch_stat(l, n, l.bn_grad_means[id], 2);
+  }
+  const int dz = l.new_tensor("dz_" + n.name, ir::num_elements(n.shape));
+  st.operands["d_input"] = rowwise(n, l.arena(dz, n.shape));
+  steps->push_back(st);
+  return dz;
+}
+
 // BatchNorm's kernel always writes d_input; for the model input it is scratch.
 // With a residual (fuse_batchnorm_add), the activation's derivative is a step
 // of its own: its result is the gradient of both the BatchNorm and the residual.
@@ -267,7 +320,10 @@ void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   const Node& in = l.g.node(n.inputs[0]);
   const int residual = ir::residual_input(n);
   int dy = l.grad[n.id];
-  if (residual >= 0 && n.attrs.activation != Activation::Linear) dy = activation_grad(l, n, steps);
+  if (residual >= 0 && n.attrs.activation != Activation::Linear) {
+    dy = n.attrs.scale && n.attrs.center ? grad_sums(l, n, steps)
+                                         : activation_grad(l, n, steps);
+  }
   int64_t c = n.shape.back(), rows = ir::num_elements(n.shape) / c;
   Step st = make_step(Kind::BatchNormBackward, n, "backward");
   st.spec.in_c = st.spec.out_c = c;
@@ -275,28 +331,29 @@ void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   copy_layer_constants(n.attrs, &st.spec);
   // fused (fuse_activation): y's derivative first
   st.spec.act = residual >= 0 ? kernels::Act::Linear : kernel_act(n.attrs.activation);
-  auto rowwise = [&](Operand o) {
-    o.extents = {c};
-    o.rows_per_image = rows;
-    return o;
-  };
-  auto stat = [&](int tensor) {
-    Operand o = l.arena(tensor, {c});
-    o.batched = false;
-    return o;
-  };
+  st.spec.given_sums = l.bn_grad_means[n.id] >= 0;  // d_gamma, d_beta written already
   bool to_input = in.kind != OpKind::Input;
   Operand dx = to_input ? l.begin_grad(in.id)
                         : l.arena(l.new_tensor("d_" + in.name + ".unused", c * rows), n.shape);
-  st.operands["input"] = rowwise(l.output_of(in.id));
-  st.operands["d_output"] = rowwise(l.arena(dy, n.shape));
-  if (st.spec.act != kernels::Act::Linear) st.operands["output"] = rowwise(l.output_of(n.id));
+  st.operands["input"] = rowwise(n, l.output_of(in.id));
+  st.operands["d_output"] = rowwise(n, l.arena(dy, n.shape));
+  if (st.spec.act == kernels::Act::Tanh || st.spec.act == kernels::Act::Sigmoid) {
+    st.operands["output"] = rowwise(n, l.output_of(n.id));
+  }
   if (n.attrs.scale) st.operands["gamma"] = l.param(n.name + ".gamma", Space::Params);
-  st.operands["batch_mean"] = stat(l.bn_mean[n.id]);
-  st.operands["batch_inv_std"] = stat(l.bn_inv_std[n.id]);
-  st.operands["d_input"] = rowwise(dx);
-  if (n.attrs.scale) st.operands["d_gamma"] = l.param(n.name + ".gamma", Space::Grads);
-  if (n.attrs.center) st.operands["d_beta"] = l.param(n.name + ".beta", Space::Grads);
+  st.operands["batch_mean"] = batch_stat(l, n, l.bn_mean[n.id]);
+  st.operands["batch_inv_std"] = batch_stat(l, n, l.bn_inv_std[n.id]);
+  if (st.spec.act == kernels::Act::Relu) {  // y computed again, as the forward did
+    if (n.attrs.center) st.operands["beta"] = l.param(n.name + ".beta", Space::Params);
+    st.operands["batch_affine"] = batch_stat(l, n, l.bn_affine[n.id], 2);
+  }
+  if (st.spec.given_sums) {
+    st.operands["grad_means"] = batch_stat(l, n, l.bn_grad_means[n.id], 2);
+  } else {
+    if (n.attrs.scale) st.operands["d_gamma"] = l.param(n.name + ".gamma", Space::Grads);
+    if (n.attrs.center) st.operands["d_beta"] = l.param(n.name + ".beta", Space::Grads);
+  }
+  st.operands["d_input"] = rowwise(n, dx);
   steps->push_back(st);
   if (to_input) l.end_grad(in.id, steps);
   if (residual >= 0) l.share_grad(residual, dy, steps);

@@ -57,19 +57,40 @@ void batchnorm_forward(Lowering& l, const Node& n, bool training, Operand x, Ope
   st.operands["moving_variance"] = l.param(n.name + ".moving_variance", Space::Params);
   if (int res = ir::residual_input(n); res >= 0) {  // training only (fuse_batchnorm_add)
     st.spec.residual = true;
-    Operand r = l.output_of(res);
+    const int pair = l.paired_batchnorm(n);  // normalised here: its input read instead
+    Operand r = l.output_of(pair >= 0 ? l.g.node(pair).inputs[0] : res);
     r.extents = {c};
     r.rows_per_image = rows;
     st.operands["residual"] = r;
+    if (pair >= 0) {
+      st.spec.residual_bn = true;
+      const std::string& name = l.g.node(pair).name;
+      Operand mean = l.arena(l.bn_mean[pair], {c}), affine = l.arena(l.bn_affine[pair], {c});
+      affine.extents.push_back(2);
+      mean.batched = affine.batched = false;
+      st.operands["residual_beta"] = l.param(name + ".beta", Space::Params);
+      st.operands["residual_mean"] = mean;
+      st.operands["residual_affine"] = affine;
+    }
   }
-  st.operands["output"] = out;
+  // A paired BatchNorm's reader normalises its input itself: statistics only.
+  bool read_normalised = false;
+  if (training) {
+    for (const Node& user : l.g.nodes) read_normalised |= l.paired_batchnorm(user) == n.id;
+  }
+  st.spec.stats_only = read_normalised;
+  if (!read_normalised) st.operands["output"] = out;
   if (training) {
     l.bn_mean[n.id] = l.new_tensor(n.name + ".batch_mean", c, /*per_image=*/false);
     l.bn_inv_std[n.id] = l.new_tensor(n.name + ".batch_inv_std", c, /*per_image=*/false);
+    l.bn_affine[n.id] = l.new_tensor(n.name + ".batch_affine", 2 * c, /*per_image=*/false);
     Operand mean = l.arena(l.bn_mean[n.id], {c}), inv_std = l.arena(l.bn_inv_std[n.id], {c});
-    mean.batched = inv_std.batched = false;
+    Operand affine = l.arena(l.bn_affine[n.id], {c});
+    affine.extents.push_back(2);
+    mean.batched = inv_std.batched = affine.batched = false;
     st.operands["batch_mean"] = mean;
     st.operands["batch_inv_std"] = inv_std;
+    st.operands["batch_affine"] = affine;
     st.operands["new_moving_mean"] = st.operands["moving_mean"];
     st.operands["new_moving_variance"] = st.operands["moving_variance"];
   }

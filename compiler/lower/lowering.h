@@ -32,7 +32,12 @@ struct Lowering {
   std::vector<int> pending;    // node id -> tensor of a gradient contribution to add
   std::vector<int> received;   // node id -> gradient contributions so far
   std::vector<bool> borrowed;  // node id -> grad is another node's tensor: never written
-  std::vector<int> bn_mean, bn_inv_std;  // training: batch statistics of BatchNorm nodes
+  // Training: batch statistics of BatchNorm nodes (bn_affine: c x 2, the mean's
+  // low part and the scale that BatchNormTraining normalised with).
+  std::vector<int> bn_mean, bn_inv_std, bn_affine;
+  // BatchNorm node id -> the means of its gradient's terms that a
+  // BatchNormGradSums step wrote (for its BatchNormBackward), -1: none.
+  std::vector<int> bn_grad_means;
   bool gemm_1x1 = true;  // LowerOptions::gemm_1x1
   std::set<std::string> direct_1x1;  // LowerOptions::direct_1x1 (inference only)
   std::set<std::string> gemm_layers;  // LowerOptions::gemm_layers (inference only)
@@ -51,7 +56,8 @@ struct Lowering {
         grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1),
         pending(graph.nodes.size(), -1), received(graph.nodes.size(), 0),
         borrowed(graph.nodes.size(), false), bn_mean(graph.nodes.size(), -1),
-        bn_inv_std(graph.nodes.size(), -1) {}
+        bn_inv_std(graph.nodes.size(), -1), bn_affine(graph.nodes.size(), -1),
+        bn_grad_means(graph.nodes.size(), -1) {}
 
   // Whether node n (a Conv2D) runs as a matrix product (a Dense kernel).
   bool as_gemm(const ir::Node& n) const {
@@ -97,6 +103,13 @@ struct Lowering {
   Operand sum_grad_in_place(int id);
   // The layers reading node `id` (Add(x, x) reads x twice).
   int readers(int id) const;
+  // Training: the BatchNorm that BatchNorm n's residual is (fuse_batchnorm_add)
+  // when n is its only reader and it is plain (linear, gamma and beta, no
+  // residual of its own; ResNet's projection shortcut), else -1. Its output is
+  // then never written: n normalises its input itself in the forward pass,
+  // and (n having gamma and beta) one BatchNormGradSums step makes both
+  // BatchNorms' sums.
+  int paired_batchnorm(const ir::Node& n) const;
 };
 
 // Whether a Conv2D/Dense computes with a bias: its own, or one a pass derived.

@@ -51,6 +51,21 @@ std::vector<KernelSpec> every_kind() {
   v.push_back(with_kind(bn_relu, Kind::BatchNormBackward));
   bn_relu.residual = true;
   v.push_back(bn_relu);
+  // ResNet's projection shortcut: the reader normalises the residual's input.
+  KernelSpec stats = batch_norm_specs(Kind::BatchNormTraining)[0], normalising = bn_relu;
+  stats.stats_only = true;
+  normalising.residual_bn = true;
+  v.push_back(stats);
+  v.push_back(normalising);
+  // Its backward: the activation's derivative and both BatchNorms' sums, then
+  // each BatchNorm's gradient from them.
+  KernelSpec sums = with_kind(bn_relu, Kind::BatchNormGradSums);
+  sums.batch_norms = 2;
+  v.push_back(sums);
+  KernelSpec given =
+      with_kind(batch_norm_specs(Kind::BatchNormBackward)[0], Kind::BatchNormBackward);
+  given.given_sums = true;
+  v.push_back(given);
   for (Kind k : {Kind::LRN, Kind::LRNBackward}) v.push_back(with_kind(lrn_specs()[0], k));
   for (Kind k : {Kind::ZeroPad, Kind::ZeroPadBackward}) {
     v.push_back(with_kind(zero_pad_specs()[0], k));

@@ -114,6 +114,9 @@ TEST(KernelCache, LayerKindsCompileAheadOfTime) {
   copy.kind = Kind::ChannelCopy, copy.channels = 5, copy.out_c = 20;
   specs.push_back(copy);
   specs.push_back(with_kind(lrn_specs()[0], Kind::Add));
+  KernelSpec sums = batch_norm_spec(Kind::BatchNormGradSums, 13, true, true);  // compute_with
+  sums.act = Act::Relu, sums.batch_norms = 2, sums.residual = true;
+  specs.push_back(sums);
   const auto result = cache.get_all(specs, 2);
   ASSERT_EQ(result.size(), specs.size());
   for (const auto& k : result) EXPECT_TRUE(fs::exists(k.object_path)) << k.object_path;
