@@ -150,8 +150,7 @@ std::string cpu_conv2d_backward_filter(Func d_weights, Var co, Var ci, Var kx, V
   // The partials' zeroing and their final sum in parallel too (serial, they
   // took 15-20% of a 7x7 layer's gradient on two threads).
   Var cib("cib"), cit("cit");
-  const int ci_block =
-      detail::units_per_task(s.out_c * s.kernel_w * s.kernel_h * kGradientTasks);
+  const int ci_block = detail::units_per_task(s.out_c * s.kernel_w * s.kernel_h * kGradientTasks);
   d_weights.vectorize(co, 8, TailStrategy::GuardWithIf);
   acc.compute_root()
       .split(ci, cib, cit, ci_block, TailStrategy::GuardWithIf)

@@ -58,8 +58,8 @@ bool schedule_whole_image(std::string* how, Func out, Func acc, Func w,
   Var co("co"), ci("ci"), xo("xo"), xi("xi"), task("task"), axo("axo"), axi("axi");
   RVar rco("rco"), rci("rci");
   // A task: one channel tile of as many images as make kMinTaskFlops.
-  const int images = units_per_task_flops(2 * s.out_w * s.out_h * tile_c * s.in_c * s.kernel_w *
-                                          s.kernel_h);
+  const int images =
+      units_per_task_flops(2 * s.out_w * s.out_h * tile_c * s.in_c * s.kernel_w * s.kernel_h);
   Var no("no"), ni("ni");
   out.split(c, co, ci, tile_c, TailStrategy::ShiftInwards)
       .split(x, xo, xi, tile.columns, TailStrategy::ShiftInwards)
@@ -280,8 +280,7 @@ std::string schedule_conv_forward(Func out, Func acc, Func padded, bool padded_i
     out.fuse(y, n, task);
   }
   // Rows (of `images` images) in blocks of at least kMinTaskFlops per task.
-  const int64_t row_flops =
-      2 * images * s.out_w * s.out_c * s.in_c * s.kernel_w * s.kernel_h;
+  const int64_t row_flops = 2 * images * s.out_w * s.out_c * s.in_c * s.kernel_w * s.kernel_h;
   const int rows = padded_at_root ? units_per_task_flops(row_flops) : 1;
   Var block("row_block"), row("row");
   const bool shares_taps = chunk == 0 && images == 1 && tile.vectors == 1 && s.stride_w == 1 &&

@@ -66,7 +66,6 @@ void schedule_column_sum(Func out, Func acc, const RVar& row, int64_t extent, co
   }
 }
 
-
 // A 1x1 convolution's weight gradient on a CPU: a sum over many rows (every
 // pixel of the batch) into a small matrix. The rows are taken in chunks of
 // whole images' rows (a divisor of rows_per_image, up to 64), each summed by

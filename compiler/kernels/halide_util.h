@@ -75,7 +75,8 @@ inline constexpr int64_t kMinTaskFlops = int64_t{1} << 21;
 // How many units (rows, pixel blocks) of `flops_per_unit` make a task of at
 // least kMinTaskFlops.
 inline int units_per_task_flops(int64_t flops_per_unit) {
-  return static_cast<int>(std::max<int64_t>(1, (kMinTaskFlops + flops_per_unit - 1) / flops_per_unit));
+  return static_cast<int>(
+      std::max<int64_t>(1, (kMinTaskFlops + flops_per_unit - 1) / flops_per_unit));
 }
 
 // Fuses the loops over rows y and images n and runs blocks of rows of at

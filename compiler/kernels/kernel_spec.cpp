@@ -68,7 +68,8 @@ std::vector<ArgDesc> batch_norm_args(const KernelSpec& s) {
         a.push_back(buffer("residual_mean", 1, false));
         a.push_back(buffer("residual_affine", 2, false));
       }
-      if (s.kind != Kind::BatchNormTraining || !s.stats_only) a.push_back(buffer("output", 2, true));
+      if (s.kind != Kind::BatchNormTraining || !s.stats_only)
+        a.push_back(buffer("output", 2, true));
       if (s.kind == Kind::BatchNormTraining) {
         a.push_back(buffer("batch_mean", 1, true));
         a.push_back(buffer("batch_inv_std", 1, true));
@@ -375,7 +376,8 @@ std::string KernelSpec::key() const {
       kind == Kind::BatchNormBackward) {
     out << (scale ? " scale" : " noscale") << (center ? " center" : " nocenter");
     if (kind != Kind::BatchNormInference && act != Act::Linear) out << " act=" << act_name(act);
-    if (kind == Kind::BatchNormTraining && residual) out << (residual_bn ? " residual_bn" : " residual");
+    if (kind == Kind::BatchNormTraining && residual)
+      out << (residual_bn ? " residual_bn" : " residual");
     if (kind == Kind::BatchNormTraining && stats_only) out << " stats_only";
   }
   if (kind == Kind::Conv2D || kind == Kind::Dense) out << schedule.key();

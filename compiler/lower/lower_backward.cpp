@@ -321,8 +321,7 @@ void batchnorm_backward(Lowering& l, const Node& n, std::vector<Step>* steps) {
   const int residual = ir::residual_input(n);
   int dy = l.grad[n.id];
   if (residual >= 0 && n.attrs.activation != Activation::Linear) {
-    dy = n.attrs.scale && n.attrs.center ? grad_sums(l, n, steps)
-                                         : activation_grad(l, n, steps);
+    dy = n.attrs.scale && n.attrs.center ? grad_sums(l, n, steps) : activation_grad(l, n, steps);
   }
   int64_t c = n.shape.back(), rows = ir::num_elements(n.shape) / c;
   Step st = make_step(Kind::BatchNormBackward, n, "backward");

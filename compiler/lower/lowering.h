@@ -52,11 +52,18 @@ struct Lowering {
   std::map<int, Operand> deferred_data_grad;
 
   Lowering(const ir::Graph& graph, const ParamLayout& layout, Program& p)
-      : g(graph), program(p), params(layout), value(graph.nodes.size()),
-        grad(graph.nodes.size(), -1), logits(graph.nodes.size(), -1),
-        pending(graph.nodes.size(), -1), received(graph.nodes.size(), 0),
-        borrowed(graph.nodes.size(), false), bn_mean(graph.nodes.size(), -1),
-        bn_inv_std(graph.nodes.size(), -1), bn_affine(graph.nodes.size(), -1),
+      : g(graph),
+        program(p),
+        params(layout),
+        value(graph.nodes.size()),
+        grad(graph.nodes.size(), -1),
+        logits(graph.nodes.size(), -1),
+        pending(graph.nodes.size(), -1),
+        received(graph.nodes.size(), 0),
+        borrowed(graph.nodes.size(), false),
+        bn_mean(graph.nodes.size(), -1),
+        bn_inv_std(graph.nodes.size(), -1),
+        bn_affine(graph.nodes.size(), -1),
         bn_grad_means(graph.nodes.size(), -1) {}
 
   // Whether node n (a Conv2D) runs as a matrix product (a Dense kernel).

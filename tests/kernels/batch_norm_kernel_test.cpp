@@ -153,12 +153,14 @@ TEST(BatchNormTrainingKernel, StatsOnlyAndResidualNormalisedByItsReader) {
       const Vec x = as_floats(random_in(rows * c, 12, -2.0, 1.0));  // the residual BatchNorm's
       std::vector<Halide::Buffer<>> r_inputs = r.buffers(plain, rows);
       r_inputs[0] = to_buffer(x, sizes(c, rows));
-      const std::vector<Vec> y_r = plain_k.run(r_inputs, {sizes(c, rows), {ci}, {ci}, {ci, 2}, {ci}, {ci}});
+      const std::vector<Vec> y_r =
+          plain_k.run(r_inputs, {sizes(c, rows), {ci}, {ci}, {ci, 2}, {ci}, {ci}});
       const std::vector<Vec> s_r = stats_k.run(r_inputs, {{ci}, {ci}, {ci, 2}, {ci}, {ci}});
       for (int i = 0; i < 5; ++i) EXPECT_EQ(s_r[i], y_r[i + 1]) << "statistic " << i;
       std::vector<Halide::Buffer<>> inputs = d.buffers(summed, rows);
       inputs.back() = to_buffer(y_r[0], sizes(c, rows));  // the residual as written
-      const std::vector<std::vector<int>> out_sizes = {sizes(c, rows), {ci}, {ci}, {ci, 2}, {ci}, {ci}};
+      const std::vector<std::vector<int>> out_sizes = {sizes(c, rows), {ci}, {ci},
+                                                       {ci, 2},        {ci}, {ci}};
       const std::vector<Vec> want = summed_k.run(inputs, out_sizes);
       inputs.back() = to_buffer(x, sizes(c, rows));  // its input, normalised in the kernel
       inputs.push_back(to_buffer(r.beta, {ci}));
@@ -166,9 +168,8 @@ TEST(BatchNormTrainingKernel, StatsOnlyAndResidualNormalisedByItsReader) {
       inputs.push_back(to_buffer(s_r[2], {ci, 2}));
       const std::vector<Vec> got = fused_k.run(inputs, out_sizes);
       EXPECT_EQ(got[0], want[0]);
-      const reference::BatchNormTrainingResult ref_r =
-          reference::batch_norm_training(plain, rows, x, r.gamma, r.beta, r.moving_mean,
-                                         r.moving_variance);
+      const reference::BatchNormTrainingResult ref_r = reference::batch_norm_training(
+          plain, rows, x, r.gamma, r.beta, r.moving_mean, r.moving_variance);
       const reference::BatchNormTrainingResult ref = reference::batch_norm_training(
           summed, rows, d.input, d.gamma, d.beta, d.moving_mean, d.moving_variance, ref_r.output);
       EXPECT_LE(relative_error(got[0], ref.output), kTolerance);
