@@ -217,27 +217,13 @@ BuiltKernel build_strided_1x1_backward_filter(const KernelSpec& s, const Target&
   partial(o, i, task) = 0.0f;
   // Clamped for the bounds only: `where` skips the images past the batch.
   partial(o, i, task) += chunk(o, i, rp.x, min(task * per_task + rp.y, batch - 1));
-  RDom rt(0, tasks, "rt");
-  acc(o, i) = 0.0f;
-  acc(o, i) += partial(o, i, rt);
+  sum_task_partials(acc, partial, tasks, s.out_c, kGradientTasks, lanes);
   Var kx("kx"), ky("ky");
   Func d_weights("d_weights"), d_bias;
   d_weights(o, i, kx, ky) = acc(o, i);
 
-  // The partials' zeroing and their final sum in parallel too.
-  Var ib("ib"), ii("ii"), oo("oo"), oi("oi"), io("io");
-  const int i_block = units_per_task(s.out_c * kGradientTasks);
+  Var ii("ii"), oo("oo"), oi("oi"), io("io");
   d_weights.vectorize(o, lanes);
-  acc.compute_root()
-      .split(i, ib, ii, i_block, TailStrategy::GuardWithIf)
-      .vectorize(o, lanes)
-      .parallel(ib);
-  acc.update()
-      .split(i, ib, ii, i_block, TailStrategy::GuardWithIf)
-      .reorder(o, rt, ii, ib)
-      .vectorize(o, lanes)
-      .parallel(ib);
-  partial.compute_root().vectorize(o, lanes).parallel(task);
   partial.update()
       .split(o, oo, oi, vectors * lanes)
       .split(i, io, ii, tile_i)

@@ -163,6 +163,26 @@ BuiltKernel finish_kernel(const std::vector<ImageParam>& inputs, const std::vect
   return k;
 }
 
+void sum_task_partials(Func acc, Func partial, Expr tasks, int64_t out_c, int max_tasks,
+                       int lanes) {
+  Var o = partial.args()[0], i = partial.args()[1], task = partial.args()[2];
+  Var ib("ib"), ii("ii");
+  RDom rt(0, tasks, "rt");
+  acc(o, i) = 0.0f;
+  acc(o, i) += partial(o, i, rt);
+  const int i_block = units_per_task(out_c * max_tasks);
+  acc.compute_root()
+      .split(i, ib, ii, i_block, TailStrategy::GuardWithIf)
+      .vectorize(o, lanes)
+      .parallel(ib);
+  acc.update()
+      .split(i, ib, ii, i_block, TailStrategy::GuardWithIf)
+      .reorder(o, rt, ii, ib)
+      .vectorize(o, lanes)
+      .parallel(ib);
+  partial.compute_root().vectorize(o, lanes).parallel(task);
+}
+
 BuiltKernel finish_weight_gradient(ImageParam input, ImageParam d_output, Func d_weights,
                                    Func d_bias, const std::vector<int64_t>& weight_extents,
                                    int64_t out_c, const std::string& schedule) {
